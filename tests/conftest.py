@@ -1,0 +1,33 @@
+"""Fixtures shared by every test suite.
+
+Tests talk only to loopback: pytest-socket is configured in pyproject.toml with
+``--allow-hosts=127.0.0.1,::1,localhost``; unit tests block sockets entirely
+(tests/unit/conftest.py). Servers started here bind 127.0.0.1 and are stopped
+at the end of the session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from local.dynamodb_local import LOCAL_CREDENTIALS, LOCAL_REGION, DynamoDBLocal
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local() -> Iterator[DynamoDBLocal]:
+    """One in-memory DynamoDB Local for the whole test session."""
+    with DynamoDBLocal() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may find or use real AWS credentials or instance metadata."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", LOCAL_CREDENTIALS["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", LOCAL_CREDENTIALS["aws_secret_access_key"])
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", LOCAL_REGION)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
