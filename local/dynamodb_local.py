@@ -79,12 +79,18 @@ class DynamoDBLocal:
         # -sharedDb: one database whatever the credentials/region of the caller.
         args.append("-sharedDb")
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self._process = subprocess.Popen(  # noqa: S603
-            args, cwd=jar.parent, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        self._process = subprocess.Popen(
+            args,
+            cwd=jar.parent,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
             env={**os.environ},
         )
         wait_until(
-            lambda: port_is_open(self.port), timeout=self.startup_timeout, what="DynamoDB Local",
+            lambda: port_is_open(self.port),
+            timeout=self.startup_timeout,
+            what="DynamoDB Local",
             process=self._process,
         )
         return self

@@ -24,7 +24,9 @@ def port_is_open(port: int, host: str = LOOPBACK) -> bool:
     return False
 
 
-def wait_until(ready: Callable[[], bool], *, timeout: float, what: str, process: subprocess.Popen[bytes] | None = None) -> None:
+def wait_until(
+    ready: Callable[[], bool], *, timeout: float, what: str, process: subprocess.Popen[bytes] | None = None
+) -> None:
     """Poll ``ready`` until it is true; fail early if ``process`` has died."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

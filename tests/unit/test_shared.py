@@ -31,5 +31,9 @@ def test_malformed_keys_and_digests_are_rejected() -> None:
 
 
 def test_error_json_has_the_public_shape_and_drops_empty_details() -> None:
-    body = json.loads(error_json(ErrorCode.INSUFFICIENT_CREDITS, "not enough", balance=0, price=3, extra=None))
-    assert body == {"error": {"code": "insufficient_credits", "message": "not enough", "balance": 0, "price": 3}}
+    body = json.loads(
+        error_json(ErrorCode.INSUFFICIENT_CREDITS, "not enough", balance=0, price=3, extra=None)
+    )
+    assert body == {
+        "error": {"code": "insufficient_credits", "message": "not enough", "balance": 0, "price": 3}
+    }
