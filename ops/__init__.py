@@ -1,0 +1,1 @@
+"""Operations tooling that reads the production data model: the money audit."""

@@ -1,0 +1,389 @@
+"""The money audit: does the credits table obey the brief's money rules?
+
+It scans the credits table once (strongly consistent pages) through the pynamodb models
+of ``functions/credits/data/models.py`` and checks:
+
+- for every account, the sum of its ledger entries equals its balance, and no balance is negative;
+- no request id was charged twice (more than one ``charge`` ledger entry);
+- every charge record has its ledger entry, with the same account and amount;
+- every refund matches exactly one charge of the same account, gives back exactly what that
+  charge took, and is the only refund of that request id; every refund record has its entry;
+- every grant record has its ledger entry; entry signs match their kind.
+
+A scan is not a snapshot: run the audit on a quiet table (after a soak, in a maintenance
+window), or expect in-flight transactions to show up as transient mismatches.
+Ledger entries whose charge record has expired (TTL) are fine: the ledger is the
+authoritative history, records only serve idempotency and refunds.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pynamodb.connection import TableConnection
+
+from functions.credits.config import Settings
+from functions.credits.data.models import (
+    BALANCE_SK,
+    CHARGE_SK,
+    GRANT_SK,
+    LEDGER_SK_PREFIX,
+    REFUND_SK,
+    BalanceItem,
+    ChargeRecordItem,
+    CreditsTableModel,
+    GrantRecordItem,
+    LedgerEntryItem,
+    RefundRecordItem,
+)
+
+CHARGE_KIND = "charge"
+REFUND_KIND = "refund"
+GRANT_KIND = "grant"
+
+
+class MismatchKind(StrEnum):
+    BALANCE_DIFFERS_FROM_LEDGER = "balance_differs_from_ledger"
+    LEDGER_WITHOUT_BALANCE = "ledger_without_balance"
+    NEGATIVE_BALANCE = "negative_balance"
+    REQUEST_CHARGED_MORE_THAN_ONCE = "request_charged_more_than_once"
+    CHARGE_RECORD_WITHOUT_LEDGER_ENTRY = "charge_record_without_ledger_entry"
+    CHARGE_RECORD_DIFFERS_FROM_LEDGER = "charge_record_differs_from_ledger"
+    REFUND_WITHOUT_CHARGE = "refund_without_charge"
+    REQUEST_REFUNDED_MORE_THAN_ONCE = "request_refunded_more_than_once"
+    REFUND_AMOUNT_DIFFERS_FROM_CHARGE = "refund_amount_differs_from_charge"
+    REFUND_RECORD_WITHOUT_LEDGER_ENTRY = "refund_record_without_ledger_entry"
+    GRANT_RECORD_WITHOUT_LEDGER_ENTRY = "grant_record_without_ledger_entry"
+    ENTRY_SIGN_CONTRADICTS_KIND = "entry_sign_contradicts_kind"
+    UNKNOWN_ENTRY_KIND = "unknown_entry_kind"
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    kind: MismatchKind
+    account_id: str | None
+    request_id: str | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountTotals:
+    account_id: str
+    balance: int | None  # None: the account has ledger entries but no balance item
+    ledger_sum: int
+    ledger_entries: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    accounts: tuple[AccountTotals, ...]
+    ledger_entries: int
+    charges: int
+    refunds: int
+    grants: int
+    charge_records: int
+    refund_records: int
+    grant_records: int
+    mismatches: tuple[Mismatch, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+    @property
+    def total_balance(self) -> int:
+        return sum(account.balance or 0 for account in self.accounts)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        document = asdict(self)
+        document["ok"] = self.ok
+        document["total_balance"] = self.total_balance
+        return document
+
+
+@dataclass
+class _CreditsTableContents:
+    balances: list[BalanceItem] = field(default_factory=list)
+    ledger_entries: list[LedgerEntryItem] = field(default_factory=list)
+    charge_records: list[ChargeRecordItem] = field(default_factory=list)
+    refund_records: list[RefundRecordItem] = field(default_factory=list)
+    grant_records: list[GrantRecordItem] = field(default_factory=list)
+
+    def add(self, item: CreditsTableModel) -> None:
+        if isinstance(item, BalanceItem):
+            self.balances.append(item)
+        elif isinstance(item, LedgerEntryItem):
+            self.ledger_entries.append(item)
+        elif isinstance(item, ChargeRecordItem):
+            self.charge_records.append(item)
+        elif isinstance(item, RefundRecordItem):
+            self.refund_records.append(item)
+        elif isinstance(item, GrantRecordItem):
+            self.grant_records.append(item)
+
+
+def item_from_raw(raw: dict[str, Any]) -> CreditsTableModel | None:
+    """Deserialize one raw credits-table item with the model its sort key names (None: unknown kind)."""
+    sort_key = raw.get("sk", {}).get("S", "")
+    model: type[CreditsTableModel]
+    if sort_key == BALANCE_SK:
+        model = BalanceItem
+    elif sort_key.startswith(LEDGER_SK_PREFIX):
+        model = LedgerEntryItem
+    elif sort_key == CHARGE_SK:
+        model = ChargeRecordItem
+    elif sort_key == REFUND_SK:
+        model = RefundRecordItem
+    elif sort_key == GRANT_SK:
+        model = GrantRecordItem
+    else:
+        return None
+    return model.from_raw_data(raw)
+
+
+def scan_credits_table(settings: Settings, *, page_size: int = 1000) -> Iterator[CreditsTableModel]:
+    """Every item of the credits table, one strongly consistent scan, typed by its sort key."""
+    table = TableConnection(
+        settings.credits_table,
+        region=settings.region,
+        host=settings.dynamodb_endpoint,
+        connect_timeout_seconds=settings.dynamodb_connect_timeout_seconds,
+        read_timeout_seconds=max(settings.dynamodb_read_timeout_seconds, 10.0),
+        max_retry_attempts=max(settings.dynamodb_max_retry_attempts, 5),
+    )
+    start_key: Any = None
+    while True:
+        page = table.scan(limit=page_size, consistent_read=True, exclusive_start_key=start_key)
+        for raw in page.get("Items", []):
+            item = item_from_raw(raw)
+            if item is not None:
+                yield item
+        start_key = page.get("LastEvaluatedKey")
+        if not start_key:
+            return
+
+
+def run_audit(settings: Settings) -> AuditReport:
+    """Scan the configured credits table and audit it."""
+    return audit_items(scan_credits_table(settings))
+
+
+def audit_items(items: Iterable[CreditsTableModel]) -> AuditReport:
+    """Audit a complete set of credits-table items (pure: no I/O)."""
+    contents = _CreditsTableContents()
+    for item in items:
+        contents.add(item)
+    mismatches: list[Mismatch] = []
+
+    entries_by_account: dict[str, list[LedgerEntryItem]] = defaultdict(list)
+    charges_by_request: dict[str, list[LedgerEntryItem]] = defaultdict(list)
+    refunds_by_request: dict[str, list[LedgerEntryItem]] = defaultdict(list)
+    entry_by_id: dict[str, LedgerEntryItem] = {}
+    counts = {CHARGE_KIND: 0, REFUND_KIND: 0, GRANT_KIND: 0}
+    for entry in contents.ledger_entries:
+        entries_by_account[entry.account_id].append(entry)
+        entry_by_id[entry.entry_id] = entry
+        amount = int(entry.amount)
+        if entry.kind not in counts:
+            mismatches.append(
+                Mismatch(
+                    MismatchKind.UNKNOWN_ENTRY_KIND,
+                    entry.account_id,
+                    entry.request_id,
+                    f"entry {entry.entry_id} has kind {entry.kind!r}",
+                )
+            )
+            continue
+        counts[entry.kind] += 1
+        # Charges take credits (negative); refunds and grants give them (positive).
+        sign_ok = amount < 0 if entry.kind == CHARGE_KIND else amount > 0
+        if not sign_ok:
+            mismatches.append(
+                Mismatch(
+                    MismatchKind.ENTRY_SIGN_CONTRADICTS_KIND,
+                    entry.account_id,
+                    entry.request_id,
+                    f"{entry.kind} entry {entry.entry_id} has amount {amount}",
+                )
+            )
+        if entry.kind == CHARGE_KIND:
+            charges_by_request[entry.request_id].append(entry)
+        elif entry.kind == REFUND_KIND:
+            refunds_by_request[entry.request_id].append(entry)
+
+    mismatches += _check_balances(contents.balances, entries_by_account)
+    mismatches += _check_charges(contents.charge_records, charges_by_request)
+    mismatches += _check_refunds(contents.refund_records, refunds_by_request, charges_by_request)
+    for grant in contents.grant_records:
+        if grant.entry_id not in entry_by_id:
+            mismatches.append(
+                Mismatch(
+                    MismatchKind.GRANT_RECORD_WITHOUT_LEDGER_ENTRY,
+                    grant.account_id,
+                    None,
+                    f"grant {grant.idempotency_key} names entry {grant.entry_id}, which is not in the ledger",
+                )
+            )
+
+    balances = {balance.account_id: int(balance.balance) for balance in contents.balances}
+    account_ids = sorted(set(balances) | set(entries_by_account))
+    accounts = tuple(
+        AccountTotals(
+            account_id=account_id,
+            balance=balances.get(account_id),
+            ledger_sum=sum(int(entry.amount) for entry in entries_by_account.get(account_id, [])),
+            ledger_entries=len(entries_by_account.get(account_id, [])),
+        )
+        for account_id in account_ids
+    )
+    return AuditReport(
+        accounts=accounts,
+        ledger_entries=len(contents.ledger_entries),
+        charges=counts[CHARGE_KIND],
+        refunds=counts[REFUND_KIND],
+        grants=counts[GRANT_KIND],
+        charge_records=len(contents.charge_records),
+        refund_records=len(contents.refund_records),
+        grant_records=len(contents.grant_records),
+        mismatches=tuple(mismatches),
+    )
+
+
+def _check_balances(
+    balances: list[BalanceItem], entries_by_account: dict[str, list[LedgerEntryItem]]
+) -> list[Mismatch]:
+    mismatches: list[Mismatch] = []
+    balance_by_account = {balance.account_id: int(balance.balance) for balance in balances}
+    for account_id in sorted(set(balance_by_account) | set(entries_by_account)):
+        ledger_sum = sum(int(entry.amount) for entry in entries_by_account.get(account_id, []))
+        balance = balance_by_account.get(account_id)
+        if balance is None:
+            mismatches.append(
+                Mismatch(
+                    MismatchKind.LEDGER_WITHOUT_BALANCE,
+                    account_id,
+                    None,
+                    f"ledger sums to {ledger_sum} but the account has no balance item",
+                )
+            )
+            continue
+        if balance != ledger_sum:
+            mismatches.append(
+                Mismatch(
+                    MismatchKind.BALANCE_DIFFERS_FROM_LEDGER,
+                    account_id,
+                    None,
+                    f"balance {balance} != ledger sum {ledger_sum} (difference {balance - ledger_sum})",
+                )
+            )
+        if balance < 0:
+            mismatches.append(
+                Mismatch(MismatchKind.NEGATIVE_BALANCE, account_id, None, f"balance is {balance}")
+            )
+    return mismatches
+
+
+def _check_charges(
+    charge_records: list[ChargeRecordItem], charges_by_request: dict[str, list[LedgerEntryItem]]
+) -> list[Mismatch]:
+    mismatches: list[Mismatch] = []
+    for request_id, charges in sorted(charges_by_request.items()):
+        if len(charges) > 1:
+            mismatches.append(
+                Mismatch(
+                    MismatchKind.REQUEST_CHARGED_MORE_THAN_ONCE,
+                    charges[0].account_id,
+                    request_id,
+                    f"{len(charges)} charge entries: {sorted(charge.entry_id for charge in charges)}",
+                )
+            )
+    for record in charge_records:
+        request_id = _request_id_of(record.pk)
+        recorded_charges = charges_by_request.get(request_id, [])
+        matching = [entry for entry in recorded_charges if entry.entry_id == record.entry_id]
+        if not matching:
+            mismatches.append(
+                Mismatch(
+                    MismatchKind.CHARGE_RECORD_WITHOUT_LEDGER_ENTRY,
+                    record.account_id,
+                    request_id,
+                    f"charge record names entry {record.entry_id}, which is not a charge in the ledger",
+                )
+            )
+            continue
+        entry = matching[0]
+        if entry.account_id != record.account_id or -int(entry.amount) != int(record.amount):
+            mismatches.append(
+                Mismatch(
+                    MismatchKind.CHARGE_RECORD_DIFFERS_FROM_LEDGER,
+                    record.account_id,
+                    request_id,
+                    f"record: account {record.account_id} amount {int(record.amount)}; "
+                    f"entry: account {entry.account_id} amount {int(entry.amount)}",
+                )
+            )
+    return mismatches
+
+
+def _check_refunds(
+    refund_records: list[RefundRecordItem],
+    refunds_by_request: dict[str, list[LedgerEntryItem]],
+    charges_by_request: dict[str, list[LedgerEntryItem]],
+) -> list[Mismatch]:
+    mismatches: list[Mismatch] = []
+    for request_id, refunds in sorted(refunds_by_request.items()):
+        account_id = refunds[0].account_id
+        if len(refunds) > 1:
+            mismatches.append(
+                Mismatch(
+                    MismatchKind.REQUEST_REFUNDED_MORE_THAN_ONCE,
+                    account_id,
+                    request_id,
+                    f"{len(refunds)} refund entries: {sorted(refund.entry_id for refund in refunds)}",
+                )
+            )
+        charges = [
+            charge for charge in charges_by_request.get(request_id, []) if charge.account_id == account_id
+        ]
+        if len(charges) != 1:
+            mismatches.append(
+                Mismatch(
+                    MismatchKind.REFUND_WITHOUT_CHARGE,
+                    account_id,
+                    request_id,
+                    f"refund matches {len(charges)} charges of its account, not exactly one",
+                )
+            )
+            continue
+        charged = -int(charges[0].amount)  # charges are stored negative
+        for refund in refunds:
+            if int(refund.amount) != charged:
+                mismatches.append(
+                    Mismatch(
+                        MismatchKind.REFUND_AMOUNT_DIFFERS_FROM_CHARGE,
+                        account_id,
+                        request_id,
+                        f"refund {refund.entry_id} returns {int(refund.amount)}, charge took {charged}",
+                    )
+                )
+    for record in refund_records:
+        request_id = _request_id_of(record.pk)
+        if not any(entry.entry_id == record.entry_id for entry in refunds_by_request.get(request_id, [])):
+            mismatches.append(
+                Mismatch(
+                    MismatchKind.REFUND_RECORD_WITHOUT_LEDGER_ENTRY,
+                    record.account_id,
+                    request_id,
+                    f"refund record names entry {record.entry_id}, which is not a refund in the ledger",
+                )
+            )
+    return mismatches
+
+
+def _request_id_of(partition_key: str) -> str:
+    """``request#<request_id>`` -> ``<request_id>`` (see models.request_pk)."""
+    return partition_key.split("#", 1)[1] if "#" in partition_key else partition_key
