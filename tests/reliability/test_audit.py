@@ -6,6 +6,7 @@ DynamoDB Local so the raw-item decoding is exercised end to end.
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -237,3 +238,40 @@ def test_audit_scans_dynamodb_local_and_finds_a_tampered_balance(audited_setting
     assert [(m.kind, m.account_id) for m in after_tampering.mismatches] == [
         (MismatchKind.BALANCE_DIFFERS_FROM_LEDGER, "acct_b")
     ]
+
+
+@pytest.mark.dynamodb
+def test_audit_command_exits_non_zero_on_a_mismatch(audited_settings: Settings) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from ops.audit_command import EXIT_CLEAN, EXIT_MISMATCH, register
+
+    app = typer.Typer()
+    register(app)
+
+    @app.callback()
+    def _group() -> None:
+        """Makes `audit` a named subcommand, as in the edgemeter CLI."""
+
+    ledger = clean_ledger()
+    for item in ledger.all_items():
+        item.save()
+    arguments = [
+        "audit",
+        "--endpoint",
+        str(audited_settings.dynamodb_endpoint),
+        "--credits-table",
+        audited_settings.credits_table,
+    ]
+    clean = CliRunner().invoke(app, arguments)
+    ledger.charge("acct_a", "req-1").save()  # a second charge of req-1, without touching the balance
+    dirty = CliRunner().invoke(app, [*arguments, "--json"])
+
+    assert clean.exit_code == EXIT_CLEAN, clean.output
+    assert "audit: OK" in clean.output
+    assert dirty.exit_code == EXIT_MISMATCH, dirty.output
+    assert {m["kind"] for m in json.loads(dirty.output)["mismatches"]} == {
+        "request_charged_more_than_once",
+        "balance_differs_from_ledger",
+    }
