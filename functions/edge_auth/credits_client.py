@@ -1,0 +1,383 @@
+"""The edge's client for the credits API: ``POST /v1/authorize`` and ``POST /v1/refunds``.
+
+Contract (docs/decisions.md, "Edge <-> credits contract"): authorize answers 200
+for every decision; anything else, a timeout or a refused connection is a
+failure, reported as ``CreditsUnavailableError`` so the caller answers 503 and
+never allows.
+
+Layers:
+- ``CreditsTransport`` is the seam: one HTTP exchange under a deadline. The
+  production ``HttpCreditsTransport`` keeps one keep-alive connection per
+  container; tests plug in an in-process fake of the credits API.
+- ``CreditsClient`` builds and signs requests (SigV4 via functions.shared.sigv4)
+  and validates replies into typed results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from botocore.credentials import ReadOnlyCredentials
+
+from functions.shared.sigv4 import load_credentials, sign_request
+
+AUTHORIZE_PATH = "/v1/authorize"
+REFUNDS_PATH = "/v1/refunds"
+# Replies are small JSON documents; a bigger body means something is wrong upstream.
+MAX_REPLY_BYTES = 64 * 1024
+
+DECISIONS = frozenset({"allow", "deny"})
+DENY_REASONS = frozenset(
+    {
+        "invalid_api_key",
+        "revoked_api_key",
+        "expired_api_key",
+        "insufficient_credits",
+        "rate_limited",
+        "account_suspended",
+        "object_not_found",
+        "restore_in_progress",
+    }
+)
+
+Clock = Callable[[], float]
+
+
+class CreditsUnavailableError(Exception):
+    """The credits API did not give a usable answer in time (the edge answers 503)."""
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(cause)
+        # A short machine-readable cause for logs: timeout, refused, status_503, bad_reply, ...
+        self.cause = cause
+
+
+@dataclass(frozen=True, slots=True)
+class TransportResponse:
+    status: int
+    body: bytes
+
+
+class CreditsTransport(Protocol):
+    """One HTTP exchange with the credits API, finished before ``deadline`` (a ``clock()`` value).
+
+    Raises ``CreditsUnavailableError`` for anything that is not a complete HTTP reply.
+    """
+
+    def send(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes, deadline: float
+    ) -> TransportResponse: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizeDecision:
+    """A validated ``POST /v1/authorize`` reply."""
+
+    decision: str
+    reason: str | None
+    account_id: str | None
+    price: int
+    charged: int
+    balance: int | None
+    entry_id: str | None
+    retry_after: int | None
+    replayed: bool
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision == "allow"
+
+
+@dataclass(frozen=True, slots=True)
+class RefundOutcome:
+    """What ``POST /v1/refunds`` said: refunded (now or before), or no charge to refund."""
+
+    refunded: int
+    found: bool
+    replayed: bool
+
+
+class HttpCreditsTransport:
+    """http.client with one keep-alive connection per container, under a hard deadline.
+
+    Every socket operation gets the remaining budget as its timeout, and a watchdog
+    shuts the socket down at the deadline, so a server that trickles bytes cannot
+    hold the viewer past the budget. A reused connection that turns out to be
+    stale (closed by the server between invocations) is replaced and the request
+    sent once more; both endpoints are idempotent by request id.
+    """
+
+    def __init__(self, base_url: str, clock: Clock = time.monotonic) -> None:
+        split_url = urlsplit(base_url)
+        if split_url.scheme not in ("http", "https") or not split_url.hostname:
+            raise ValueError("credits API base URL must be an absolute http(s) URL")
+        self._scheme = split_url.scheme
+        self._host = split_url.hostname
+        self._port = split_url.port
+        self._base_path = split_url.path.rstrip("/")
+        self._clock = clock
+        self._connection: http.client.HTTPConnection | None = None
+        self._tls_context: ssl.SSLContext | None = None
+
+    def url_for(self, path: str) -> str:
+        """The absolute URL of ``path`` (what gets signed)."""
+        port = f":{self._port}" if self._port is not None else ""
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"{self._scheme}://{host}{port}{self._base_path}{path}"
+
+    def send(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes, deadline: float
+    ) -> TransportResponse:
+        reused = self._connection is not None
+        try:
+            return self._exchange(method, path, headers, body, deadline)
+        except _StaleConnectionError:
+            self.close()
+            if not reused:
+                raise CreditsUnavailableError("connection_closed") from None
+        # The kept-alive connection had been closed by the server: one fresh attempt.
+        try:
+            return self._exchange(method, path, headers, body, deadline)
+        except _StaleConnectionError:
+            self.close()
+            raise CreditsUnavailableError("connection_closed") from None
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _exchange(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes, deadline: float
+    ) -> TransportResponse:
+        remaining = deadline - self._clock()
+        if remaining <= 0:
+            raise CreditsUnavailableError("timeout")
+        connection = self._connection
+        try:
+            if connection is None:
+                connection = self._new_connection(remaining)
+                self._connection = connection
+                connection.connect()
+            elif connection.sock is not None:
+                connection.sock.settimeout(remaining)
+        except TimeoutError:
+            self.close()
+            raise CreditsUnavailableError("timeout") from None
+        except ConnectionRefusedError:
+            self.close()
+            raise CreditsUnavailableError("refused") from None
+        except (OSError, ssl.SSLError):
+            self.close()
+            raise CreditsUnavailableError("connect_failed") from None
+        watchdog = threading.Timer(max(deadline - self._clock(), 0.0), _shut_down_socket, args=(connection,))
+        watchdog.daemon = True
+        watchdog.start()
+        response_started = False
+        try:
+            connection.request(method, self._base_path + path, body=body, headers=dict(headers))
+            response = connection.getresponse()
+            response_started = True
+            reply_body = response.read(MAX_REPLY_BYTES + 1)
+            if len(reply_body) > MAX_REPLY_BYTES:
+                self.close()
+                raise CreditsUnavailableError("reply_too_large")
+            if response.will_close:
+                self.close()
+            return TransportResponse(status=response.status, body=reply_body)
+        except CreditsUnavailableError:
+            raise
+        except TimeoutError:
+            self.close()
+            raise CreditsUnavailableError("timeout") from None
+        except (
+            http.client.RemoteDisconnected,
+            ConnectionResetError,
+            BrokenPipeError,
+            ConnectionAbortedError,
+        ):
+            if self._clock() >= deadline:
+                self.close()
+                raise CreditsUnavailableError("timeout") from None
+            if not response_started:
+                raise _StaleConnectionError from None
+            self.close()
+            raise CreditsUnavailableError("connection_reset") from None
+        except (http.client.HTTPException, OSError, ValueError):
+            # Includes a watchdog shutdown surfacing as a short read or a closed file.
+            self.close()
+            cause = "timeout" if self._clock() >= deadline else "bad_reply"
+            raise CreditsUnavailableError(cause) from None
+        finally:
+            watchdog.cancel()
+
+    def _new_connection(self, timeout: float) -> http.client.HTTPConnection:
+        if self._scheme == "https":
+            if self._tls_context is None:
+                # Built once per container: loading the CA bundle costs milliseconds.
+                self._tls_context = ssl.create_default_context()
+            return http.client.HTTPSConnection(
+                self._host, self._port, timeout=timeout, context=self._tls_context
+            )
+        return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+
+
+class _StaleConnectionError(Exception):
+    """The server closed a kept-alive connection before answering."""
+
+
+def _shut_down_socket(connection: http.client.HTTPConnection) -> None:
+    # Runs on the watchdog thread at the deadline: wakes a blocked recv/send at once.
+    sock = connection.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+class CreditsClient:
+    """Signs, sends and validates the two edge calls of the credits API."""
+
+    def __init__(
+        self,
+        *,
+        transport: CreditsTransport,
+        url_for: Callable[[str], str],
+        region: str,
+        service: str,
+        clock: Clock = time.monotonic,
+        credentials_loader: Callable[[], ReadOnlyCredentials] = load_credentials,
+    ) -> None:
+        self._transport = transport
+        self._url_for = url_for
+        self._region = region
+        self._service = service
+        self._clock = clock
+        self._credentials_loader = credentials_loader
+        self._credentials: ReadOnlyCredentials | None = None
+
+    def authorize(
+        self, *, key_digest: str, request_id: str, method: str, path: str, upload_bytes: int, deadline: float
+    ) -> AuthorizeDecision:
+        reply = self._post(
+            AUTHORIZE_PATH,
+            {
+                "key_digest": key_digest,
+                "request_id": request_id,
+                "method": method,
+                "path": path,
+                "bytes": upload_bytes,
+            },
+            deadline,
+        )
+        if reply.status != 200:
+            raise CreditsUnavailableError(f"status_{reply.status}")
+        return _parse_decision(_json_object(reply.body))
+
+    def refund(self, request_id: str, reason: str, deadline: float) -> RefundOutcome:
+        reply = self._post(REFUNDS_PATH, {"request_id": request_id, "reason": reason}, deadline)
+        if reply.status == 404:
+            return RefundOutcome(refunded=0, found=False, replayed=False)
+        if reply.status != 200:
+            raise CreditsUnavailableError(f"status_{reply.status}")
+        document = _json_object(reply.body)
+        refunded = document.get("refunded")
+        replayed = document.get("replayed", False)
+        if not isinstance(refunded, int) or isinstance(refunded, bool) or not isinstance(replayed, bool):
+            raise CreditsUnavailableError("bad_reply")
+        return RefundOutcome(refunded=refunded, found=True, replayed=replayed)
+
+    def _post(self, path: str, payload: dict[str, Any], deadline: float) -> TransportResponse:
+        body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+        try:
+            credentials = self._current_credentials()
+            headers = sign_request(
+                "POST",
+                self._url_for(path),
+                {"content-type": "application/json"},
+                body,
+                credentials,
+                self._region,
+                self._service,
+            )
+        except Exception:  # noqa: BLE001 - any signing failure is an unavailable credits API, never an allow
+            raise CreditsUnavailableError("signing_failed") from None
+        reply = self._transport.send("POST", path, headers, body, deadline)
+        if reply.status == 403:
+            # Possibly expired role credentials: load them afresh on the next call.
+            self._credentials = None
+        return reply
+
+    def _current_credentials(self) -> ReadOnlyCredentials:
+        if self._credentials is None:
+            self._credentials = self._credentials_loader()
+        return self._credentials
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise CreditsUnavailableError("bad_reply") from None
+    if not isinstance(document, dict):
+        raise CreditsUnavailableError("bad_reply")
+    return document
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _optional_str(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _parse_decision(document: dict[str, Any]) -> AuthorizeDecision:
+    """Strict validation: an answer we do not fully understand is a failure, never an allow."""
+    decision = document.get("decision")
+    reason = document.get("reason")
+    account_id = document.get("account_id")
+    price = document.get("price", 0)
+    charged = document.get("charged", 0)
+    balance = document.get("balance")
+    entry_id = document.get("entry_id")
+    retry_after = document.get("retry_after")
+    replayed = document.get("replayed", False)
+    well_typed = (
+        decision in DECISIONS
+        and _optional_str(reason)
+        and _optional_str(account_id)
+        and _is_int(price)
+        and _is_int(charged)
+        and (balance is None or _is_int(balance))
+        and _optional_str(entry_id)
+        and (retry_after is None or (_is_int(retry_after) and retry_after >= 0))
+        and isinstance(replayed, bool)
+    )
+    if not well_typed or not isinstance(decision, str):
+        raise CreditsUnavailableError("bad_reply")
+    if decision == "allow" and (not account_id or charged < 0):
+        raise CreditsUnavailableError("bad_reply")
+    if decision == "deny" and reason not in DENY_REASONS:
+        # A reason this edge does not know (version skew): fail closed and retryable.
+        raise CreditsUnavailableError("unknown_deny_reason")
+    return AuthorizeDecision(
+        decision=decision,
+        reason=reason,
+        account_id=account_id,
+        price=price,
+        charged=charged,
+        balance=balance,
+        entry_id=entry_id,
+        retry_after=retry_after,
+        replayed=replayed,
+    )

@@ -1,0 +1,374 @@
+"""Edge settings: a JSON document baked into the package, validated at cold start.
+
+Lambda@Edge has no environment variables, so the CDK writes
+``functions/edge_auth/config.json`` into the function's asset at synth time
+(schema and example: docs/decisions.md, "Edge settings file";
+``config.example.json`` next to this module). The local runtime skips the file
+and passes an ``EdgeSettings`` to ``functions.edge_auth.runtime.configure``.
+
+Nothing here runs at import time: the file is read on the first invocation of a
+container, and any problem is reported as one ``SettingsError`` naming every
+offending field.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+SETTINGS_SCHEMA_VERSION = 1
+BAKED_SETTINGS_PATH = Path(__file__).with_name("config.json")
+
+# The viewer-request trigger is killed at 5 s; the authorize call must leave
+# room for the cold start, signing and building the response.
+MAX_AUTHORIZE_BUDGET_MS = 3000
+MIN_BUDGET_MS = 50
+# Origin-response triggers may run for 30 s; a refund still must not hold the viewer long.
+MAX_REFUND_BUDGET_MS = 10_000
+MAX_CACHE_TTL_SECONDS = 300
+MAX_CACHE_ENTRIES = 1_000_000
+MAX_RETRY_AFTER_SECONDS = 86_400
+
+_REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_HEADER_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_QUERY_PARAMETER_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# CloudFront reserves these prefixes and refuses requests whose Lambda adds them.
+_RESERVED_HEADER_PREFIXES = ("x-amz-", "x-edge-", "x-amzn-")
+# Headers CloudFront or HTTP give a meaning of their own; never reuse them as ours.
+_RESERVED_HEADER_NAMES = frozenset(
+    {
+        "authorization",
+        "host",
+        "content-length",
+        "content-type",
+        "connection",
+        "cookie",
+        "range",
+        "transfer-encoding",
+        "via",
+        "x-forwarded-for",
+        "x-real-ip",
+    }
+)
+_LOOPBACK_HOSTS = frozenset({"localhost"})
+
+
+class SettingsError(ValueError):
+    """The edge settings document is missing or invalid; the message names every problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class CreditsApiSettings:
+    """Where the credits API lives and how requests to it are signed."""
+
+    url: str
+    region: str
+    service: str = "execute-api"
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSettings:
+    """Per-container negative caches; TTLs bound how long a grant or new key waits."""
+
+    unknown_key_ttl_seconds: int = 30
+    empty_account_ttl_seconds: int = 5
+    max_entries: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderSettings:
+    """Header names (lowercase) the edge reads from viewers and writes for the origin."""
+
+    api_key: str = "x-api-key"
+    account: str = "x-edgemeter-account"
+    charged: str = "x-edgemeter-charged"
+    request_id: str = "x-edgemeter-request-id"
+
+
+@dataclass(frozen=True, slots=True)
+class QueryKeySettings:
+    """Whether a key may come in the query string (off: keys end up in logs and links)."""
+
+    enabled: bool = False
+    parameter: str = "api_key"
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeSettings:
+    """Everything the edge functions are configured with."""
+
+    credits_api: CreditsApiSettings
+    authorize_budget_ms: int = 1500
+    refund_budget_ms: int = 3000
+    unavailable_retry_after_seconds: int = 5
+    restore_retry_after_seconds: int = 300
+    cache: CacheSettings = field(default_factory=CacheSettings)
+    headers: HeaderSettings = field(default_factory=HeaderSettings)
+    query_key: QueryKeySettings = field(default_factory=QueryKeySettings)
+
+    def __post_init__(self) -> None:
+        problems = _settings_problems(self)
+        if problems:
+            raise SettingsError("invalid edge settings: " + "; ".join(problems))
+
+
+def load_settings_file(path: Path = BAKED_SETTINGS_PATH) -> EdgeSettings:
+    """Read and validate the baked settings file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SettingsError(
+            f"edge settings file {path.name} is missing from the package "
+            "(the CDK bundling step writes it; locally call runtime.configure)"
+        ) from None
+    except OSError as exc:
+        raise SettingsError(f"edge settings file {path.name} cannot be read: {exc.strerror}") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(
+            f"edge settings file {path.name} is not JSON (line {exc.lineno}: {exc.msg})"
+        ) from None
+    return parse_settings(document)
+
+
+def parse_settings(document: Any) -> EdgeSettings:
+    """Validate a settings document (the JSON schema in docs/decisions.md) into ``EdgeSettings``."""
+    if not isinstance(document, dict):
+        raise SettingsError("edge settings must be a JSON object")
+    problems: list[str] = []
+    reader = _FieldReader(document, "", problems)
+    version = reader.integer("schema_version", None)
+    if version is not None and version != SETTINGS_SCHEMA_VERSION:
+        problems.append(f"schema_version: expected {SETTINGS_SCHEMA_VERSION}, got {version}")
+    credits_reader = reader.section("credits_api", required=True)
+    cache_reader = reader.section("cache", required=False)
+    headers_reader = reader.section("headers", required=False)
+    query_reader = reader.section("query_key", required=False)
+    defaults = HeaderSettings()
+    cache_defaults = CacheSettings()
+    query_defaults = QueryKeySettings()
+    values = {
+        "url": credits_reader.string("url", None),
+        "region": credits_reader.string("region", None),
+        "service": credits_reader.string("service", "execute-api"),
+        "authorize_budget_ms": reader.integer("authorize_budget_ms", 1500),
+        "refund_budget_ms": reader.integer("refund_budget_ms", 3000),
+        "unavailable_retry_after_seconds": reader.integer("unavailable_retry_after_seconds", 5),
+        "restore_retry_after_seconds": reader.integer("restore_retry_after_seconds", 300),
+        "unknown_key_ttl_seconds": cache_reader.integer(
+            "unknown_key_ttl_seconds", cache_defaults.unknown_key_ttl_seconds
+        ),
+        "empty_account_ttl_seconds": cache_reader.integer(
+            "empty_account_ttl_seconds", cache_defaults.empty_account_ttl_seconds
+        ),
+        "max_entries": cache_reader.integer("max_entries", cache_defaults.max_entries),
+        "api_key": headers_reader.string("api_key", defaults.api_key),
+        "account": headers_reader.string("account", defaults.account),
+        "charged": headers_reader.string("charged", defaults.charged),
+        "request_id": headers_reader.string("request_id", defaults.request_id),
+        "enabled": query_reader.boolean("enabled", query_defaults.enabled),
+        "parameter": query_reader.string("parameter", query_defaults.parameter),
+    }
+    for section_reader in (reader, credits_reader, cache_reader, headers_reader, query_reader):
+        section_reader.report_unknown_fields()
+    if values["url"] is None or values["region"] is None:
+        problems.append("credits_api.url and credits_api.region are required")
+    if problems:
+        raise SettingsError("invalid edge settings: " + "; ".join(problems))
+    return EdgeSettings(
+        credits_api=CreditsApiSettings(url=values["url"], region=values["region"], service=values["service"]),
+        authorize_budget_ms=values["authorize_budget_ms"],
+        refund_budget_ms=values["refund_budget_ms"],
+        unavailable_retry_after_seconds=values["unavailable_retry_after_seconds"],
+        restore_retry_after_seconds=values["restore_retry_after_seconds"],
+        cache=CacheSettings(
+            unknown_key_ttl_seconds=values["unknown_key_ttl_seconds"],
+            empty_account_ttl_seconds=values["empty_account_ttl_seconds"],
+            max_entries=values["max_entries"],
+        ),
+        headers=HeaderSettings(
+            api_key=values["api_key"],
+            account=values["account"],
+            charged=values["charged"],
+            request_id=values["request_id"],
+        ),
+        query_key=QueryKeySettings(enabled=values["enabled"], parameter=values["parameter"]),
+    )
+
+
+def settings_document(settings: EdgeSettings) -> dict[str, Any]:
+    """The JSON document for ``settings`` (what the CDK bakes; round-trips through ``parse_settings``)."""
+    return {
+        "schema_version": SETTINGS_SCHEMA_VERSION,
+        "credits_api": {
+            "url": settings.credits_api.url,
+            "region": settings.credits_api.region,
+            "service": settings.credits_api.service,
+        },
+        "authorize_budget_ms": settings.authorize_budget_ms,
+        "refund_budget_ms": settings.refund_budget_ms,
+        "unavailable_retry_after_seconds": settings.unavailable_retry_after_seconds,
+        "restore_retry_after_seconds": settings.restore_retry_after_seconds,
+        "cache": {
+            "unknown_key_ttl_seconds": settings.cache.unknown_key_ttl_seconds,
+            "empty_account_ttl_seconds": settings.cache.empty_account_ttl_seconds,
+            "max_entries": settings.cache.max_entries,
+        },
+        "headers": {
+            "api_key": settings.headers.api_key,
+            "account": settings.headers.account,
+            "charged": settings.headers.charged,
+            "request_id": settings.headers.request_id,
+        },
+        "query_key": {"enabled": settings.query_key.enabled, "parameter": settings.query_key.parameter},
+    }
+
+
+class _FieldReader:
+    """Reads typed fields from one JSON object, collecting problems instead of stopping at the first."""
+
+    def __init__(self, document: dict[str, Any], prefix: str, problems: list[str]) -> None:
+        self._document = document
+        self._prefix = prefix
+        self._problems = problems
+        self._read: set[str] = set()
+
+    def section(self, name: str, *, required: bool) -> _FieldReader:
+        self._read.add(name)
+        value = self._document.get(name)
+        if value is None:
+            if required:
+                self._problems.append(f"{self._prefix}{name}: required")
+            return _FieldReader({}, f"{self._prefix}{name}.", self._problems)
+        if not isinstance(value, dict):
+            self._problems.append(f"{self._prefix}{name}: must be an object")
+            return _FieldReader({}, f"{self._prefix}{name}.", self._problems)
+        return _FieldReader(value, f"{self._prefix}{name}.", self._problems)
+
+    def integer(self, name: str, default: int | None) -> Any:
+        self._read.add(name)
+        value = self._document.get(name, default)
+        # bool is an int subclass in Python; true is not a number of milliseconds.
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            self._problems.append(f"{self._prefix}{name}: must be an integer")
+            return default
+        return value
+
+    def string(self, name: str, default: str | None) -> Any:
+        self._read.add(name)
+        value = self._document.get(name, default)
+        if value is not None and not isinstance(value, str):
+            self._problems.append(f"{self._prefix}{name}: must be a string")
+            return default
+        return value
+
+    def boolean(self, name: str, default: bool) -> Any:
+        self._read.add(name)
+        value = self._document.get(name, default)
+        if not isinstance(value, bool):
+            self._problems.append(f"{self._prefix}{name}: must be true or false")
+            return default
+        return value
+
+    def report_unknown_fields(self) -> None:
+        # A misspelt field would otherwise silently fall back to its default.
+        for name in sorted(set(self._document) - self._read):
+            self._problems.append(f"{self._prefix}{name}: unknown field")
+
+
+def _settings_problems(settings: EdgeSettings) -> list[str]:
+    problems: list[str] = []
+    problems.extend(_credits_api_problems(settings.credits_api))
+    _check_range(
+        problems, "authorize_budget_ms", settings.authorize_budget_ms, MIN_BUDGET_MS, MAX_AUTHORIZE_BUDGET_MS
+    )
+    _check_range(problems, "refund_budget_ms", settings.refund_budget_ms, MIN_BUDGET_MS, MAX_REFUND_BUDGET_MS)
+    _check_range(
+        problems,
+        "unavailable_retry_after_seconds",
+        settings.unavailable_retry_after_seconds,
+        1,
+        MAX_RETRY_AFTER_SECONDS,
+    )
+    _check_range(
+        problems,
+        "restore_retry_after_seconds",
+        settings.restore_retry_after_seconds,
+        1,
+        MAX_RETRY_AFTER_SECONDS,
+    )
+    _check_range(
+        problems,
+        "cache.unknown_key_ttl_seconds",
+        settings.cache.unknown_key_ttl_seconds,
+        0,
+        MAX_CACHE_TTL_SECONDS,
+    )
+    _check_range(
+        problems,
+        "cache.empty_account_ttl_seconds",
+        settings.cache.empty_account_ttl_seconds,
+        0,
+        MAX_CACHE_TTL_SECONDS,
+    )
+    _check_range(problems, "cache.max_entries", settings.cache.max_entries, 1, MAX_CACHE_ENTRIES)
+    header_names = {
+        "headers.api_key": settings.headers.api_key,
+        "headers.account": settings.headers.account,
+        "headers.charged": settings.headers.charged,
+        "headers.request_id": settings.headers.request_id,
+    }
+    for label, name in header_names.items():
+        if not _HEADER_NAME_PATTERN.fullmatch(name):
+            problems.append(f"{label}: {name!r} is not a lowercase header name")
+        elif name.startswith(_RESERVED_HEADER_PREFIXES) or name in _RESERVED_HEADER_NAMES:
+            problems.append(f"{label}: {name!r} is reserved by HTTP or CloudFront")
+    if len(set(header_names.values())) != len(header_names):
+        problems.append("headers: the four header names must be distinct")
+    if not _QUERY_PARAMETER_PATTERN.fullmatch(settings.query_key.parameter):
+        problems.append(
+            f"query_key.parameter: {settings.query_key.parameter!r} is not a plain parameter name"
+        )
+    return problems
+
+
+def _credits_api_problems(credits_api: CreditsApiSettings) -> list[str]:
+    problems: list[str] = []
+    split_url = urlsplit(credits_api.url)
+    host = split_url.hostname or ""
+    if split_url.scheme not in ("http", "https") or not host:
+        problems.append(f"credits_api.url: {credits_api.url!r} is not an absolute http(s) URL")
+    elif split_url.scheme == "http" and not _is_loopback(host):
+        # Plain HTTP is for the local runtime only; a deployed edge always uses TLS.
+        problems.append("credits_api.url: plain http is only allowed for a loopback host")
+    if split_url.query or split_url.fragment:
+        problems.append("credits_api.url: must not have a query string or fragment")
+    try:
+        _ = split_url.port
+    except ValueError:
+        problems.append("credits_api.url: invalid port")
+    if not _REGION_PATTERN.fullmatch(credits_api.region):
+        problems.append(f"credits_api.region: {credits_api.region!r} is not an AWS region name")
+    if not credits_api.service or not credits_api.service.replace("-", "").isalnum():
+        problems.append(f"credits_api.service: {credits_api.service!r} is not a SigV4 service name")
+    return problems
+
+
+def _is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_range(problems: list[str], label: str, value: int, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        problems.append(f"{label}: must be an integer from {low} to {high}, got {value!r}")
