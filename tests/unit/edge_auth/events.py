@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import copy
 import itertools
+from collections.abc import Mapping
 from typing import Any
 
 from functions.edge_auth.cloudfront import canonical_header_key
@@ -24,7 +25,7 @@ def new_request_id() -> str:
     return f"4TyzHTaYWb1GX1qTfsHhEqV6HUDd_BzoBZnwfnvQc_1oF26ClkoUS{next(_request_ids):04d}=="
 
 
-def cloudfront_headers(headers: dict[str, str | list[str]]) -> dict[str, list[dict[str, str]]]:
+def cloudfront_headers(headers: Mapping[str, str | list[str]]) -> dict[str, list[dict[str, str]]]:
     shaped: dict[str, list[dict[str, str]]] = {}
     for name, value in headers.items():
         values = value if isinstance(value, list) else [value]
@@ -36,7 +37,7 @@ def viewer_request_event(
     method: str = "GET",
     uri: str = "/bucket/object.bin",
     *,
-    headers: dict[str, str | list[str]] | None = None,
+    headers: Mapping[str, str | list[str]] | None = None,
     querystring: str = "",
     request_id: str | None = None,
     body: bytes | None = None,
