@@ -1,7 +1,7 @@
 """Table schemas: the pynamodb models are the single source of truth.
 
 The CDK tables (stacks/) are derived from these classes by
-``table_key_schema``; a test checks the synthesized templates match.
+``table_key_schema``; both tables have a TTL attribute named ``TTL_ATTRIBUTE``.
 
 Both tables use a generic ``pk``/``sk`` key so one table serves several item
 kinds (see docs/decisions.md, "Data model"):
@@ -10,25 +10,88 @@ users table
     pk=``account#<account_id>``  sk=``profile``          AccountItem
     pk=``account#<account_id>``  sk=``key#<key_id>``     KeyByIdItem (listing, revoke by id)
     pk=``keydigest#<sha256 hex>`` sk=``key``             KeyByDigestItem (authorize lookup)
-    pk=``ratelimit#<key_id>``    sk=``bucket``           RateLimitBucketItem (only keys with a limit)
+    pk=``ratelimit#<key_id>``    sk=``gcra``             RateLimitItem (only keys with a limit; TTL)
 
 credits table
     pk=``account#<account_id>``  sk=``balance``          BalanceItem
     pk=``account#<account_id>``  sk=``ledger#<created_at>#<entry_id>``  LedgerEntryItem
-    pk=``request#<request_id>``  sk=``charge``           ChargeRecordItem (idempotency of charges)
-    pk=``request#<request_id>``  sk=``refund``           RefundRecordItem (a charge is refunded once)
+    pk=``request#<request_id>``  sk=``charge``           ChargeRecordItem (idempotency of charges; TTL)
+    pk=``request#<request_id>``  sk=``refund``           RefundRecordItem (a charge is refunded once; TTL)
     pk=``grant#<account_id>#<idempotency_key>`` sk=``grant``  GrantRecordItem
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.models import Model
 
 USERS_TABLE_DEFAULT_NAME = "edgemeter-users"
 CREDITS_TABLE_DEFAULT_NAME = "edgemeter-credits"
+# The attribute DynamoDB's time-to-live deletes expired items by (epoch seconds).
+TTL_ATTRIBUTE = "ttl"
+
+# Timestamps inside sort keys: fixed width, UTC, so that string order is time order.
+_SORTABLE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def sortable_time(moment: datetime) -> str:
+    """``moment`` (timezone-aware) as a fixed-width UTC string that sorts like the time itself."""
+    if moment.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return moment.astimezone(UTC).strftime(_SORTABLE_TIME_FORMAT)
+
+
+# --- key builders: the only place where the key layout is spelled out -------------------------
+
+
+def account_pk(account_id: str) -> str:
+    return f"account#{account_id}"
+
+
+ACCOUNT_PROFILE_SK = "profile"
+BALANCE_SK = "balance"
+KEY_BY_DIGEST_SK = "key"
+RATE_LIMIT_SK = "gcra"
+CHARGE_SK = "charge"
+REFUND_SK = "refund"
+GRANT_SK = "grant"
+KEY_SK_PREFIX = "key#"
+LEDGER_SK_PREFIX = "ledger#"
+
+
+def key_sk(key_id: str) -> str:
+    return f"{KEY_SK_PREFIX}{key_id}"
+
+
+def key_digest_pk(key_digest: str) -> str:
+    return f"keydigest#{key_digest}"
+
+
+def rate_limit_pk(key_id: str) -> str:
+    return f"ratelimit#{key_id}"
+
+
+def ledger_sk(created_at: datetime, entry_id: str) -> str:
+    return f"{LEDGER_SK_PREFIX}{sortable_time(created_at)}#{entry_id}"
+
+
+def ledger_sk_bound(moment: datetime) -> str:
+    """A sort-key bound for time filters: sorts before every entry created at or after ``moment``."""
+    return f"{LEDGER_SK_PREFIX}{sortable_time(moment)}"
+
+
+def request_pk(request_id: str) -> str:
+    return f"request#{request_id}"
+
+
+def grant_pk(account_id: str, idempotency_key: str) -> str:
+    return f"grant#{account_id}#{idempotency_key}"
+
+
+# --- models ---------------------------------------------------------------------------------
 
 
 class UsersTableModel(Model):
@@ -62,6 +125,7 @@ class KeyByIdItem(UsersTableModel):
     account_id = UnicodeAttribute()
     key_id = UnicodeAttribute()
     key_digest = UnicodeAttribute()
+    name = UnicodeAttribute(null=True)
     status = UnicodeAttribute()  # "active" | "revoked"
     created_at = UTCDateTimeAttribute()
     expires_at = UTCDateTimeAttribute(null=True)
@@ -71,18 +135,19 @@ class KeyByIdItem(UsersTableModel):
 
 
 class KeyByDigestItem(KeyByIdItem):
-    """Same attributes as KeyByIdItem, keyed by the digest for O(1) authorize lookups."""
+    """Same attributes as KeyByIdItem, keyed by the digest for one-GetItem authorize lookups."""
 
 
-class RateLimitBucketItem(UsersTableModel):
-    tokens = NumberAttribute()
-    updated_at_ms = NumberAttribute()
+class RateLimitItem(UsersTableModel):
+    """GCRA state of one rate-limited key: the theoretical arrival time, in microseconds."""
+
+    tat_us = NumberAttribute()
+    ttl = TTLAttribute(attr_name=TTL_ATTRIBUTE)
 
 
 class BalanceItem(CreditsTableModel):
     account_id = UnicodeAttribute()
     balance = NumberAttribute()
-    updated_at = UTCDateTimeAttribute()
 
 
 class LedgerEntryItem(CreditsTableModel):
@@ -95,8 +160,61 @@ class LedgerEntryItem(CreditsTableModel):
     path = UnicodeAttribute(null=True)
     bytes = NumberAttribute(null=True)
     reason = UnicodeAttribute(null=True)
-    balance_after = NumberAttribute()
+    key_id = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
+
+
+class ChargeRecordItem(CreditsTableModel):
+    """The outcome of a charge, keyed by the CloudFront request id: idempotency and refunds."""
+
+    account_id = UnicodeAttribute()
+    key_id = UnicodeAttribute()
+    entry_id = UnicodeAttribute()
+    amount = NumberAttribute()  # credits taken (positive)
+    method = UnicodeAttribute()
+    path = UnicodeAttribute()
+    bytes = NumberAttribute()
+    created_at = UTCDateTimeAttribute()
+    ttl = TTLAttribute(attr_name=TTL_ATTRIBUTE)
+
+
+class RefundRecordItem(CreditsTableModel):
+    """The outcome of the one refund a charge may have."""
+
+    account_id = UnicodeAttribute()
+    entry_id = UnicodeAttribute()
+    amount = NumberAttribute()  # credits given back (positive)
+    reason = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    ttl = TTLAttribute(attr_name=TTL_ATTRIBUTE)
+
+
+class GrantRecordItem(CreditsTableModel):
+    """The outcome of a grant, keyed by its idempotency key."""
+
+    account_id = UnicodeAttribute()
+    idempotency_key = UnicodeAttribute()
+    entry_id = UnicodeAttribute()
+    amount = NumberAttribute()
+    reason = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+
+
+USERS_MODELS: tuple[type[UsersTableModel], ...] = (
+    UsersTableModel,
+    AccountItem,
+    KeyByIdItem,
+    KeyByDigestItem,
+    RateLimitItem,
+)
+CREDITS_MODELS: tuple[type[CreditsTableModel], ...] = (
+    CreditsTableModel,
+    BalanceItem,
+    LedgerEntryItem,
+    ChargeRecordItem,
+    RefundRecordItem,
+    GrantRecordItem,
+)
 
 
 @dataclass(frozen=True)
@@ -105,6 +223,7 @@ class TableKeySchema:
 
     hash_key: str
     range_key: str | None
+    ttl_attribute: str = TTL_ATTRIBUTE
 
 
 def table_key_schema(model: type[Model]) -> TableKeySchema:

@@ -1,0 +1,70 @@
+"""Binding the pynamodb models to real tables, and creating tables where no stack does.
+
+In AWS the CDK stack creates the tables (from ``table_key_schema``); DynamoDB Local in the
+tests and the local runtime gets them from ``create_tables``, built from the same models.
+"""
+
+from __future__ import annotations
+
+from pynamodb.connection import Connection
+from pynamodb.models import Model
+
+from functions.credits.config import Settings
+from functions.credits.data.models import (
+    CREDITS_MODELS,
+    USERS_MODELS,
+    CreditsTableModel,
+    UsersTableModel,
+)
+
+
+def _all_models() -> tuple[type[Model], ...]:
+    return (*USERS_MODELS, *CREDITS_MODELS)
+
+
+def bind_tables(settings: Settings) -> Connection:
+    """Point every model at the configured tables and endpoint; return a connection for transactions.
+
+    pynamodb keeps table settings on each model's ``Meta`` (shared by the subclasses of one
+    table's base model) and caches a connection per class, so the caches are dropped here.
+    """
+    for base, table_name in (
+        (UsersTableModel, settings.users_table),
+        (CreditsTableModel, settings.credits_table),
+    ):
+        meta_values = {
+            "table_name": table_name,
+            "region": settings.region,
+            "host": settings.dynamodb_endpoint,
+            "connect_timeout_seconds": settings.dynamodb_connect_timeout_seconds,
+            "read_timeout_seconds": settings.dynamodb_read_timeout_seconds,
+            "max_retry_attempts": settings.dynamodb_max_retry_attempts,
+            "max_pool_connections": settings.dynamodb_max_pool_connections,
+        }
+        for name, value in meta_values.items():
+            setattr(base.Meta, name, value)
+    for model in _all_models():
+        model._connection = None
+    return Connection(
+        region=settings.region,
+        host=settings.dynamodb_endpoint,
+        connect_timeout_seconds=settings.dynamodb_connect_timeout_seconds,
+        read_timeout_seconds=settings.dynamodb_read_timeout_seconds,
+        max_retry_attempts=settings.dynamodb_max_retry_attempts,
+        max_pool_connections=settings.dynamodb_max_pool_connections,
+    )
+
+
+def create_tables(settings: Settings) -> None:
+    """Create both tables (on-demand) if they do not exist yet. For DynamoDB Local and tests."""
+    bind_tables(settings)
+    for base in (UsersTableModel, CreditsTableModel):
+        if not base.exists():
+            base.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+
+
+def delete_tables(settings: Settings) -> None:
+    bind_tables(settings)
+    for base in (UsersTableModel, CreditsTableModel):
+        if base.exists():
+            base.delete_table()

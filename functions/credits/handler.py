@@ -1,0 +1,35 @@
+"""The credits Lambda's entry point (API Gateway REST proxy integration).
+
+Cold start validates the configuration once (a bad one fails the init with a clear
+message) and wires handler -> logic -> data access. Each invocation is logged with the
+API Gateway request id as correlation id; the event itself is never logged (it carries
+key digests), and the tracer never records responses (a new key's reply carries the key).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.credits.app import CreditsApi
+from functions.credits.config import Settings, settings_from_env
+from functions.credits.data.repository import CreditsRepository
+from functions.credits.service import CreditsService
+from functions.credits.telemetry import PowertoolsTelemetry, logger, metrics, tracer
+
+
+def build_api(settings: Settings) -> CreditsApi:
+    service = CreditsService(CreditsRepository(settings), settings, telemetry=PowertoolsTelemetry())
+    return CreditsApi(service, settings)
+
+
+api = build_api(settings_from_env())
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return api.handle(event, context)

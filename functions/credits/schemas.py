@@ -1,0 +1,249 @@
+"""Request and response models of the credits API (pydantic).
+
+They are the API's contract: the resolver validates requests and responses against them and
+generates the OpenAPI document from them. The logic (``service.py``) takes the request models
+and returns the response models, so a field is named in exactly one place.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from functions.credits.config import HttpMethod
+from functions.credits.ids import (
+    ACCOUNT_ID_PATTERN,
+    ENTRY_ID_PATTERN,
+    IDEMPOTENCY_KEY_PATTERN,
+    KEY_DIGEST_PATTERN,
+    KEY_ID_PATTERN,
+    REQUEST_ID_PATTERN,
+)
+
+# --- limits -----------------------------------------------------------------------------------
+
+REASON_PATTERN = r"^[a-z0-9_]{1,64}$"
+# The largest balance an account may hold, and the largest single grant.
+MAX_BALANCE = 10**15
+MAX_GRANT = 10**12
+# S3's largest object is 5 TiB; a body larger than that is not a real upload.
+MAX_BODY_BYTES = 5 * 1024**4
+MAX_PATH_LENGTH = 4096
+
+AccountId = Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN, examples=["acct_0123456789abcdef0123"])]
+KeyId = Annotated[str, Field(pattern=KEY_ID_PATTERN, examples=["key_0123456789abcdef"])]
+EntryId = Annotated[str, Field(pattern=ENTRY_ID_PATTERN)]
+RequestId = Annotated[str, Field(pattern=REQUEST_ID_PATTERN)]
+Credits = Annotated[int, Field(ge=0, le=MAX_BALANCE)]
+
+
+class _Request(BaseModel):
+    # Strict: "5" is not 5, true is not 1; unknown fields are refused rather than ignored.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ErrorBody(_Response):
+    code: str = Field(examples=["not_found"])
+    message: str
+
+
+class ErrorResponse(_Response):
+    """Every error reply: ``{"error": {"code": "...", "message": "..."}}``."""
+
+    error: ErrorBody
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class CreateAccountRequest(_Request):
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
+
+
+class Account(_Response):
+    account_id: AccountId
+    name: str
+    balance: Credits
+    status: AccountStatus
+    created_at: datetime
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+
+class KeyStatus(StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"
+
+
+class RateLimit(_Request):
+    """At most ``per_second`` requests a second on average, ``burst`` at once."""
+
+    per_second: int = Field(ge=1, le=10_000)
+    burst: int = Field(ge=1, le=10_000)
+
+
+class IssueKeyRequest(_Request):
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="When the key stops working (must be in the future)."
+    )
+    rate_limit: RateLimit | None = None
+
+    # JSON carries datetimes as strings: allow that one coercion under strict mode.
+    model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_lax_scalars(cls, data: object) -> object:
+        if isinstance(data, dict):
+            name = data.get("name")
+            if name is not None and not isinstance(name, str):
+                raise ValueError("name must be a string")
+            expires_at = data.get("expires_at")
+            if expires_at is not None and not isinstance(expires_at, str | datetime):
+                raise ValueError("expires_at must be an ISO 8601 date-time string")
+        return data
+
+
+class Key(_Response):
+    key_id: KeyId
+    account_id: AccountId
+    name: str | None
+    status: KeyStatus
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    rate_limit: RateLimit | None
+
+
+class IssuedKey(Key):
+    api_key: str = Field(description="The key itself. Shown this once; only its SHA-256 digest is stored.")
+
+
+class KeyList(_Response):
+    keys: list[Key]
+    next_cursor: str | None
+
+
+# --- grants -----------------------------------------------------------------------------------
+
+
+class GrantRequest(_Request):
+    amount: int = Field(ge=1, le=MAX_GRANT)
+    reason: str = Field(min_length=1, max_length=500, pattern=r"^[^\x00-\x1f\x7f]+$")
+    idempotency_key: str = Field(pattern=IDEMPOTENCY_KEY_PATTERN)
+
+
+class Grant(_Response):
+    account_id: AccountId
+    entry_id: EntryId
+    amount: int
+    balance: Credits
+    idempotency_key: str
+    created_at: datetime
+    replayed: bool = Field(description="True when this idempotency key had already been granted.")
+
+
+# --- ledger and usage -------------------------------------------------------------------------
+
+
+class EntryKind(StrEnum):
+    CHARGE = "charge"
+    REFUND = "refund"
+    GRANT = "grant"
+
+
+class LedgerEntry(_Response):
+    entry_id: EntryId
+    account_id: AccountId
+    request_id: str
+    kind: EntryKind
+    amount: int = Field(description="Signed: charges are negative.")
+    method: str | None
+    path: str | None
+    bytes: int | None
+    reason: str | None
+    created_at: datetime
+
+
+class LedgerPage(_Response):
+    entries: list[LedgerEntry]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page.")
+
+
+class Usage(_Response):
+    account_id: AccountId
+    from_: datetime = Field(alias="from", serialization_alias="from")
+    to: datetime
+    downloads: int = Field(description="Charged GET and HEAD requests.")
+    uploads: int = Field(description="Charged PUT and POST requests.")
+    other_requests: int
+    bytes: int = Field(description="Bytes of charged uploads (Content-Length).")
+    credits_spent: int = Field(description="Credits charged, before refunds.")
+    refunds: int
+    credits_refunded: int
+    grants: int
+    credits_granted: int
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+
+# --- edge: authorize and refund ---------------------------------------------------------------
+
+
+class DenialReason(StrEnum):
+    INVALID_API_KEY = "invalid_api_key"
+    REVOKED_API_KEY = "revoked_api_key"
+    EXPIRED_API_KEY = "expired_api_key"
+    INSUFFICIENT_CREDITS = "insufficient_credits"
+    RATE_LIMITED = "rate_limited"
+    ACCOUNT_SUSPENDED = "account_suspended"
+
+
+class AuthorizeRequest(_Request):
+    key_digest: str = Field(pattern=KEY_DIGEST_PATTERN, description="SHA-256 hex digest of the API key.")
+    request_id: RequestId = Field(description="CloudFront's request id: the idempotency key of the charge.")
+    method: HttpMethod
+    path: str = Field(min_length=1, max_length=MAX_PATH_LENGTH, pattern=r"^/[^\x00-\x1f\x7f]*$")
+    bytes: int = Field(default=0, ge=0, le=MAX_BODY_BYTES, description="Upload Content-Length; 0 otherwise.")
+
+
+class Decision(_Response):
+    """The answer to every authorization, allow or deny (both are HTTP 200)."""
+
+    decision: Literal["allow", "deny"]
+    reason: DenialReason | None = None
+    account_id: str | None = None
+    price: int
+    charged: int = 0
+    balance: int | None = None
+    entry_id: str | None = None
+    retry_after: int | None = Field(default=None, description="Seconds, for rate_limited.")
+    replayed: bool = Field(default=False, description="The request id had been charged already.")
+
+
+class RefundRequest(_Request):
+    request_id: RequestId
+    reason: str = Field(default="origin_error", pattern=REASON_PATTERN)
+
+
+class Refund(_Response):
+    request_id: str
+    account_id: AccountId
+    refunded: int
+    balance: Credits
+    entry_id: EntryId
+    replayed: bool = Field(description="True when this charge had been refunded already.")
