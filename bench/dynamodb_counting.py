@@ -18,10 +18,11 @@ Clients created before the block are not seen: bind the tables inside it.
 
 from __future__ import annotations
 
+import copy
 import math
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +55,9 @@ class DynamoDBCounter:
     reported_write_units: float = 0.0
     billed_read_units: float = 0.0
     billed_write_units: float = 0.0
+    # Called with (operation, a copy of its parameters) before each call: lets a benchmark
+    # replay exactly the requests the service made.
+    request_observers: list[Callable[[str, dict[str, Any]], None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -87,6 +91,8 @@ class DynamoDBCounter:
     def _ask_for_capacity(
         self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any
     ) -> None:
+        for observer in self.request_observers:
+            observer(model.name, copy.deepcopy(params))
         if model.name in CAPACITY_REPORTING_OPERATIONS:
             params.setdefault("ReturnConsumedCapacity", "TOTAL")
         # The request's write units are known from its items; keep them for after-call.
