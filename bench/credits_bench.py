@@ -165,13 +165,20 @@ def run_credits_bench(dynamodb_endpoint: str, *, authorizations: int, threads: i
 
         templates = _capture_charge_templates(counter, credits, digests)
         raw_client = boto3.client(
-            "dynamodb", endpoint_url=dynamodb_endpoint, region_name=settings.region, **LOCAL_CREDENTIALS
+            "dynamodb",
+            endpoint_url=dynamodb_endpoint,
+            region_name=settings.region,
+            aws_access_key_id=LOCAL_CREDENTIALS["aws_access_key_id"],
+            aws_secret_access_key=LOCAL_CREDENTIALS["aws_secret_access_key"],
         )
         _replay(raw_client, templates[0])  # warm the raw client too
         counter.reset()
-        raw_seconds = _run_threads(
-            threads, lambda index: [_replay(raw_client, templates[index]) for _ in range(per_thread)]
-        )
+
+        def replay_charges(index: int) -> None:
+            for _ in range(per_thread):
+                _replay(raw_client, templates[index])
+
+        raw_seconds = _run_threads(threads, replay_charges)
         raw_counts = counter.snapshot()
 
     all_latencies = [sample for samples in latencies_ms for sample in samples]

@@ -1,0 +1,1 @@
+"""edgemeter benchmarks: `make bench` (python -m bench.run)."""
