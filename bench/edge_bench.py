@@ -11,11 +11,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,3 +176,22 @@ def run_edge_bench(*, decisions: int, import_runs: int) -> EdgeFigures:
         cpu_microseconds_per_decision=cpu_us,
         wall_microseconds_per_decision=wall_us,
     )
+
+
+# What the viewer-request package holds (stacks/ bundles the same paths): the handler package,
+# the stdlib-only shared package and the namespace __init__.
+EDGE_PACKAGE_PATHS = ("functions/__init__.py", "functions/edge_auth", "functions/shared")
+LAMBDA_EDGE_VIEWER_PACKAGE_LIMIT_BYTES = 1024 * 1024
+
+
+def edge_package_zip_bytes() -> int:
+    """Size of the edge package zipped with deflate (the viewer trigger limit is 1 MB)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for relative in EDGE_PACKAGE_PATHS:
+            path = PROJECT_ROOT / relative
+            files = [path] if path.is_file() else sorted(path.rglob("*"))
+            for file in files:
+                if file.is_file() and "__pycache__" not in file.parts and file.suffix != ".pyc":
+                    archive.write(file, file.relative_to(PROJECT_ROOT).as_posix())
+    return len(buffer.getvalue())

@@ -1,0 +1,206 @@
+"""``make bench``: every figure measured side by side in one run; a table on stdout, JSON on disk.
+
+Counts are bounded so a fresh clone finishes in a few minutes on two cores; ``--quick`` shrinks
+them further for development. ``ARGS="--quick"`` passes flags through make.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import asdict
+from typing import Any
+
+from bench.cost import (
+    PRICES_RECORDED_ON,
+    CostBreakdown,
+    DownloadCounts,
+    bare_origin_per_million_downloads,
+    cost_per_million_downloads,
+)
+from bench.credits_bench import TARGET_RATIO_OF_RAW, CreditsFigures, run_credits_bench
+from bench.edge_bench import (
+    LAMBDA_EDGE_VIEWER_PACKAGE_LIMIT_BYTES,
+    TARGET_COLD_IMPORT_MS,
+    TARGET_DECISION_MICROSECONDS,
+    EdgeFigures,
+    edge_package_zip_bytes,
+    run_edge_bench,
+)
+from bench.report import Row, machine, render_table, verdict, write_results
+from local.dynamodb_local import DynamoDBLocal
+
+# A 2xx origin-response only reads the status and returns: sub-millisecond, billed the 1 ms minimum.
+ORIGIN_RESPONSE_PASS_THROUGH_MS = 1.0
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small counts, for development")
+    parser.add_argument("--decisions", type=int, help="warm edge decisions to time")
+    parser.add_argument("--import-runs", type=int, help="fresh interpreters for the cold import")
+    parser.add_argument("--authorizations", type=int, help="authorizations through the credits handler")
+    parser.add_argument("--threads", type=int, default=4, help="concurrent callers of the credits handler")
+    parser.add_argument(
+        "--cache-hit-ratio",
+        type=float,
+        help="CDN cache hit ratio for the cost model (default: measured by the end-to-end run)",
+    )
+    return parser.parse_args()
+
+
+def edge_rows(edge: EdgeFigures, package_bytes: int) -> list[Row]:
+    return [
+        Row(
+            "edge",
+            "package zipped",
+            f"{package_bytes / 1024:.1f} KiB",
+            f"{LAMBDA_EDGE_VIEWER_PACKAGE_LIMIT_BYTES // 1024} KiB limit",
+            f"{package_bytes / LAMBDA_EDGE_VIEWER_PACKAGE_LIMIT_BYTES:.1%}",
+            "< 1 MB",
+            verdict(package_bytes < LAMBDA_EDGE_VIEWER_PACKAGE_LIMIT_BYTES),
+        ),
+        Row(
+            "edge",
+            f"cold import (median of {edge.cold_import_runs})",
+            f"{edge.cold_import_median_ms:.1f} ms",
+            f"botocore alone {edge.botocore_import_median_ms:.1f} ms",
+            f"{edge.cold_import_median_ms / edge.botocore_import_median_ms:.2f}x",
+            f"< {TARGET_COLD_IMPORT_MS:.0f} ms",
+            verdict(edge.meets_cold_import_target),
+        ),
+        Row(
+            "edge",
+            f"CPU per allow decision ({edge.decisions} warm)",
+            f"{edge.cpu_microseconds_per_decision:.1f} us",
+            f"wall {edge.wall_microseconds_per_decision:.1f} us",
+            "",
+            f"< {TARGET_DECISION_MICROSECONDS:.0f} us",
+            verdict(edge.meets_decision_target),
+        ),
+    ]
+
+
+def credits_rows(credits: CreditsFigures) -> list[Row]:
+    operations = ", ".join(
+        f"{name} {count / credits.authorizations:g}" for name, count in credits.dynamodb_operations.items()
+    )
+    return [
+        Row(
+            "credits",
+            f"authorizations/s ({credits.threads} threads)",
+            f"{credits.handler_per_second:.0f}/s",
+            f"raw transaction {credits.raw_transactions_per_second:.0f}/s",
+            f"{credits.ratio_of_raw:.0%}",
+            f">= {TARGET_RATIO_OF_RAW:.0%} of raw",
+            verdict(credits.meets_target),
+        ),
+        Row(
+            "credits",
+            "handler latency p50 / p99",
+            f"{credits.handler_p50_ms:.1f} / {credits.handler_p99_ms:.1f} ms",
+        ),
+        Row(
+            "credits",
+            "DynamoDB requests per authorization",
+            f"{credits.dynamodb_requests_per_authorization:.2f}",
+            operations,
+        ),
+        Row(
+            "credits",
+            "write units per authorization",
+            f"{credits.billed_write_units_per_authorization:.2f} WRU",
+            f"raw txn {credits.raw_billed_write_units_per_transaction:.2f}",
+            "",
+            f"DynamoDB Local reported {credits.reported_write_units_per_authorization:.2f}",
+        ),
+        Row(
+            "credits",
+            "read units per authorization",
+            f"{credits.billed_read_units_per_authorization:.2f} RRU",
+            "",
+            "",
+            f"DynamoDB Local reported {credits.reported_read_units_per_authorization:.2f}",
+        ),
+    ]
+
+
+def cost_rows(breakdowns: list[CostBreakdown]) -> list[Row]:
+    baseline = breakdowns[-1].total
+    return [
+        Row(
+            "cost",
+            f"$ per 1M downloads: {breakdown.scenario}",
+            f"${breakdown.total:.2f}",
+            f"no edgemeter ${baseline:.2f}",
+            f"{breakdown.total / baseline:.1f}x" if baseline else "",
+        )
+        for breakdown in breakdowns
+    ]
+
+
+def main() -> None:
+    arguments = parse_arguments()
+    quick = arguments.quick
+    decisions = arguments.decisions or (2_000 if quick else 20_000)
+    import_runs = arguments.import_runs or (3 if quick else 9)
+    authorizations = arguments.authorizations or (200 if quick else 1_200)
+    started = time.monotonic()
+
+    print("edge: cold import and warm decisions ...", flush=True)
+    edge = run_edge_bench(decisions=decisions, import_runs=import_runs)
+    package_bytes = edge_package_zip_bytes()
+    print("credits: handler and raw transaction against DynamoDB Local ...", flush=True)
+    with DynamoDBLocal() as dynamodb:
+        credits = run_credits_bench(
+            dynamodb.endpoint_url, authorizations=authorizations, threads=arguments.threads
+        )
+
+    hit_ratio = arguments.cache_hit_ratio if arguments.cache_hit_ratio is not None else 0.0
+    hit_ratio_source = "--cache-hit-ratio" if arguments.cache_hit_ratio is not None else "none measured"
+    edge_ms = edge.wall_microseconds_per_decision / 1000 + credits.handler_p50_ms
+    per_download = DownloadCounts(
+        cloudfront_requests=1.0,
+        viewer_request_invocations=1.0,
+        viewer_request_ms=edge_ms,
+        origin_response_invocations=1.0 - hit_ratio,
+        origin_response_ms=ORIGIN_RESPONSE_PASS_THROUGH_MS,
+        credits_api_calls=1.0,
+        credits_lambda_ms=credits.handler_p50_ms,
+        dynamodb_write_units=credits.billed_write_units_per_authorization,
+        dynamodb_read_units=credits.billed_read_units_per_authorization,
+        s3_gets=1.0 - hit_ratio,
+    )
+    no_cache = DownloadCounts(**{**asdict(per_download), "origin_response_invocations": 1.0, "s3_gets": 1.0})
+    breakdowns = [
+        cost_per_million_downloads(f"edgemeter, CDN hit ratio {hit_ratio:.0%}", per_download),
+        cost_per_million_downloads("edgemeter, no CDN cache", no_cache),
+        bare_origin_per_million_downloads(1.0 - hit_ratio),
+    ]
+
+    rows = [*edge_rows(edge, package_bytes), *credits_rows(credits), *cost_rows(breakdowns)]
+    host = machine()
+    print()
+    print(render_table(rows))
+    print(
+        f"\nmachine: {host['nproc']} CPUs, {host['cpu_model']}, Python {host['python']}; "
+        f"prices as of {PRICES_RECORDED_ON}; hit ratio source: {hit_ratio_source}; "
+        f"took {time.monotonic() - started:.0f} s"
+    )
+    document: dict[str, Any] = {
+        "machine": host,
+        "arguments": vars(arguments),
+        "edge": {**asdict(edge), "package_zip_bytes": package_bytes},
+        "credits": {**asdict(credits), "ratio_of_raw": credits.ratio_of_raw},
+        "cost": {
+            "prices_recorded_on": PRICES_RECORDED_ON,
+            "per_download": asdict(per_download),
+            "scenarios": [breakdown.to_json_dict() for breakdown in breakdowns],
+        },
+        "table": [asdict(row) for row in rows],
+    }
+    print(f"results: {write_results(document)}")
+
+
+if __name__ == "__main__":
+    main()
