@@ -89,6 +89,8 @@ class LocalConfig(_Strict):
     # Local origin only: GET/HEAD/PUT of keys under this prefix answer the status that follows it,
     # e.g. `_faults/503/anything` answers 503; how tests exercise the refund-on-5xx path.
     fault_prefix: str = "_faults/"
+    # Local origin only: how long a RestoreObject of an archived object takes (moto's is instant).
+    restore_seconds: float = Field(default=10.0, ge=0)
     credits_environment: dict[str, str] = Field(
         default_factory=dict, description="extra environment for the credits handler"
     )

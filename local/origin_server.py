@@ -1,8 +1,10 @@
 """The local S3 origin: moto's S3 server, plus a fault-injection prefix for tests.
 
 Run as a child of `local.run` (``python -m local.origin_server``). It is
-moto's own WSGI application (what ``ThreadedMotoServer`` serves) on a threaded
-werkzeug server bound to loopback, wrapped in one small middleware: a request
+moto's own WSGI application (what ``ThreadedMotoServer`` serves) behind the
+restore simulator of local/archive_origin.py (restores of archived objects take
+``restore_seconds``), on a threaded werkzeug server bound to loopback, wrapped
+in one more small middleware: a request
 for ``/<bucket>/<fault_prefix><status>/...`` answers ``<status>`` with an S3
 error document instead of reaching moto. That is how the refund-on-origin-5xx
 path is exercised end to end without a second server. moto keeps objects in
@@ -19,13 +21,10 @@ from http import HTTPStatus
 from types import FrameType
 from typing import Any
 
-from moto.moto_server.werkzeug_app import (
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    create_backend_app,
-)
+from moto.moto_server.werkzeug_app import MotoRequestHandler
 from werkzeug.serving import make_server
 
+from local.archive_origin import build_archive_origin_app
 from local.config import LocalConfig, config_from_env
 
 StartResponse = Callable[..., Any]
@@ -75,8 +74,9 @@ class FaultInjectingOrigin:
 
 
 def build_app(config: LocalConfig) -> WsgiApp:
-    moto_app: WsgiApp = DomainDispatcherApplication(create_backend_app)
-    return FaultInjectingOrigin(moto_app, bucket=config.bucket, fault_prefix=config.fault_prefix)
+    """moto's S3, behind the restore simulator (archived objects take time to restore), behind faults."""
+    archive_origin: WsgiApp = build_archive_origin_app(config.restore_seconds)
+    return FaultInjectingOrigin(archive_origin, bucket=config.bucket, fault_prefix=config.fault_prefix)
 
 
 def serve(config: LocalConfig) -> None:

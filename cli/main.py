@@ -1,0 +1,420 @@
+"""`edgemeter`: the billing staff's CLI for the credits API.
+
+Talks to the local runtime (http://127.0.0.1:8081, `make run`) by default and to
+a deployed API with ``--api URL``. Every request is SigV4-signed
+(functions/shared/sigv4.py): with the caller's AWS credentials for a deployed
+API, with the local runtime's credentials for a loopback one.
+
+Exit codes: 0 success, 1 the API refused or failed the request, 2 bad usage,
+3 the API could not be reached, 4 access denied (a rejected signature or credentials).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, NoReturn
+from urllib.parse import urlsplit
+
+import botocore.exceptions
+import botocore.session
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cli.client import CreditsApiClient, CreditsApiError, CreditsApiUnreachable
+from functions.shared.sigv4 import MissingCredentialsError, load_credentials, static_credentials
+from local.config import LocalCredentials
+
+DEFAULT_API_URL = "http://127.0.0.1:8081"
+EXIT_API_ERROR = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+EXIT_DENIED = 4
+_RELATIVE_TIME = re.compile(r"^(?P<count>\d+)(?P<unit>[smhdw])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+stdout = Console()
+stderr = Console(stderr=True, soft_wrap=True)
+
+
+@dataclass(frozen=True)
+class CliOptions:
+    api: str
+    region: str
+    profile: str | None
+    json_output: bool
+    timeout_seconds: float
+
+
+app = typer.Typer(
+    name="edgemeter",
+    help="Accounts, API keys, credits, the ledger and usage of edgemeter (the credits API).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+accounts_app = typer.Typer(help="Create and show accounts.", no_args_is_help=True)
+keys_app = typer.Typer(help="Issue, list and revoke API keys.", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(keys_app, name="keys")
+
+
+@app.callback()
+def global_options(  # noqa: PLR0917 - typer maps each option to one parameter
+    context: typer.Context,
+    api: Annotated[
+        str, typer.Option("--api", envvar="EDGEMETER_API", help="base URL of the credits API")
+    ] = DEFAULT_API_URL,
+    region: Annotated[
+        str | None, typer.Option("--region", envvar="EDGEMETER_REGION", help="AWS region the API lives in")
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", envvar="AWS_PROFILE", help="AWS profile whose credentials sign")
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="print the API's JSON instead of tables")
+    ] = False,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="seconds to wait for the API")] = 15.0,
+) -> None:
+    resolved_region = (
+        region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    )
+    context.obj = CliOptions(api, resolved_region, profile, json_output, timeout)
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _client(context: typer.Context) -> CreditsApiClient:
+    options: CliOptions = context.obj
+    split = urlsplit(options.api)
+    if split.scheme not in ("http", "https") or not split.hostname:
+        _fail(EXIT_USAGE, f"--api must be an http(s) URL, got {options.api!r}")
+    if _is_loopback(options.api):
+        # The local runtime accepts exactly its own credentials (local/config.py).
+        local = LocalCredentials()
+        credentials = static_credentials(local.access_key_id, local.secret_access_key)
+    else:
+        try:
+            credentials = load_credentials(botocore.session.Session(profile=options.profile))
+        except MissingCredentialsError as error:
+            _fail(EXIT_DENIED, f"{error}; configure AWS credentials (aws configure, AWS_PROFILE, env vars)")
+        except botocore.exceptions.ProfileNotFound as error:
+            _fail(EXIT_USAGE, str(error))
+    return CreditsApiClient(
+        base_url=options.api,
+        credentials=credentials,
+        region=options.region,
+        timeout_seconds=options.timeout_seconds,
+    )
+
+
+def _fail(code: int, message: str) -> NoReturn:
+    stderr.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _api_errors(options: CliOptions) -> Iterator[None]:
+    """One place that turns API failures into messages and exit codes."""
+    try:
+        yield
+    except CreditsApiUnreachable as error:
+        hint = " Is `make run` running?" if _is_loopback(options.api) else " Check --api and your network."
+        _fail(EXIT_UNREACHABLE, f"{error}.{hint}")
+    except CreditsApiError as error:
+        if error.status in (401, 403):
+            _fail(
+                EXIT_DENIED,
+                f"access denied by the credits API ({error.status} {error.code}): {error.message}",
+            )
+        details = "".join(f"\n  {name}: {value}" for name, value in error.details.items())
+        _fail(EXIT_API_ERROR, f"{error.status} {error.code}: {error.message}{details}")
+
+
+def _emit(context: typer.Context, document: dict[str, Any], render: Callable[[dict[str, Any]], None]) -> None:
+    options: CliOptions = context.obj
+    if options.json_output:
+        stdout.print_json(json.dumps(document))
+    else:
+        render(document)
+
+
+def _call(context: typer.Context, action: Callable[[CreditsApiClient], dict[str, Any]]) -> dict[str, Any]:
+    client = _client(context)
+    with _api_errors(context.obj):
+        return action(client)
+    raise AssertionError("unreachable: _api_errors either returns or exits")
+
+
+def parse_time(value: str | None, *, now: datetime | None = None) -> str | None:
+    """ISO 8601 (UTC when no offset is given) or a relative age like ``24h``/``7d`` -> ISO with offset."""
+    if value is None:
+        return None
+    relative = _RELATIVE_TIME.match(value.strip())
+    if relative is not None:
+        moment = (now or datetime.now(UTC)) - timedelta(
+            seconds=int(relative["count"]) * _UNIT_SECONDS[relative["unit"]]
+        )
+        return moment.isoformat()
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is neither ISO 8601 (2026-01-31T12:00:00Z) nor an age (24h, 7d)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.isoformat()
+
+
+def _account_table(account: dict[str, Any]) -> None:
+    table = Table(show_header=False, box=None)
+    for field_name in ("account_id", "name", "balance", "status", "created_at"):
+        table.add_row(f"[bold]{field_name}[/]", str(account.get(field_name, "")))
+    stdout.print(table)
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+@accounts_app.command("create")
+def accounts_create(
+    context: typer.Context, name: Annotated[str, typer.Argument(help="account name")]
+) -> None:
+    """Create an account (balance 0; grant credits next)."""
+    account = _call(context, lambda client: client.create_account(name))
+    _emit(context, account, _account_table)
+
+
+@accounts_app.command("show")
+def accounts_show(
+    context: typer.Context, account_id: Annotated[str, typer.Argument(help="acct_...")]
+) -> None:
+    """Show an account with its balance and status."""
+    account = _call(context, lambda client: client.get_account(account_id))
+    _emit(context, account, _account_table)
+
+
+# --------------------------------------------------------------------------- keys
+
+
+@keys_app.command("issue")
+def keys_issue(
+    context: typer.Context,
+    account_id: Annotated[str, typer.Argument(help="acct_...")],
+    name: Annotated[str | None, typer.Option(help="a label for the key")] = None,
+    expires_at: Annotated[
+        str | None, typer.Option(help="when it stops working (ISO 8601 or e.g. 30d ahead)")
+    ] = None,
+) -> None:
+    """Issue an API key. The key is shown this once: store it now."""
+    expiry = _future_time(expires_at)
+    issued = _call(context, lambda client: client.issue_key(account_id, name=name, expires_at=expiry))
+
+    def render(document: dict[str, Any]) -> None:
+        stdout.print(f"Issued key [bold]{document['key_id']}[/] for account {document['account_id']}.")
+        stdout.print("API key (shown once, store it now):")
+        # Plain print so the key can be copied without markup or wrapping.
+        print(document["api_key"])
+
+    _emit(context, issued, render)
+
+
+def _future_time(value: str | None) -> str | None:
+    if value is None:
+        return None
+    relative = _RELATIVE_TIME.match(value.strip())
+    if relative is not None:
+        seconds = int(relative["count"]) * _UNIT_SECONDS[relative["unit"]]
+        return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
+    return parse_time(value)
+
+
+@keys_app.command("list")
+def keys_list(
+    context: typer.Context,
+    account_id: Annotated[str, typer.Argument(help="acct_...")],
+    limit: Annotated[int | None, typer.Option(min=1, max=100, help="page size")] = None,
+    cursor: Annotated[str | None, typer.Option(help="next_cursor of the previous page")] = None,
+) -> None:
+    """List an account's keys (never the keys themselves)."""
+    page = _call(context, lambda client: client.list_keys(account_id, limit=limit, cursor=cursor))
+
+    def render(document: dict[str, Any]) -> None:
+        table = Table("key_id", "name", "status", "created_at", "expires_at", "revoked_at")
+        for key in document.get("keys", []):
+            table.add_row(
+                key["key_id"],
+                key.get("name") or "",
+                key["status"],
+                str(key.get("created_at") or ""),
+                str(key.get("expires_at") or ""),
+                str(key.get("revoked_at") or ""),
+            )
+        stdout.print(table)
+        if document.get("next_cursor"):
+            stdout.print(f"more: --cursor {document['next_cursor']}")
+
+    _emit(context, page, render)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    context: typer.Context,
+    account_id: Annotated[str, typer.Argument(help="acct_...")],
+    key_id: Annotated[str, typer.Argument(help="key_...")],
+) -> None:
+    """Revoke a key: the CDN answers 403 to it from now on."""
+    revoked = _call(context, lambda client: client.revoke_key(account_id, key_id))
+    _emit(context, revoked, lambda document: stdout.print(f"Revoked key {document.get('key_id', key_id)}."))
+
+
+# --------------------------------------------------------------------------- credits
+
+
+@app.command("grant")
+def grant(
+    context: typer.Context,
+    account_id: Annotated[str, typer.Argument(help="acct_...")],
+    amount: Annotated[int, typer.Argument(min=1, help="credits to add")],
+    reason: Annotated[str, typer.Option(help="why (kept in the ledger)")] = "granted with the edgemeter CLI",
+    idempotency_key: Annotated[
+        str | None, typer.Option(help="retry-safe id: the same key never grants twice (default: new)")
+    ] = None,
+) -> None:
+    """Grant credits to an account (idempotent per --idempotency-key)."""
+    key = idempotency_key or f"cli-{uuid.uuid4()}"
+    granted = _call(
+        context, lambda client: client.grant(account_id, amount=amount, reason=reason, idempotency_key=key)
+    )
+
+    def render(document: dict[str, Any]) -> None:
+        verb = "Already granted" if document.get("replayed") else "Granted"
+        stdout.print(
+            f"{verb} {document['amount']} credits to {document['account_id']}; balance {document['balance']}."
+        )
+
+    _emit(context, granted, render)
+
+
+@app.command("balance")
+def balance(context: typer.Context, account_id: Annotated[str, typer.Argument(help="acct_...")]) -> None:
+    """An account's balance in credits."""
+    account = _call(context, lambda client: client.get_account(account_id))
+    _emit(
+        context,
+        {"account_id": account["account_id"], "balance": account["balance"], "status": account["status"]},
+        lambda document: stdout.print(f"{document['account_id']}: {document['balance']} credits"),
+    )
+
+
+@app.command("ledger")
+def ledger(  # noqa: PLR0917 - typer maps each option to one parameter
+    context: typer.Context,
+    account_id: Annotated[str, typer.Argument(help="acct_...")],
+    since: Annotated[str | None, typer.Option("--from", help="start: ISO 8601 or an age (24h, 7d)")] = None,
+    until: Annotated[str | None, typer.Option("--to", help="end: ISO 8601 or an age (1h)")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100, help="entries per page")] = 50,
+    cursor: Annotated[str | None, typer.Option(help="next_cursor of the previous page")] = None,
+    all_pages: Annotated[bool, typer.Option("--all", help="follow every page")] = False,
+) -> None:
+    """Ledger entries, newest first, paged (with --all, every page)."""
+    start, end = parse_time(since), parse_time(until)
+    entries: list[dict[str, Any]] = []
+    next_cursor = cursor
+    while True:
+        page = _call(context, _LedgerPageQuery(account_id, limit, next_cursor, start, end))
+        entries.extend(page.get("entries", []))
+        next_cursor = page.get("next_cursor")
+        if not all_pages or not next_cursor:
+            break
+    document = {"entries": entries, "next_cursor": next_cursor}
+
+    def render(document: dict[str, Any]) -> None:
+        table = Table("created_at", "kind", "amount", "method", "path", "bytes", "request_id")
+        for entry in document["entries"]:
+            table.add_row(
+                str(entry["created_at"]),
+                entry["kind"],
+                f"{entry['amount']:+d}",
+                entry.get("method") or "",
+                entry.get("path") or "",
+                "" if entry.get("bytes") is None else str(entry["bytes"]),
+                entry["request_id"],
+            )
+        stdout.print(table)
+        total = sum(entry["amount"] for entry in document["entries"])
+        stdout.print(f"{len(document['entries'])} entries, net {total:+d} credits")
+        if document.get("next_cursor"):
+            stdout.print(f"more: --cursor {document['next_cursor']} (or --all)")
+
+    _emit(context, document, render)
+
+
+@app.command("usage")
+def usage(
+    context: typer.Context,
+    account_id: Annotated[str, typer.Argument(help="acct_...")],
+    since: Annotated[
+        str | None, typer.Option("--from", help="start: ISO 8601 or an age (default: month start)")
+    ] = None,
+    until: Annotated[str | None, typer.Option("--to", help="end: ISO 8601 or an age (default: now)")] = None,
+) -> None:
+    """Usage in a period: requests, bytes, credits spent, refunded and granted."""
+    start, end = parse_time(since), parse_time(until)
+    report = _call(context, lambda client: client.usage(account_id, since=start, until=end))
+
+    def render(document: dict[str, Any]) -> None:
+        table = Table(show_header=False, box=None)
+        for name, value in document.items():
+            table.add_row(f"[bold]{name}[/]", str(value))
+        stdout.print(table)
+
+    _emit(context, report, render)
+
+
+@dataclass(frozen=True)
+class _LedgerPageQuery:
+    account_id: str
+    limit: int
+    cursor: str | None
+    start: str | None
+    end: str | None
+
+    def __call__(self, client: CreditsApiClient) -> dict[str, Any]:
+        return client.ledger(
+            self.account_id, limit=self.limit, cursor=self.cursor, since=self.start, until=self.end
+        )
+
+
+def _register_extensions() -> None:
+    """Commands other parts of edgemeter contribute (the money audit lives next to its code)."""
+    from ops.audit_command import register as register_audit  # noqa: PLC0415 - pulls in pynamodb
+
+    register_audit(app)
+
+
+_register_extensions()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
