@@ -180,15 +180,17 @@ class HttpCreditsTransport:
         except (OSError, ssl.SSLError):
             self.close()
             raise CreditsUnavailableError("connect_failed") from None
-        watchdog = threading.Timer(max(deadline - self._clock(), 0.0), _shut_down_socket, args=(connection,))
-        watchdog.daemon = True
-        watchdog.start()
+        watchdog = _DeadlineWatchdog(connection, max(deadline - self._clock(), 0.0))
         response_started = False
         try:
             connection.request(method, self._base_path + path, body=body, headers=dict(headers))
             response = connection.getresponse()
             response_started = True
             reply_body = response.read(MAX_REPLY_BYTES + 1)
+            if watchdog.fired:
+                # The shutdown can look like a clean end of a truncated reply; never trust it.
+                self.close()
+                raise CreditsUnavailableError("timeout")
             if len(reply_body) > MAX_REPLY_BYTES:
                 self.close()
                 raise CreditsUnavailableError("reply_too_large")
@@ -206,7 +208,7 @@ class HttpCreditsTransport:
             BrokenPipeError,
             ConnectionAbortedError,
         ):
-            if self._clock() >= deadline:
+            if watchdog.fired or self._clock() >= deadline:
                 self.close()
                 raise CreditsUnavailableError("timeout") from None
             if not response_started:
@@ -216,7 +218,7 @@ class HttpCreditsTransport:
         except (http.client.HTTPException, OSError, ValueError):
             # Includes a watchdog shutdown surfacing as a short read or a closed file.
             self.close()
-            cause = "timeout" if self._clock() >= deadline else "bad_reply"
+            cause = "timeout" if watchdog.fired or self._clock() >= deadline else "bad_reply"
             raise CreditsUnavailableError(cause) from None
         finally:
             watchdog.cancel()
@@ -236,12 +238,30 @@ class _StaleConnectionError(Exception):
     """The server closed a kept-alive connection before answering."""
 
 
-def _shut_down_socket(connection: http.client.HTTPConnection) -> None:
-    # Runs on the watchdog thread at the deadline: wakes a blocked recv/send at once.
-    sock = connection.sock
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
+class _DeadlineWatchdog:
+    """Shuts the connection's socket down when the deadline passes, waking a blocked recv/send.
+
+    Per-operation socket timeouts alone would let a server that sends a byte now
+    and then hold the exchange for ever; this bounds the whole exchange.
+    """
+
+    def __init__(self, connection: http.client.HTTPConnection, seconds: float) -> None:
+        self._connection = connection
+        # Set before the shutdown, so whoever sees the resulting error knows it was the deadline.
+        self.fired = False
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def _fire(self) -> None:
+        self.fired = True
+        sock = self._connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 class CreditsClient:
