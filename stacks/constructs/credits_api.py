@@ -1,0 +1,232 @@
+"""The credits service: its Lambda, the IAM-authorized REST API in front of it, and the access policies."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigateway
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from functions.credits.telemetry import NAMESPACE as CREDITS_METRICS_NAMESPACE
+from functions.credits.telemetry import SERVICE as CREDITS_SERVICE_NAME
+from stacks.constructs.edge_functions import LAMBDA_PYTHON_RUNTIME
+from stacks.nag import acknowledge
+from stacks.settings import EdgemeterSettings, log_retention
+
+CREDITS_HANDLER = "functions.credits.handler.lambda_handler"
+API_STAGE_NAME = "live"
+# The two routes only the edge may call (docs/decisions.md, "Edge <-> credits contract").
+EDGE_ROUTES = (("POST", "/v1/authorize"), ("POST", "/v1/refunds"))
+
+
+class CreditsApi(Construct):
+    """Credits Lambda behind API Gateway (every method AWS_IAM), plus managed policies for its callers."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: EdgemeterSettings,
+        code: lambda_.Code,
+        users_table: dynamodb.ITable,
+        credits_table: dynamodb.ITable,
+        architecture: lambda_.Architecture,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        retention = log_retention(settings)
+        function_logs = logs.LogGroup(
+            self, "FunctionLogs", retention=retention, removal_policy=RemovalPolicy.RETAIN
+        )
+        role = iam.Role(
+            self,
+            "FunctionRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="edgemeter credits Lambda",
+        )
+        function_logs.grant_write(role)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=LAMBDA_PYTHON_RUNTIME,
+            architecture=architecture,
+            handler=CREDITS_HANDLER,
+            code=code,
+            role=role,
+            memory_size=1024,
+            # The edge waits at most a few seconds for an authorization; API Gateway at most 29 s.
+            timeout=Duration.seconds(10),
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=function_logs,
+            logging_format=lambda_.LoggingFormat.JSON,
+            description="edgemeter credits service (accounts, keys, grants, authorize, refunds)",
+            environment={
+                "EDGEMETER_USERS_TABLE": users_table.table_name,
+                "EDGEMETER_CREDITS_TABLE": credits_table.table_name,
+                "EDGEMETER_PRICING": settings.prices.model_dump_json(),
+                # The service's own defaults, stated so the dashboard and the function cannot diverge.
+                "POWERTOOLS_SERVICE_NAME": CREDITS_SERVICE_NAME,
+                "POWERTOOLS_METRICS_NAMESPACE": CREDITS_METRICS_NAMESPACE,
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+            },
+        )
+        users_table.grant_read_write_data(self.function)
+        credits_table.grant_read_write_data(self.function)
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray's PutTraceSegments and PutTelemetryRecords (active tracing) do not support "
+            "resource-level permissions; every other statement of this role names its table.",
+        )
+        acknowledge(
+            self.function,
+            "AwsSolutions-L1",
+            "Pinned to Python 3.12: the bundled manylinux wheels are built for it (stacks/bundling.py) "
+            "and it matches the Lambda@Edge functions; upgraded deliberately, with the wheels.",
+        )
+
+        access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=retention, removal_policy=RemovalPolicy.RETAIN
+        )
+        self.rest_api = apigateway.RestApi(
+            self,
+            "Api",
+            description="edgemeter credits API (IAM-signed requests only)",
+            endpoint_types=[apigateway.EndpointType.REGIONAL],
+            # Execution and access logs need the account-level CloudWatch role.
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            default_method_options=apigateway.MethodOptions(
+                authorization_type=apigateway.AuthorizationType.IAM
+            ),
+            deploy_options=apigateway.StageOptions(
+                stage_name=API_STAGE_NAME,
+                tracing_enabled=True,
+                metrics_enabled=True,
+                logging_level=apigateway.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,  # bodies carry key digests and account data: never log them
+                throttling_rate_limit=settings.api_throttle.rate_limit,
+                throttling_burst_limit=settings.api_throttle.burst_limit,
+                access_log_destination=apigateway.LogGroupLogDestination(access_logs),
+                access_log_format=apigateway.AccessLogFormat.json_with_standard_fields(
+                    caller=True,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
+                ),
+            ),
+        )
+        # One proxy resource: the Lambda routes (and answers unknown paths with the JSON error
+        # shape); IAM decides who may call which method and path (see the policies below).
+        integration = apigateway.LambdaIntegration(self.function)
+        proxy = self.rest_api.root.add_resource("v1").add_proxy(
+            default_integration=integration, any_method=True
+        )
+        self.proxy_resource = proxy
+        acknowledge(
+            self.rest_api,
+            "AwsSolutions-APIG2",
+            "The credits Lambda validates every body with its pydantic models (one source of truth); "
+            "a second copy as API Gateway models would drift.",
+        )
+        acknowledge(
+            proxy,
+            "AwsSolutions-COG4",
+            "Callers are AWS principals (the edge role, billing staff) signing with SigV4: every method "
+            "uses AWS_IAM authorization, which a Cognito user pool authorizer would replace, not add to.",
+        )
+        acknowledge(
+            self.rest_api,
+            "AwsSolutions-APIG3",
+            "Every method needs a SigV4 signature of an IAM principal holding one of the policies below; "
+            "a WAF adds cost without adding a caller it could reject that IAM does not.",
+        )
+        acknowledge(
+            self.rest_api,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+            "The account-level API Gateway logging role uses the AWS-managed policy AWS documents for it; "
+            "API Gateway creates the execution log groups itself, so their names are not known here.",
+        )
+
+        self.edge_policy = iam.ManagedPolicy(
+            self,
+            "EdgePolicy",
+            description="edgemeter edge functions: POST /v1/authorize and POST /v1/refunds only",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["execute-api:Invoke"],
+                    resources=[self._route_arn(method, path) for method, path in EDGE_ROUTES],
+                )
+            ],
+        )
+        self.billing_reader_policy = iam.ManagedPolicy(
+            self,
+            "BillingReaderPolicy",
+            description="edgemeter billing readers: every GET of the credits API (balances, ledger, usage)",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["execute-api:Invoke"], resources=[self._route_arn("GET", "/v1/*")]
+                )
+            ],
+        )
+        self.billing_admin_policy = iam.ManagedPolicy(
+            self,
+            "BillingAdminPolicy",
+            description="edgemeter billing admins: accounts, keys and grants (not the edge-only routes)",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["execute-api:Invoke"],
+                    resources=[
+                        self._route_arn("GET", "/v1/*"),
+                        self._route_arn("*", "/v1/accounts"),
+                        self._route_arn("*", "/v1/accounts/*"),
+                    ],
+                )
+            ],
+        )
+
+        self._acknowledge_route_wildcards()
+
+    def _acknowledge_route_wildcards(self) -> None:
+        api_logical_id = Stack.of(self).get_logical_id(self.rest_api.node.default_child)  # type: ignore[arg-type]
+        region = Stack.of(self).region
+
+        def finding(method: str, path: str) -> str:
+            return (
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:{region}:<AWS::AccountId>:"
+                f"<{api_logical_id}>/{API_STAGE_NAME}/{method}{path}]"
+            )
+
+        acknowledge(
+            self.billing_reader_policy,
+            finding("GET", "/v1/*"),
+            "Readers may call every GET of the API (balances, keys, ledger, usage): reads only, by design.",
+        )
+        acknowledge(
+            self.billing_admin_policy,
+            finding("GET", "/v1/*"),
+            "Admins read everything readers read (every GET of the API).",
+        )
+        for path in ("/v1/accounts", "/v1/accounts/*"):
+            acknowledge(
+                self.billing_admin_policy,
+                finding("*", path),
+                "Admins manage accounts, keys and grants (every method under /v1/accounts); the edge-only "
+                "routes /v1/authorize and /v1/refunds are outside this pattern.",
+            )
+
+    def _route_arn(self, method: str, path: str) -> str:
+        return self.rest_api.arn_for_execute_api(method, path, API_STAGE_NAME)
+
+    @property
+    def url(self) -> str:
+        """Base URL of the deployed stage, e.g. https://abc.execute-api.eu-west-1.amazonaws.com/live/"""
+        return self.rest_api.url

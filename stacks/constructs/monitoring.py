@@ -1,0 +1,215 @@
+"""CloudWatch dashboard and alarms for edgemeter.
+
+Business metrics come from the credits service's Powertools Metrics (namespace and
+service dimension from functions/credits/telemetry.py); CloudFront publishes its
+metrics in us-east-1 only, which a dashboard in the main region can still show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration
+from aws_cdk import aws_apigateway as apigateway
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from functions.credits.schemas import DenialReason
+from functions.credits.telemetry import NAMESPACE as CREDITS_METRICS_NAMESPACE
+from functions.credits.telemetry import SERVICE as CREDITS_SERVICE_NAME
+from stacks.settings import EDGE_REGION
+
+_PERIOD = Duration.minutes(5)
+
+
+def _credits_metric(name: str, label: str, **extra_dimensions: str) -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace=CREDITS_METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": CREDITS_SERVICE_NAME, **extra_dimensions},
+        statistic="Sum",
+        period=_PERIOD,
+        label=label,
+    )
+
+
+def _cloudfront_metric(distribution_id: str, name: str, statistic: str, label: str) -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace="AWS/CloudFront",
+        metric_name=name,
+        dimensions_map={"DistributionId": distribution_id, "Region": "Global"},
+        statistic=statistic,
+        period=_PERIOD,
+        region=EDGE_REGION,
+        label=label,
+    )
+
+
+class Monitoring(Construct):
+    """One dashboard for the whole system, and alarms (to an SNS topic) on the credits API's error rates."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        dashboard_name: str,
+        rest_api: apigateway.RestApi,
+        credits_function: lambda_.IFunction,
+        tables: Mapping[str, dynamodb.ITable],
+        distribution_id: str,
+        alarm_email: str | None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        # CloudWatch alarms can only publish to an encrypted topic whose key lets CloudWatch use it,
+        # which rules out the AWS-managed SNS key.
+        alarm_topic_key = kms.Key(
+            self, "AlarmTopicKey", enable_key_rotation=True, description="edgemeter alarm topic encryption"
+        )
+        alarm_topic_key.grant(
+            iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
+        )
+        self.alarm_topic = sns.Topic(
+            self, "AlarmTopic", display_name="edgemeter alarms", master_key=alarm_topic_key, enforce_ssl=True
+        )
+        if alarm_email is not None:
+            self.alarm_topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+
+        api_requests = rest_api.metric_count(period=_PERIOD, statistic="Sum", label="requests")
+        api_5xx_rate = rest_api.metric_server_error(period=_PERIOD, statistic="Average", label="5xx rate")
+        api_4xx_rate = rest_api.metric_client_error(period=_PERIOD, statistic="Average", label="4xx rate")
+        api_latency_p99 = rest_api.metric_latency(period=_PERIOD, statistic="p99", label="latency p99")
+        api_latency_p50 = rest_api.metric_latency(period=_PERIOD, statistic="p50", label="latency p50")
+        function_errors = credits_function.metric_errors(period=_PERIOD, statistic="Sum", label="errors")
+        function_invocations = credits_function.metric_invocations(period=_PERIOD, statistic="Sum")
+        function_throttles = credits_function.metric_throttles(
+            period=_PERIOD, statistic="Sum", label="throttles"
+        )
+        function_error_rate = cloudwatch.MathExpression(
+            expression="IF(invocations > 0, errors / invocations, 0)",
+            using_metrics={"errors": function_errors, "invocations": function_invocations},
+            period=_PERIOD,
+            label="credits Lambda error rate",
+        )
+
+        self.alarms = [
+            cloudwatch.Alarm(
+                self,
+                "ApiServerErrorRate",
+                alarm_description="Over 1% of credits API replies are 5xx: the edge turns them into 503s",
+                metric=api_5xx_rate,
+                threshold=0.01,
+                evaluation_periods=3,
+                datapoints_to_alarm=2,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "CreditsFunctionErrorRate",
+                alarm_description="More than 1% of credits Lambda invocations fail",
+                metric=function_error_rate,
+                threshold=0.01,
+                evaluation_periods=3,
+                datapoints_to_alarm=2,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "CreditsFunctionThrottles",
+                alarm_description="The credits Lambda is throttled: authorizations fail, the CDN answers 503",
+                metric=function_throttles,
+                threshold=0,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "ApiLatencyP99",
+                alarm_description="Credits API p99 latency above 1 s eats the edge's authorization budget",
+                metric=api_latency_p99,
+                threshold=1_000,
+                evaluation_periods=3,
+                datapoints_to_alarm=3,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+        ]
+        for alarm in self.alarms:
+            alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.alarm_topic))
+            alarm.add_ok_action(cloudwatch_actions.SnsAction(self.alarm_topic))
+
+        denials_by_reason = [
+            _credits_metric("DenialsByReason", reason.value, reason=reason.value) for reason in DenialReason
+        ]
+        table_throttles = [
+            table.metric(event, period=_PERIOD, statistic="Sum", label=f"{label}: {event}")
+            for label, table in tables.items()
+            for event in ("ReadThrottleEvents", "WriteThrottleEvents")
+        ]
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=dashboard_name)
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Authorizations",
+                left=[_credits_metric("Charges", "allowed (charged)"), _credits_metric("Denials", "denied")],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(title="Denials by reason", left=denials_by_reason, stacked=True, width=8),
+            cloudwatch.GraphWidget(
+                title="Credits",
+                left=[
+                    _credits_metric("CreditsSpent", "spent"),
+                    _credits_metric("CreditsRefunded", "refunded"),
+                    _credits_metric("CreditsGranted", "granted"),
+                ],
+                width=8,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Credits API latency (ms)", left=[api_latency_p50, api_latency_p99], width=8
+            ),
+            cloudwatch.GraphWidget(
+                title="Credits API errors", left=[api_4xx_rate, api_5xx_rate], right=[api_requests], width=8
+            ),
+            cloudwatch.GraphWidget(
+                title="Credits Lambda",
+                left=[function_errors, function_throttles],
+                right=[
+                    credits_function.metric_duration(period=_PERIOD, statistic="p99", label="duration p99")
+                ],
+                width=8,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="CDN requests",
+                left=[_cloudfront_metric(distribution_id, "Requests", "Sum", "requests")],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="CDN error rates (%): edge denials are 4xx; edge failures and origin 5xx are 5xx",
+                left=[
+                    _cloudfront_metric(distribution_id, "4xxErrorRate", "Average", "4xx"),
+                    _cloudfront_metric(
+                        distribution_id, "5xxErrorRate", "Average", "5xx (edge errors, origin 5xx)"
+                    ),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Origin failures refunded, and DynamoDB throttling",
+                left=[_credits_metric("Refunds", "refunds (origin 5xx/404)")],
+                right=table_throttles,
+                width=8,
+            ),
+        )

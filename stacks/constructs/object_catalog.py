@@ -1,0 +1,165 @@
+"""The objects catalog: S3 event notifications keep it current; authorize consults it (S3 origin only)."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3_notifications
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from functions.catalog.settings import CATALOG_ENV_VAR
+from stacks.constructs.edge_functions import LAMBDA_PYTHON_RUNTIME
+from stacks.nag import acknowledge
+from stacks.settings import EdgemeterSettings
+
+S3_EVENTS_HANDLER = "functions.catalog.s3_events.handler"
+# Construct id of CDK's singleton BucketNotificationsHandler (aws-s3/lib/notifications-resource).
+_BUCKET_NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
+# Every event kind functions/catalog/s3_events.py turns into a catalog state.
+CATALOG_EVENT_TYPES = (
+    s3.EventType.OBJECT_CREATED,
+    s3.EventType.OBJECT_REMOVED,
+    s3.EventType.OBJECT_RESTORE_POST,
+    s3.EventType.OBJECT_RESTORE_COMPLETED,
+    s3.EventType.OBJECT_RESTORE_DELETE,
+    s3.EventType.LIFECYCLE_TRANSITION,
+    s3.EventType.LIFECYCLE_EXPIRATION,
+    s3.EventType.INTELLIGENT_TIERING,
+)
+
+
+class ObjectCatalog(Construct):
+    """Wires the catalog into the credits Lambda and adds the S3-event Lambda that maintains it."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: EdgemeterSettings,
+        bucket: s3.IBucket,
+        objects_table: dynamodb.ITable,
+        credits_function: lambda_.Function,
+        code: lambda_.Code,
+        architecture: lambda_.Architecture,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        catalog = settings.catalog_settings(bucket="resolved-at-deploy", objects_table="resolved-at-deploy")
+        # Bucket and table names are deploy-time tokens: render the validated model, then put them in.
+        catalog_document = catalog.model_dump(mode="json") | {
+            "bucket": bucket.bucket_name,
+            "objects_table": objects_table.table_name,
+        }
+        catalog_json = Stack.of(self).to_json_string(catalog_document)
+
+        credits_function.add_environment(CATALOG_ENV_VAR, catalog_json)
+        objects_table.grant_read_write_data(credits_function)
+        # authorize HEADs objects it does not know yet and starts restores of archived ones.
+        credits_function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:RestoreObject"], resources=[bucket.arn_for_objects("*")]
+            )
+        )
+
+        function_logs = logs.LogGroup(
+            self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.RETAIN
+        )
+        role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="edgemeter catalog events",
+        )
+        function_logs.grant_write(role)
+        # Events that still fail after Lambda's asynchronous retries land here; `edgemeter catalog sync`
+        # repairs whatever they missed.
+        self.failed_events = sqs.Queue(
+            self,
+            "FailedEvents",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=LAMBDA_PYTHON_RUNTIME,
+            architecture=architecture,
+            handler=S3_EVENTS_HANDLER,
+            code=code,
+            role=role,
+            memory_size=512,
+            timeout=Duration.seconds(30),
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=function_logs,
+            logging_format=lambda_.LoggingFormat.JSON,
+            description="edgemeter objects catalog: applies S3 event notifications",
+            environment={CATALOG_ENV_VAR: catalog_json},
+            on_failure=destinations.SqsDestination(self.failed_events),
+            retry_attempts=2,
+        )
+        objects_table.grant_read_write_data(self.function)
+        # New objects are HEADed for their storage class and size (events carry neither).
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects("*")])
+        )
+        for event_type in CATALOG_EVENT_TYPES:
+            bucket.add_event_notification(event_type, s3_notifications.LambdaDestination(self.function))
+
+        self._acknowledge_notifications_handler()
+        acknowledge(
+            self.failed_events,
+            "AwsSolutions-SQS3",
+            "This queue is itself the dead-letter destination of the catalog event Lambda.",
+        )
+        acknowledge(
+            self.function,
+            "AwsSolutions-L1",
+            "Pinned to Python 3.12 like every edgemeter Lambda: the bundled wheels are built for it.",
+        )
+        stack = Stack.of(self)
+        bucket_finding = f"Resource::<{stack.get_logical_id(bucket.node.default_child)}.Arn>/*"  # type: ignore[arg-type]
+        index_finding = f"Resource::<{stack.get_logical_id(objects_table.node.default_child)}.Arn>/index/*"  # type: ignore[arg-type]
+        for grantee_role in (role, credits_function.role):
+            assert grantee_role is not None
+            acknowledge(
+                grantee_role,
+                f"AwsSolutions-IAM5[{bucket_finding}]",
+                "Any object of the content bucket may be HEADed (and restored): the object keys are "
+                "the users' data, not known to the stack.",
+            )
+            acknowledge(
+                grantee_role,
+                f"AwsSolutions-IAM5[{index_finding}]",
+                "The catalog reads its listing index (the only index of the objects table).",
+            )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray's PutTraceSegments and PutTelemetryRecords do not support resource-level permissions.",
+        )
+
+    def _acknowledge_notifications_handler(self) -> None:
+        # CDK's own singleton Lambda that applies the bucket's notification configuration at deploy.
+        handler = Stack.of(self).node.try_find_child(_BUCKET_NOTIFICATIONS_HANDLER_ID)
+        if handler is None:
+            raise LookupError("CDK's bucket notifications handler was not found; its construct id changed")
+        acknowledge(
+            handler,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+            "CDK's built-in bucket-notifications handler (deploy time only) comes with this role; it only "
+            "writes its own logs with it.",
+        )
+        acknowledge(
+            handler,
+            "AwsSolutions-IAM5[Resource::*]",
+            "CDK's built-in bucket-notifications handler: s3:PutBucketNotification has to be allowed on the "
+            "bucket it configures, which CDK grants as '*' in its singleton role.",
+        )

@@ -1,0 +1,1 @@
+"""Deploy-time custom resource that bakes settings into a Lambda@Edge package."""

@@ -1,0 +1,286 @@
+"""The main-region stack: data, credits API, content origin, distribution, edge settings, monitoring."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aws_cdk import CfnOutput, Duration, Environment, Stack
+from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.bundling import LambdaCpu, PythonAssetSpec, python_lambda_code
+from stacks.constructs.content_distribution import ContentDistribution
+from stacks.constructs.content_origin import AccessLogsBucket, CustomContentOrigin, S3ContentOrigin
+from stacks.constructs.credits_api import CreditsApi
+from stacks.constructs.data_tables import DataTables
+from stacks.constructs.edge_functions import LAMBDA_PYTHON_VERSION, BakedEdgeFunction, EdgeSettingsWriter
+from stacks.constructs.monitoring import Monitoring
+from stacks.constructs.object_catalog import ObjectCatalog
+from stacks.edge_stack import EdgemeterEdgeStack
+from stacks.settings import (
+    CustomOriginSettings,
+    EdgemeterSettings,
+    LambdaArchitecture,
+    OriginKind,
+    log_retention,
+)
+
+EDGE_AUTH_SETTINGS_FILE = "functions/edge_auth/config.json"
+VIEWER_REQUEST_HANDLER = "functions.edge_auth.viewer_request.handler"
+ORIGIN_RESPONSE_HANDLER = "functions.edge_auth.origin_response.handler"
+ORIGIN_SIGNER_SETTINGS_FILE = "functions/origin_signer/config.json"
+ORIGIN_SIGNER_HANDLER = "functions.origin_signer.origin_request.handler"
+
+# Builds a Lambda's code from its asset spec; tests swap in a lighter one.
+CodeFactory = Callable[[PythonAssetSpec], lambda_.Code]
+
+_LAMBDA_CPUS = {LambdaArchitecture.X86_64: LambdaCpu.X86_64, LambdaArchitecture.ARM64: LambdaCpu.ARM64}
+_ARCHITECTURES = {
+    LambdaArchitecture.X86_64: lambda_.Architecture.X86_64,
+    LambdaArchitecture.ARM64: lambda_.Architecture.ARM_64,
+}
+
+
+def credits_asset_spec(settings: EdgemeterSettings) -> PythonAssetSpec:
+    """The credits Lambda's asset (also the catalog event Lambda's: same packages, same dependencies)."""
+    return PythonAssetSpec(
+        package_dirs=("functions/credits", "functions/catalog", "functions/shared"),
+        requirements_file="functions/credits/requirements.txt",
+        python_version=LAMBDA_PYTHON_VERSION,
+        cpu=_LAMBDA_CPUS[settings.lambda_architecture],
+    )
+
+
+# Lambda@Edge runs on x86_64 only; these packages are standard library (+ the runtime's botocore).
+EDGE_AUTH_ASSET = PythonAssetSpec(
+    package_dirs=("functions/edge_auth", "functions/shared"),
+    python_version=LAMBDA_PYTHON_VERSION,
+    cpu=LambdaCpu.X86_64,
+)
+ORIGIN_SIGNER_ASSET = PythonAssetSpec(
+    package_dirs=("functions/origin_signer", "functions/shared"),
+    python_version=LAMBDA_PYTHON_VERSION,
+    cpu=LambdaCpu.X86_64,
+)
+
+
+def edge_role_name(settings: EdgemeterSettings, function_purpose: str) -> str:
+    """IAM role names are account-wide: prefix and main region keep two deployments apart."""
+    role_name = f"{settings.stack_name_prefix}-{settings.region}-{function_purpose}"
+    if len(role_name) > 64:
+        raise ValueError(
+            f"edge role name {role_name!r} is longer than IAM's 64 characters; shorten stackNamePrefix"
+        )
+    return role_name
+
+
+def origin_signer_settings_document(custom_origin: CustomOriginSettings) -> dict[str, object]:
+    """What the origin-request signer needs: where the store's credentials are and how to sign."""
+    secret_region = custom_origin.credentials_secret_arn.split(":")[3]
+    return {
+        "credentials_secret_arn": custom_origin.credentials_secret_arn,
+        "credentials_secret_region": secret_region,
+        "signing_region": custom_origin.signing_region,
+        "service": "s3",
+    }
+
+
+class EdgemeterStack(Stack):
+    """Everything but the edge functions themselves; composes the constructs of stacks/constructs."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: EdgemeterSettings,
+        edge_stack: EdgemeterEdgeStack,
+        account: str | None,
+        lambda_code: CodeFactory = python_lambda_code,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            stack_name=settings.stack_name_prefix,
+            env=Environment(account=account, region=settings.region),
+            description="edgemeter: metered, API-key authorized access to objects through CloudFront",
+        )
+        self.settings = settings
+        retention = log_retention(settings)
+        self.tables = DataTables(self, "Data")
+        self.access_logs = AccessLogsBucket(
+            self, "AccessLogs", retention_days=settings.log_retention_days
+        ).bucket
+
+        credits_code = lambda_code(credits_asset_spec(settings))
+        self.credits_api = CreditsApi(
+            self,
+            "CreditsApi",
+            settings=settings,
+            code=credits_code,
+            architecture=_ARCHITECTURES[settings.lambda_architecture],
+            users_table=self.tables.users_table,
+            credits_table=self.tables.credits_table,
+        )
+
+        edge_settings_document = settings.edge_settings_document(self.credits_api.url)
+        settings_writer = EdgeSettingsWriter(self, "EdgeSettingsWriter", log_retention=retention)
+        edge_auth_code = lambda_code(EDGE_AUTH_ASSET)
+        self.viewer_request = BakedEdgeFunction(
+            self,
+            "ViewerRequest",
+            edge_stack=edge_stack,
+            code=edge_auth_code,
+            handler=VIEWER_REQUEST_HANDLER,
+            description="viewer-request: API key check and charge",
+            # Viewer triggers are limited to 128 MB and 5 s.
+            memory_size=128,
+            timeout=Duration.seconds(5),
+            settings_file_name=EDGE_AUTH_SETTINGS_FILE,
+            settings_document=edge_settings_document,
+            settings_writer=settings_writer,
+            role_name=edge_role_name(settings, "viewer-request"),
+        )
+        self.origin_response = BakedEdgeFunction(
+            self,
+            "OriginResponse",
+            edge_stack=edge_stack,
+            code=edge_auth_code,
+            handler=ORIGIN_RESPONSE_HANDLER,
+            description="origin-response: refund charges the origin did not deliver",
+            memory_size=128,
+            timeout=Duration.seconds(10),
+            settings_file_name=EDGE_AUTH_SETTINGS_FILE,
+            settings_document=edge_settings_document,
+            settings_writer=settings_writer,
+            role_name=edge_role_name(settings, "origin-response"),
+        )
+        # The edge's own permissions: POST /v1/authorize and /v1/refunds, nothing else.
+        self.credits_api.edge_policy.attach_to_role(self.viewer_request.role)
+        self.credits_api.edge_policy.attach_to_role(self.origin_response.role)
+
+        self.content_bucket: s3.IBucket | None = None
+        self.origin_signer: BakedEdgeFunction | None = None
+        content_origin: cloudfront.IOrigin
+        if settings.origin_kind is OriginKind.S3:
+            s3_origin = S3ContentOrigin(self, "Content", access_logs=self.access_logs)
+            self.content_bucket = s3_origin.bucket
+            content_origin = s3_origin.cloudfront_origin
+            if settings.catalog_enabled:
+                ObjectCatalog(
+                    self,
+                    "Catalog",
+                    settings=settings,
+                    bucket=s3_origin.bucket,
+                    objects_table=self.tables.objects_table,
+                    credits_function=self.credits_api.function,
+                    code=credits_code,
+                    architecture=_ARCHITECTURES[settings.lambda_architecture],
+                    log_retention=retention,
+                )
+        else:
+            assert settings.custom_origin is not None  # guaranteed by EdgemeterSettings
+            content_origin = CustomContentOrigin(
+                self, "Content", custom_origin=settings.custom_origin
+            ).cloudfront_origin
+            self.origin_signer = self._origin_signer(
+                settings, settings.custom_origin, edge_stack, lambda_code, settings_writer
+            )
+
+        edge_headers = settings.synth_time_edge_settings().headers
+        self.distribution = ContentDistribution(
+            self,
+            "Cdn",
+            settings=settings,
+            origin=content_origin,
+            access_logs=self.access_logs,
+            viewer_request=self.viewer_request.version,
+            origin_response=self.origin_response.version,
+            origin_request=self.origin_signer.version if self.origin_signer is not None else None,
+            edge_header_names=[edge_headers.account, edge_headers.charged, edge_headers.request_id],
+        )
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            dashboard_name=f"{settings.stack_name_prefix}-{settings.region}",
+            rest_api=self.credits_api.rest_api,
+            credits_function=self.credits_api.function,
+            tables={"users": self.tables.users_table, "credits": self.tables.credits_table},
+            distribution_id=self.distribution.distribution.distribution_id,
+            alarm_email=settings.alarm_email,
+        )
+        self._outputs()
+
+    def _origin_signer(
+        self,
+        settings: EdgemeterSettings,
+        custom_origin: CustomOriginSettings,
+        edge_stack: EdgemeterEdgeStack,
+        lambda_code: CodeFactory,
+        settings_writer: EdgeSettingsWriter,
+    ) -> BakedEdgeFunction:
+        signer = BakedEdgeFunction(
+            self,
+            "OriginSigner",
+            edge_stack=edge_stack,
+            code=lambda_code(ORIGIN_SIGNER_ASSET),
+            handler=ORIGIN_SIGNER_HANDLER,
+            description="origin-request: SigV4-sign requests to the S3-compatible origin",
+            memory_size=128,
+            timeout=Duration.seconds(5),
+            settings_file_name=ORIGIN_SIGNER_SETTINGS_FILE,
+            settings_document=origin_signer_settings_document(custom_origin),
+            settings_writer=settings_writer,
+            role_name=edge_role_name(settings, "origin-signer"),
+        )
+        # The store's credentials: this one secret, read-only (the ARN may lack Secrets Manager's suffix).
+        secret_access = iam.Policy(
+            self,
+            "OriginSignerSecretAccess",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=[
+                        custom_origin.credentials_secret_arn,
+                        f"{custom_origin.credentials_secret_arn}-??????",
+                    ],
+                )
+            ],
+        )
+        secret_access.attach_to_role(signer.role)
+        return signer
+
+    def _outputs(self) -> None:
+        distribution = self.distribution
+        cdn_host = self.settings.custom_domain or distribution.domain_name
+        CfnOutput(self, "CdnUrl", value=f"https://{cdn_host}", description="where viewers GET/PUT objects")
+        CfnOutput(self, "DistributionId", value=distribution.distribution.distribution_id)
+        CfnOutput(
+            self, "CreditsApiUrl", value=self.credits_api.url, description="for the CLI: edgemeter --api URL"
+        )
+        for output_id, policy in (
+            ("EdgePolicyArn", self.credits_api.edge_policy),
+            ("BillingReaderPolicyArn", self.credits_api.billing_reader_policy),
+            ("BillingAdminPolicyArn", self.credits_api.billing_admin_policy),
+        ):
+            CfnOutput(self, output_id, value=policy.managed_policy_arn, description=policy.node.id)
+        if self.content_bucket is not None:
+            CfnOutput(self, "ContentBucketName", value=self.content_bucket.bucket_name)
+        CfnOutput(self, "UsersTableName", value=self.tables.users_table.table_name)
+        CfnOutput(self, "CreditsTableName", value=self.tables.credits_table.table_name)
+        CfnOutput(self, "AccessLogsBucketName", value=self.access_logs.bucket_name)
+        CfnOutput(self, "AlarmTopicArn", value=self.monitoring.alarm_topic.topic_arn)
+        CfnOutput(self, "DashboardName", value=self.monitoring.dashboard.dashboard_name)
+        edge_functions = [self.viewer_request, self.origin_response]
+        if self.origin_signer is not None:
+            edge_functions.append(self.origin_signer)
+        for edge_function in edge_functions:
+            CfnOutput(
+                self,
+                f"{edge_function.node.id}Version",
+                value=edge_function.version.edge_arn,
+                description="the Lambda@Edge version the distribution runs (settings baked in)",
+            )

@@ -1,0 +1,368 @@
+"""Deployment settings: read from the ``edgemeter:*`` keys of the CDK context (cdk.json, ``-c``).
+
+Validated once, at synth time, with pydantic. An invalid value stops the synth with
+a message that names the context key, says what is wrong, and what is expected.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Self
+from urllib.parse import urlsplit
+
+from aws_cdk import aws_logs as logs
+from constructs import Node
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from functions.catalog.settings import CatalogSettings
+from functions.credits.config import PricingConfig
+from functions.edge_auth.settings import EdgeSettings
+from functions.edge_auth.settings import SettingsError as EdgeSettingsError
+from functions.edge_auth.settings import parse_settings as parse_edge_settings
+
+CONTEXT_PREFIX = "edgemeter:"
+EDGE_REGION = "us-east-1"
+
+_REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$"
+_ACCOUNT_ID = r"\d{12}"
+_CERTIFICATE_ARN = re.compile(rf"^arn:aws[a-z-]*:acm:us-east-1:{_ACCOUNT_ID}:certificate/[0-9a-f-]{{36}}$")
+_WEB_ACL_ARN = re.compile(
+    rf"^arn:aws[a-z-]*:wafv2:us-east-1:{_ACCOUNT_ID}:global/webacl/[\w-]+/[0-9a-f-]{{36}}$"
+)
+_SECRET_ARN = re.compile(rf"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:{_ACCOUNT_ID}:secret:[\w/+=.@-]+$")
+_DOMAIN_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_S3_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# Any syntactically valid URL in the main region stands in for the credits API URL while the
+# edge settings are validated at synth time; the real one is only known at deploy time.
+_SYNTH_TIME_CREDITS_API_URL = "https://synth-check.execute-api.{region}.amazonaws.com/live"
+_SYNTH_TIME_BUCKET = "synth-check-bucket"
+_SYNTH_TIME_TABLE = "synth-check-objects"
+_CATALOG_FIELDS_FILLED_BY_STACK = ("bucket", "objects_table", "region", "dynamodb_endpoint", "s3_endpoint")
+# Retention periods CloudWatch Logs accepts (days), as CDK names them.
+_LOG_RETENTION = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+class OriginKind(StrEnum):
+    """Where the objects live: an S3 bucket this app creates, or an S3-compatible store (MinIO, Ceph...)."""
+
+    S3 = "s3"
+    CUSTOM = "custom"
+
+
+class LambdaArchitecture(StrEnum):
+    """CPU of the credits Lambda (Lambda@Edge functions are always x86_64)."""
+
+    X86_64 = "x86_64"
+    ARM64 = "arm64"
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class CustomOriginSettings(_Settings):
+    """An S3-compatible store reached over HTTPS; CloudFront's origin requests to it are SigV4-signed."""
+
+    endpoint: str = Field(description="https://host[:port] of the S3-compatible API")
+    bucket: str = Field(description="bucket holding the objects; requests use path-style /<bucket>/<key>")
+    signing_region: str = Field(
+        default="us-east-1", alias="signingRegion", description="region name the store expects in SigV4"
+    )
+    credentials_secret_arn: str = Field(
+        alias="credentialsSecretArn",
+        description="Secrets Manager secret (JSON with accessKeyId and secretAccessKey) for signing",
+    )
+
+    @field_validator("endpoint")
+    @classmethod
+    def _https_origin_without_path(cls, endpoint: str) -> str:
+        parts = urlsplit(endpoint)
+        if parts.scheme != "https" or not parts.hostname:
+            raise ValueError("must be an https:// URL (CloudFront talks to the origin over TLS only)")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError("must be scheme://host[:port] only; the bucket goes in 'bucket'")
+        return endpoint.rstrip("/")
+
+    @field_validator("bucket")
+    @classmethod
+    def _valid_bucket_name(cls, bucket: str) -> str:
+        if not _S3_BUCKET_NAME.fullmatch(bucket):
+            raise ValueError("must be a valid S3 bucket name (3-63 characters: a-z, 0-9, '.', '-')")
+        return bucket
+
+    @field_validator("signing_region")
+    @classmethod
+    def _valid_region(cls, region: str) -> str:
+        if not re.fullmatch(_REGION_PATTERN, region):
+            raise ValueError("must look like an AWS region name, e.g. us-east-1")
+        return region
+
+    @field_validator("credentials_secret_arn")
+    @classmethod
+    def _valid_secret_arn(cls, arn: str) -> str:
+        if not _SECRET_ARN.fullmatch(arn):
+            raise ValueError(
+                "must be a Secrets Manager secret ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)"
+            )
+        return arn
+
+    @property
+    def hostname(self) -> str:
+        hostname = urlsplit(self.endpoint).hostname
+        assert hostname is not None  # guaranteed by _https_origin_without_path
+        return hostname
+
+    @property
+    def https_port(self) -> int:
+        return urlsplit(self.endpoint).port or 443
+
+
+class CacheTtls(_Settings):
+    """Bounds of the CloudFront cache policy (seconds)."""
+
+    default_seconds: int = Field(default=86_400, ge=0, alias="defaultSeconds")
+    min_seconds: int = Field(default=0, ge=0, alias="minSeconds")
+    max_seconds: int = Field(default=31_536_000, ge=0, alias="maxSeconds")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if not self.min_seconds <= self.default_seconds <= self.max_seconds:
+            raise ValueError("needs minSeconds <= defaultSeconds <= maxSeconds")
+        return self
+
+
+class ApiThrottle(_Settings):
+    """Stage-wide API Gateway throttling (requests/s and burst)."""
+
+    rate_limit: float = Field(default=1_000.0, gt=0, alias="rateLimit")
+    burst_limit: int = Field(default=2_000, gt=0, alias="burstLimit")
+
+
+LogRetentionDays = Annotated[int, Field(description="CloudWatch Logs retention in days")]
+
+
+class EdgemeterSettings(_Settings):
+    """Everything an operator chooses about a deployment."""
+
+    region: str = Field(description="main region: tables, credits API, bucket, dashboard")
+    stack_name_prefix: str = Field(
+        default="Edgemeter", alias="stackNamePrefix", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,80}$"
+    )
+    origin_kind: OriginKind = Field(alias="originKind")
+    custom_origin: CustomOriginSettings | None = Field(default=None, alias="customOrigin")
+    prices: PricingConfig = Field(default_factory=PricingConfig)
+    edge: dict[str, Any] = Field(
+        default_factory=dict,
+        description="edge_auth settings document without credits_api (filled in at deploy time)",
+    )
+    catalog: dict[str, Any] = Field(
+        default_factory=dict,
+        description="objects catalog settings; the stack fills in bucket, objects_table and region",
+    )
+    cache_ttls: CacheTtls = Field(default_factory=CacheTtls, alias="cacheTtls")
+    custom_domain: str | None = Field(default=None, alias="customDomain")
+    certificate_arn: str | None = Field(default=None, alias="certificateArn")
+    web_acl_arn: str | None = Field(default=None, alias="webAclArn")
+    lambda_architecture: LambdaArchitecture = Field(
+        default=LambdaArchitecture.ARM64, alias="lambdaArchitecture"
+    )
+    api_throttle: ApiThrottle = Field(default_factory=ApiThrottle, alias="apiThrottle")
+    log_retention_days: LogRetentionDays = Field(default=365, alias="logRetentionDays")
+    alarm_email: str | None = Field(default=None, alias="alarmEmail")
+
+    @field_validator("region")
+    @classmethod
+    def _valid_region(cls, region: str) -> str:
+        if not re.fullmatch(_REGION_PATTERN, region):
+            raise ValueError("must be an AWS region name such as eu-west-1")
+        return region
+
+    @field_validator("custom_domain")
+    @classmethod
+    def _valid_domain(cls, domain: str | None) -> str | None:
+        if domain is not None and not _DOMAIN_NAME.fullmatch(domain):
+            raise ValueError("must be a lowercase DNS name such as files.example.com")
+        return domain
+
+    @field_validator("certificate_arn")
+    @classmethod
+    def _us_east_1_certificate(cls, arn: str | None) -> str | None:
+        if arn is not None and not _CERTIFICATE_ARN.fullmatch(arn):
+            raise ValueError(
+                "must be an ACM certificate ARN in us-east-1 (CloudFront only uses certificates there)"
+            )
+        return arn
+
+    @field_validator("web_acl_arn")
+    @classmethod
+    def _cloudfront_web_acl(cls, arn: str | None) -> str | None:
+        if arn is not None and not _WEB_ACL_ARN.fullmatch(arn):
+            raise ValueError(
+                "must be a WAFv2 web ACL ARN with CLOUDFRONT scope "
+                "(arn:aws:wafv2:us-east-1:ACCOUNT:global/webacl/NAME/ID)"
+            )
+        return arn
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _supported_retention(cls, days: int) -> int:
+        if days not in _LOG_RETENTION:
+            raise ValueError(f"must be one of {', '.join(map(str, _LOG_RETENTION))}")
+        return days
+
+    @field_validator("alarm_email")
+    @classmethod
+    def _plausible_email(cls, email: str | None) -> str | None:
+        if email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+            raise ValueError("must be an e-mail address")
+        return email
+
+    @field_validator("edge")
+    @classmethod
+    def _valid_edge_settings(cls, edge: dict[str, Any]) -> dict[str, Any]:
+        if "credits_api" in edge:
+            raise ValueError("credits_api is filled in by the stack at deploy time; remove it")
+        return edge
+
+    @field_validator("catalog")
+    @classmethod
+    def _catalog_without_stack_fields(cls, catalog: dict[str, Any]) -> dict[str, Any]:
+        filled_by_stack = sorted(set(catalog) & set(_CATALOG_FIELDS_FILLED_BY_STACK))
+        if filled_by_stack:
+            raise ValueError(f"{', '.join(filled_by_stack)} are filled in by the stack; remove them")
+        return catalog
+
+    @property
+    def catalog_enabled(self) -> bool:
+        return self.origin_kind is OriginKind.S3 and bool(self.catalog.get("enabled", True))
+
+    def catalog_settings(self, *, bucket: str, objects_table: str) -> CatalogSettings:
+        """The catalog configuration the credits and S3-event Lambdas read (EDGEMETER_CATALOG)."""
+        return CatalogSettings.model_validate(
+            {**self.catalog, "bucket": bucket, "objects_table": objects_table, "region": self.region}
+        )
+
+    def edge_settings_document(self, credits_api_url: str) -> dict[str, Any]:
+        """The edge_auth settings file's content for a credits API URL (a deploy-time token in stacks)."""
+        return {**self.edge, "credits_api": {"url": credits_api_url, "region": self.region}}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.origin_kind is OriginKind.CUSTOM and self.custom_origin is None:
+            raise ValueError(
+                "originKind 'custom' needs edgemeter:customOrigin "
+                '{"endpoint": "https://...", "bucket": "...", '
+                '"credentialsSecretArn": "arn:aws:secretsmanager:..."}'
+            )
+        if self.origin_kind is OriginKind.S3 and self.custom_origin is not None:
+            raise ValueError(
+                "edgemeter:customOrigin is only used with originKind 'custom'; remove it or switch"
+            )
+        if (self.custom_domain is None) != (self.certificate_arn is None):
+            raise ValueError(
+                "edgemeter:customDomain and edgemeter:certificateArn go together: set both or neither"
+            )
+        if self.origin_kind is OriginKind.CUSTOM and self.catalog and self.catalog.get("enabled", True):
+            raise ValueError(
+                'edgemeter:catalog needs originKind "s3" (it HEADs and restores objects with the credits '
+                'Lambda\'s IAM role); set {"enabled": false} for a custom origin'
+            )
+        if self.catalog_enabled:
+            try:
+                self.catalog_settings(bucket=_SYNTH_TIME_BUCKET, objects_table=_SYNTH_TIME_TABLE)
+            except ValidationError as error:
+                problems = "; ".join(
+                    f"{'.'.join(str(part) for part in detail['loc'])}: {detail['msg']}"
+                    for detail in error.errors()
+                )
+                raise ValueError(f"edgemeter:catalog: {problems}") from None
+        # The edge validates its file at cold start; validate the same document now, so a
+        # bad value fails the synth instead of every viewer request after the deploy.
+        try:
+            self.synth_time_edge_settings()
+        except EdgeSettingsError as error:
+            raise ValueError(f"edgemeter:edge: {error}") from None
+        return self
+
+    def synth_time_edge_settings(self) -> EdgeSettings:
+        """The edge settings as the edge will parse them, with a stand-in credits API URL."""
+        return parse_edge_settings(
+            self.edge_settings_document(_SYNTH_TIME_CREDITS_API_URL.format(region=self.region))
+        )
+
+
+def log_retention(settings: EdgemeterSettings) -> logs.RetentionDays:
+    """CloudWatch Logs retention of every log group the stacks create."""
+    return _LOG_RETENTION[settings.log_retention_days]
+
+
+class SettingsError(ValueError):
+    """The context does not describe a valid deployment; the message lists every problem."""
+
+
+# Context keys whose values are objects: on the command line (-c key=value) they arrive as JSON text.
+_OBJECT_FIELDS = ("customOrigin", "prices", "edge", "catalog", "cacheTtls", "apiThrottle")
+
+
+def _context_key(location: tuple[int | str, ...]) -> str:
+    if not location:
+        return "edgemeter (settings)"
+    head, *rest = (str(part) for part in location)
+    return CONTEXT_PREFIX + head + "".join(f".{part}" for part in rest)
+
+
+def settings_from_context(values: dict[str, Any]) -> EdgemeterSettings:
+    """Validate ``{context key without prefix: value}``; raise ``SettingsError`` naming each bad key."""
+    problems: list[str] = []
+    parsed: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in _OBJECT_FIELDS and isinstance(value, str):
+            try:
+                parsed[key] = json.loads(value)
+            except json.JSONDecodeError as error:
+                problems.append(f"{CONTEXT_PREFIX}{key}: is not valid JSON ({error.msg})")
+                continue
+        else:
+            parsed[key] = value
+    if not problems:
+        try:
+            return EdgemeterSettings.model_validate(parsed)
+        except ValidationError as error:
+            for detail in error.errors():
+                if detail["type"] == "extra_forbidden":
+                    problems.append(f"{_context_key(detail['loc'])}: unknown setting (check the spelling)")
+                else:
+                    message = detail["msg"].removeprefix("Value error, ")
+                    problems.append(f"{_context_key(detail['loc'])}: {message} (got {detail.get('input')!r})")
+    raise SettingsError(
+        "invalid edgemeter settings in the CDK context:\n" + "\n".join(f"  - {p}" for p in problems)
+    )
+
+
+def load_settings(node: Node) -> EdgemeterSettings:
+    """Collect every ``edgemeter:*`` context key (cdk.json and ``-c``) and validate them together."""
+    context: dict[str, Any] = {}
+    for key, value in node.get_all_context().items():
+        if key.startswith(CONTEXT_PREFIX):
+            context[key.removeprefix(CONTEXT_PREFIX)] = value
+    return settings_from_context(context)
