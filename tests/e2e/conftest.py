@@ -153,7 +153,9 @@ class RunningSystem:
         return int(self.cli_json("balance", account_id)["balance"])
 
     def ledger(self, account_id: str) -> list[dict[str, Any]]:
-        entries: list[dict[str, Any]] = self.cli_json("ledger", account_id, "--all", "--limit", "100")["entries"]
+        entries: list[dict[str, Any]] = self.cli_json("ledger", account_id, "--all", "--limit", "100")[
+            "entries"
+        ]
         return entries
 
 
@@ -184,7 +186,9 @@ def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
 
 
 @pytest.fixture(scope="session")
-def seaweedfs_system(tmp_path_factory: pytest.TempPathFactory, seaweedfs: SeaweedFS) -> Iterator[RunningSystem]:
+def seaweedfs_system(
+    tmp_path_factory: pytest.TempPathFactory, seaweedfs: SeaweedFS
+) -> Iterator[RunningSystem]:
     """The system with SeaweedFS as its S3-compatible origin (`--origin URL`)."""
     with running_system(
         tmp_path_factory.mktemp("seaweedfs-system"),

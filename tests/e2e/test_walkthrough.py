@@ -153,7 +153,8 @@ def test_credits_api_requires_a_sigv4_signature(local_system: RunningSystem) -> 
         forged = client.get(
             "/v1/accounts",
             headers={
-                "Authorization": "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/execute-api/aws4_request, "
+                "Authorization": "AWS4-HMAC-SHA256 "
+                "Credential=local/20260101/us-east-1/execute-api/aws4_request, "
                 "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64,
                 "X-Amz-Date": "20260101T000000Z",
             },
