@@ -28,13 +28,16 @@ For ``service="s3"`` the returned headers include ``x-amz-content-sha256``; pass
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import botocore.session
 from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials, ReadOnlyCredentials
+
+if TYPE_CHECKING:
+    import botocore.session
 
 __all__ = [
     "SIGNING_HEADER_NAMES",
@@ -76,6 +79,9 @@ def load_credentials(session: botocore.session.Session | None = None) -> ReadOnl
     rejected as expired; refreshable credentials refresh inside
     ``get_frozen_credentials``.
     """
+    # Imported here: a botocore session costs cold-start time that signing alone does not need.
+    import botocore.session  # noqa: PLC0415
+
     resolved: Credentials | None = (session or botocore.session.get_session()).get_credentials()
     if resolved is None:
         raise MissingCredentialsError("no AWS credentials found for SigV4 signing")
