@@ -9,6 +9,7 @@ from __future__ import annotations
 import heapq
 import uuid
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from pynamodb.exceptions import PynamoDBException
@@ -26,6 +27,9 @@ from functions.catalog.settings import CatalogSettings
 from functions.catalog.store import CatalogUnavailable
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+# BatchWriteItem takes at most 25 items.
+_BATCH_ITEMS = 25
+_BATCH_WORKERS = 4
 
 
 def bind_objects_table(settings: CatalogSettings) -> None:
@@ -102,6 +106,20 @@ def item_to_entry(item: ObjectItem) -> CatalogEntry:
     )
 
 
+def _write_chunk(saves: list[ObjectItem], deletes: list[ObjectItem]) -> None:
+    try:
+        # pynamodb's batch writer retries unprocessed items with backoff.
+        with ObjectItem.batch_write() as batch:
+            for item in saves:
+                batch.save(item)
+            for item in deletes:
+                batch.delete(item)
+    except PynamoDBException as error:
+        raise CatalogUnavailable(
+            f"catalog batch write failed: {error.cause_response_code or error}"
+        ) from error
+
+
 def _is_condition_failure(error: PynamoDBException) -> bool:
     return error.cause_response_code == _CONDITION_FAILED
 
@@ -165,17 +183,19 @@ class DynamoObjectCatalog:
             ) from error
 
     def write_batch(self, entries: Iterable[CatalogEntry], deleted_keys: Iterable[str]) -> None:
-        try:
-            # pynamodb's batch writer sends 25 items per BatchWriteItem and retries unprocessed items.
-            with ObjectItem.batch_write() as batch:
-                for entry in entries:
-                    batch.save(entry_to_item(entry.with_changes(revision=_new_revision())))
-                for key in deleted_keys:
-                    batch.delete(ObjectItem(object_pk(key), OBJECT_SK))
-        except PynamoDBException as error:
-            raise CatalogUnavailable(
-                f"catalog batch write failed: {error.cause_response_code or error}"
-            ) from error
+        items = [entry_to_item(entry.with_changes(revision=_new_revision())) for entry in entries]
+        deletions = [ObjectItem(object_pk(key), OBJECT_SK) for key in deleted_keys]
+        chunks: list[tuple[list[ObjectItem], list[ObjectItem]]] = [
+            (items[start : start + _BATCH_ITEMS], []) for start in range(0, len(items), _BATCH_ITEMS)
+        ] + [
+            ([], deletions[start : start + _BATCH_ITEMS]) for start in range(0, len(deletions), _BATCH_ITEMS)
+        ]
+        if not chunks:
+            return
+        # BatchWriteItem calls are independent; a few in flight at once keep a big sync I/O-bound.
+        with ThreadPoolExecutor(max_workers=min(_BATCH_WORKERS, len(chunks))) as pool:
+            for outcome in [pool.submit(_write_chunk, saves, deletes) for saves, deletes in chunks]:
+                outcome.result()
 
     def iter_listed(self) -> Iterator[CatalogEntry]:
         def shard_entries(shard: str) -> Iterator[CatalogEntry]:
