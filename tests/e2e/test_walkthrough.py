@@ -10,6 +10,7 @@ from collections import Counter
 import httpx
 import pytest
 
+from functions.shared.sigv4 import sign_request, static_credentials
 from tests.e2e.conftest import RunningSystem
 
 pytestmark = pytest.mark.e2e
@@ -150,19 +151,25 @@ def test_200_concurrent_downloads_with_balance_50(local_system: RunningSystem) -
 def test_credits_api_requires_a_sigv4_signature(local_system: RunningSystem) -> None:
     with httpx.Client(base_url=local_system.credits_url, timeout=30, trust_env=False) as client:
         unsigned = client.get(f"/v1/accounts/{local_system.state['demo']['account_id']}")
-        forged = client.get(
-            "/v1/accounts",
-            headers={
-                "Authorization": "AWS4-HMAC-SHA256 "
-                "Credential=local/20260101/us-east-1/execute-api/aws4_request, "
-                "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64,
-                "X-Amz-Date": "20260101T000000Z",
-            },
+        url = f"{local_system.credits_url}/v1/accounts/{local_system.state['demo']['account_id']}"
+        wrong_secret = client.get(
+            url,
+            headers=sign_request(
+                "GET", url, {}, b"", static_credentials("local", "wrong"), "us-east-1", "execute-api"
+            ),
+        )
+        right_secret = client.get(
+            url,
+            headers=sign_request(
+                "GET", url, {}, b"", static_credentials("local", "local"), "us-east-1", "execute-api"
+            ),
         )
         openapi = client.get("/openapi.json")
         docs = client.get("/docs")
     assert unsigned.status_code == 403
-    assert forged.status_code == 403
+    assert wrong_secret.status_code == 403
+    assert "signature" in wrong_secret.json()["error"]["message"]
+    assert right_secret.status_code == 200
     assert openapi.status_code == 200
     assert "/v1/accounts/{account_id}/ledger" in openapi.json()["paths"]
     assert docs.status_code == 200
