@@ -1,0 +1,299 @@
+"""Lambda@Edge origin-request handler: SigV4-sign requests to an S3-compatible custom origin.
+
+CloudFront's origin access control signs only for AWS S3. For an S3-compatible
+store (MinIO, Ceph, SeaweedFS) behind a custom origin, this function signs each
+origin request with credentials kept in AWS Secrets Manager (a JSON secret
+``{"accessKeyId": "...", "secretAccessKey": "..."}``, optionally
+``"sessionToken"``), fetched with botocore and cached per container.
+
+What is signed is exactly what CloudFront sends: the function first rewrites
+the URI and query string into SigV4's canonical percent-encoding (the same
+object and parameters, spelled one way), then signs ``host``, ``x-amz-date``,
+``x-amz-content-sha256`` (``UNSIGNED-PAYLOAD`` for bodies, which the function
+never sees whole), the session token and every ``x-amz-*`` header the viewer
+request carries (S3 requires those to be signed).
+
+Requests for other origins pass through untouched. If no credentials can be
+had, the viewer gets a 502 rather than an unsigned request the store would
+refuse anyway. The handler never raises.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, unquote
+
+from botocore.credentials import ReadOnlyCredentials
+
+from functions.origin_signer.settings import SignerSettings, SignerSettingsError, load_signer_settings
+from functions.shared.errors import ErrorCode, error_json
+from functions.shared.sigv4 import SIGNING_HEADER_NAMES, sign_request, static_credentials
+
+logger = logging.getLogger("edgemeter.origin_signer")
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_BODY_METHODS = frozenset({"PUT", "POST", "PATCH"})
+# SigV4 leaves these unreserved characters unencoded; everything else is %XX.
+_SIGV4_UNRESERVED = "-_.~"
+# Fetched with a short timeout: a viewer is waiting on this origin request.
+_SECRETS_MANAGER_TIMEOUT_SECONDS = 2
+
+SecretFetcher = Callable[[str, str], str]
+Clock = Callable[[], float]
+
+
+class OriginCredentialsError(Exception):
+    """The store's credentials could not be fetched or parsed."""
+
+
+@dataclass(slots=True)
+class _CachedCredentials:
+    credentials: ReadOnlyCredentials
+    fetched_at: float
+
+
+@dataclass(slots=True)
+class SignerRuntime:
+    settings: SignerSettings
+    fetch_secret: SecretFetcher
+    clock: Clock
+    cached: _CachedCredentials | None = None
+
+    def credentials(self) -> ReadOnlyCredentials:
+        """Cached credentials, refreshed after the TTL; a failed refresh keeps the last good ones."""
+        now = self.clock()
+        cached = self.cached
+        if cached is not None and now - cached.fetched_at < self.settings.credentials_ttl_seconds:
+            return cached.credentials
+        try:
+            secret = self.fetch_secret(
+                self.settings.credentials_secret_arn, self.settings.credentials_secret_region
+            )
+            fresh = credentials_from_secret(secret)
+        except Exception as exc:  # noqa: BLE001 - any fetch or parse failure falls back or is reported
+            if cached is not None:
+                # The store's keys rarely change; a Secrets Manager blip must not take downloads down.
+                _log(logging.WARNING, "origin_credentials_refresh_failed", error=type(exc).__name__)
+                return cached.credentials
+            raise OriginCredentialsError(type(exc).__name__) from None
+        self.cached = _CachedCredentials(credentials=fresh, fetched_at=now)
+        return fresh
+
+
+_current_runtime: SignerRuntime | None = None
+
+
+def configure(
+    settings: SignerSettings,
+    *,
+    fetch_secret: SecretFetcher | None = None,
+    clock: Clock = time.monotonic,
+) -> SignerRuntime:
+    """Install the signer's per-container state (local runtime, tests); the default fetches from AWS."""
+    global _current_runtime  # noqa: PLW0603 - per-container state is module state by design
+    _current_runtime = SignerRuntime(
+        settings=settings, fetch_secret=fetch_secret or fetch_secret_from_secrets_manager, clock=clock
+    )
+    return _current_runtime
+
+
+def reset_runtime() -> None:
+    global _current_runtime  # noqa: PLW0603 - see configure
+    _current_runtime = None
+
+
+def get_runtime() -> SignerRuntime:
+    if _current_runtime is None:
+        return configure(load_signer_settings())
+    return _current_runtime
+
+
+def fetch_secret_from_secrets_manager(secret_arn: str, region: str) -> str:
+    """GetSecretValue through botocore (part of the Lambda runtime); returns the SecretString."""
+    # Imported on first use: creating a client is the expensive part, once per container.
+    import botocore.config  # noqa: PLC0415
+    import botocore.session  # noqa: PLC0415
+
+    client = botocore.session.get_session().create_client(
+        "secretsmanager",
+        region_name=region,
+        config=botocore.config.Config(
+            connect_timeout=_SECRETS_MANAGER_TIMEOUT_SECONDS,
+            read_timeout=_SECRETS_MANAGER_TIMEOUT_SECONDS,
+            retries={"max_attempts": 2, "mode": "standard"},
+        ),
+    )
+    # botocore builds client methods at runtime from the service model; the stubs cannot see them.
+    reply = client.get_secret_value(SecretId=secret_arn)  # type: ignore[attr-defined]
+    secret_string = reply.get("SecretString")
+    if not isinstance(secret_string, str):
+        raise OriginCredentialsError("secret has no SecretString")
+    return secret_string
+
+
+def credentials_from_secret(secret_string: str) -> ReadOnlyCredentials:
+    document = json.loads(secret_string)
+    if not isinstance(document, dict):
+        raise OriginCredentialsError("secret is not a JSON object")
+    access_key = document.get("accessKeyId")
+    secret_key = document.get("secretAccessKey")
+    session_token = document.get("sessionToken")
+    if not isinstance(access_key, str) or not access_key or not isinstance(secret_key, str) or not secret_key:
+        raise OriginCredentialsError("secret needs accessKeyId and secretAccessKey")
+    if session_token is not None and not isinstance(session_token, str):
+        raise OriginCredentialsError("sessionToken must be a string")
+    return static_credentials(access_key, secret_key, session_token or None)
+
+
+def handler(event: Any, context: Any = None) -> dict[str, Any]:
+    """Lambda entry point: the origin request, signed when it goes to a custom origin."""
+    request = _request_of(event)
+    if request is None:
+        _log(logging.ERROR, "origin_request_unreadable")
+        return _error_response(400, ErrorCode.BAD_REQUEST, "The origin request could not be read.")
+    try:
+        return _sign_in_place(request)
+    except SignerSettingsError as exc:
+        _log(logging.CRITICAL, "origin_signer_settings_invalid", error=str(exc))
+    except OriginCredentialsError as exc:
+        _log(logging.ERROR, "origin_credentials_unavailable", error=str(exc))
+    except Exception as exc:  # noqa: BLE001 - never raise to CloudFront; never send an unsigned request
+        _log(logging.ERROR, "origin_request_failed", error=type(exc).__name__)
+    return _error_response(
+        502, ErrorCode.SERVICE_UNAVAILABLE, "The origin could not be reached; retry later."
+    )
+
+
+def _sign_in_place(request: dict[str, Any]) -> dict[str, Any]:
+    origin = request.get("origin")
+    custom_origin = origin.get("custom") if isinstance(origin, dict) else None
+    if not isinstance(custom_origin, dict):
+        # S3 origins are signed by CloudFront's origin access control.
+        return request
+    runtime = get_runtime()
+    protocol = custom_origin.get("protocol")
+    domain_name = custom_origin.get("domainName")
+    origin_path = custom_origin.get("path", "")
+    method = request.get("method")
+    uri = request.get("uri")
+    querystring = request.get("querystring", "")
+    if (
+        not isinstance(protocol, str)
+        or protocol not in _DEFAULT_PORTS
+        or not isinstance(domain_name, str)
+        or not domain_name
+        or not isinstance(origin_path, str)
+        or not isinstance(method, str)
+        or not method.isalpha()
+        or not isinstance(uri, str)
+        or not uri.startswith("/")
+        or not isinstance(querystring, str)
+    ):
+        raise ValueError("origin request is missing origin, method, uri or querystring")
+    port = custom_origin.get("port", _DEFAULT_PORTS[protocol])
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ValueError("origin port is not a port number")
+    headers = request.get("headers")
+    if not isinstance(headers, dict):
+        headers = {}
+        request["headers"] = headers
+
+    canonical_uri = canonical_path(uri)
+    canonical_query = canonical_querystring(querystring)
+    request["uri"] = canonical_uri
+    request["querystring"] = canonical_query
+    host = domain_name if port == _DEFAULT_PORTS[protocol] else f"{domain_name}:{port}"
+    url = f"{protocol}://{host}{canonical_path(origin_path) if origin_path else ''}{canonical_uri}"
+    if canonical_query:
+        url += f"?{canonical_query}"
+
+    extra_signed = {
+        name: _joined_values(entries)
+        for name, entries in headers.items()
+        if isinstance(name, str) and name.startswith("x-amz-") and name not in SIGNING_HEADER_NAMES
+    }
+    signed_headers = sign_request(
+        method.upper(),
+        url,
+        {name: value for name, value in extra_signed.items() if value is not None},
+        b"",
+        runtime.credentials(),
+        runtime.settings.signing_region,
+        runtime.settings.service,
+        sign_payload=method.upper() not in _BODY_METHODS,
+    )
+    for name in SIGNING_HEADER_NAMES:
+        headers.pop(name, None)
+    for name, value in signed_headers.items():
+        headers[name] = [{"key": _header_key(name), "value": value}]
+    return request
+
+
+def canonical_path(path: str) -> str:
+    """Each segment percent-decoded and re-encoded the SigV4 way (``/`` separators kept)."""
+    return "/".join(quote(unquote(segment), safe=_SIGV4_UNRESERVED) for segment in path.split("/"))
+
+
+def canonical_querystring(querystring: str) -> str:
+    """Pairs re-encoded the SigV4 way and sorted, as botocore canonicalises them."""
+    if not querystring:
+        return ""
+    pairs: list[tuple[str, str]] = []
+    for raw_pair in querystring.split("&"):
+        if not raw_pair:
+            continue
+        raw_name, _, raw_value = raw_pair.partition("=")
+        pairs.append(
+            (
+                quote(unquote(raw_name), safe=_SIGV4_UNRESERVED),
+                quote(unquote(raw_value), safe=_SIGV4_UNRESERVED),
+            )
+        )
+    return "&".join(f"{name}={value}" for name, value in sorted(pairs))
+
+
+def _joined_values(entries: Any) -> str | None:
+    if not isinstance(entries, list):
+        return None
+    values = [
+        entry["value"] for entry in entries if isinstance(entry, dict) and isinstance(entry.get("value"), str)
+    ]
+    return ",".join(values) if values else None
+
+
+def _header_key(name: str) -> str:
+    return "-".join(part.capitalize() for part in name.split("-"))
+
+
+def _request_of(event: Any) -> dict[str, Any] | None:
+    if not isinstance(event, dict):
+        return None
+    records = event.get("Records")
+    if not isinstance(records, list) or not records or not isinstance(records[0], dict):
+        return None
+    cloudfront = records[0].get("cf")
+    request = cloudfront.get("request") if isinstance(cloudfront, dict) else None
+    return request if isinstance(request, dict) else None
+
+
+def _error_response(status: int, code: ErrorCode, message: str) -> dict[str, Any]:
+    body = error_json(code, message)
+    return {
+        "status": str(status),
+        "statusDescription": "Bad Gateway" if status == 502 else "Bad Request",
+        "headers": {
+            "content-type": [{"key": "Content-Type", "value": "application/json"}],
+            "cache-control": [{"key": "Cache-Control", "value": "no-store"}],
+        },
+        "body": body,
+        "bodyEncoding": "text",
+    }
+
+
+def _log(level: int, event_name: str, **fields: Any) -> None:
+    logger.log(level, json.dumps({"event": event_name, **fields}, separators=(",", ":"), default=str))
