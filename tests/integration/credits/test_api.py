@@ -215,7 +215,9 @@ def test_ledger_is_paged_newest_first_and_filtered_by_time(call: Caller, funded_
     times = [entry["created_at"] for entry in seen]
     assert times == sorted(times, reverse=True)
     assert seen[-1]["kind"] == "grant" and seen[0]["request_id"] == "ledger-6"
-    assert {"entry_id", "request_id", "kind", "amount", "method", "path", "bytes", "created_at"} <= set(seen[0])
+    assert {"entry_id", "request_id", "kind", "amount", "method", "path", "bytes", "created_at"} <= set(
+        seen[0]
+    )
     assert seen[0]["amount"] == -1 and seen[0]["method"] == "GET"
 
     middle = seen[3]["created_at"]
@@ -228,9 +230,7 @@ def test_ledger_is_paged_newest_first_and_filtered_by_time(call: Caller, funded_
     assert foreign.status == 404
     other_account = call("POST", "/v1/accounts", {"name": "other"}).body["account_id"]
     page = call("GET", f"/v1/accounts/{account_id}/ledger", query={"limit": "1"})
-    stolen = call(
-        "GET", f"/v1/accounts/{other_account}/ledger", query={"cursor": page.body["next_cursor"]}
-    )
+    stolen = call("GET", f"/v1/accounts/{other_account}/ledger", query={"cursor": page.body["next_cursor"]})
     assert stolen.status == 422 and stolen.error_code == "validation_error"
 
 
