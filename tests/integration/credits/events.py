@@ -96,6 +96,7 @@ def assert_error_shape(reply: Reply) -> None:
     """4xx with ``{"error": {"code": str, "message": str}}`` and a JSON content type."""
     assert 400 <= reply.status < 500, reply
     assert reply.headers.get("content-type", "").startswith("application/json"), reply
-    assert isinstance(reply.body, dict) and set(reply.body) == {"error"}, reply
+    assert isinstance(reply.body, dict), reply
+    assert set(reply.body) == {"error"}, reply
     assert isinstance(reply.body["error"].get("code"), str), reply
     assert isinstance(reply.body["error"].get("message"), str), reply

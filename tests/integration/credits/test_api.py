@@ -48,7 +48,8 @@ def test_account_lifecycle_and_contract_fields(call: Caller) -> None:
     created = call("POST", "/v1/accounts", {"name": "Acme Ltd"})
     assert created.status == 201
     assert set(created.body) >= {"account_id", "name", "balance", "status"}
-    assert created.body["balance"] == 0 and created.body["status"] == "active"
+    assert created.body["balance"] == 0
+    assert created.body["status"] == "active"
     account_id = created.body["account_id"]
 
     read = call("GET", f"/v1/accounts/{account_id}")
@@ -56,7 +57,8 @@ def test_account_lifecycle_and_contract_fields(call: Caller) -> None:
     assert read.body == created.body
 
     missing = call("GET", "/v1/accounts/acct_00000000000000000000")
-    assert missing.status == 404 and missing.error_code == "not_found"
+    assert missing.status == 404
+    assert missing.error_code == "not_found"
     assert_error_shape(missing)
 
 
@@ -66,9 +68,11 @@ def test_key_is_shown_once_stored_as_digest_and_revocation_is_immediate(
     account_id, api_key = funded_key(10)
     assert looks_like_api_key(api_key)
     keys = call("GET", f"/v1/accounts/{account_id}/keys")
-    assert keys.status == 200 and len(keys.body["keys"]) == 1
+    assert keys.status == 200
+    assert len(keys.body["keys"]) == 1
     listed = keys.body["keys"][0]
-    assert "api_key" not in listed and api_key not in str(keys.body)
+    assert "api_key" not in listed
+    assert api_key not in str(keys.body)
 
     # Nothing stored anywhere holds the key itself: only its digest.
     stored = [item.attribute_values for item in UsersTableModel.scan()]
@@ -77,10 +81,14 @@ def test_key_is_shown_once_stored_as_digest_and_revocation_is_immediate(
 
     assert authorize(call, api_key, "before-revoke")["decision"] == "allow"
     revoked = call("DELETE", f"/v1/accounts/{account_id}/keys/{listed['key_id']}")
-    assert revoked.status == 200 and revoked.body["status"] == "revoked" and revoked.body["revoked_at"]
+    assert revoked.status == 200
+    assert revoked.body["status"] == "revoked"
+    assert revoked.body["revoked_at"]
     denied = authorize(call, api_key, "after-revoke")
-    assert denied["decision"] == "deny" and denied["reason"] == "revoked_api_key"
-    assert denied["account_id"] == account_id and denied["charged"] == 0
+    assert denied["decision"] == "deny"
+    assert denied["reason"] == "revoked_api_key"
+    assert denied["account_id"] == account_id
+    assert denied["charged"] == 0
 
     # Revoking again is harmless; an unknown key id is a 404.
     assert call("DELETE", f"/v1/accounts/{account_id}/keys/{listed['key_id']}").status == 200
@@ -96,7 +104,8 @@ def test_a_retried_request_after_revocation_still_gets_its_first_outcome(
     key_id = call("GET", f"/v1/accounts/{account_id}/keys").body["keys"][0]["key_id"]
     call("DELETE", f"/v1/accounts/{account_id}/keys/{key_id}")
     retry = authorize(call, api_key, "charged-then-revoked")
-    assert retry["decision"] == "allow" and retry["replayed"] is True
+    assert retry["decision"] == "allow"
+    assert retry["replayed"] is True
     assert retry["entry_id"] == first["entry_id"]
     assert stored_balance(account_id) == 4
 
@@ -117,21 +126,28 @@ def test_unknown_and_expired_keys_are_denied_without_charge(
 
     monkeypatch.setattr(service, "_clock", LaterClock())
     expired = authorize(call, api_key, "after-expiry")
-    assert expired["decision"] == "deny" and expired["reason"] == "expired_api_key"
+    assert expired["decision"] == "deny"
+    assert expired["reason"] == "expired_api_key"
     assert stored_balance(account_id) == 2
 
     past = call("POST", f"/v1/accounts/{account_id}/keys", {"expires_at": "2001-01-01T00:00:00Z"})
-    assert past.status == 422 and past.error_code == "validation_error"
+    assert past.status == 422
+    assert past.error_code == "validation_error"
 
 
 def test_insufficient_credits_names_balance_and_price(call: Caller, funded_key: FundedKey) -> None:
     account_id, api_key = funded_key(2)
     upload = authorize(call, api_key, "big-upload", method="PUT", path="/up.bin", bytes=5 * 1024 * 1024 + 1)
     # 1 credit + 1 per started MiB: 1 + 6.
-    assert upload["decision"] == "deny" and upload["reason"] == "insufficient_credits"
-    assert upload["price"] == 7 and upload["balance"] == 2 and upload["charged"] == 0
+    assert upload["decision"] == "deny"
+    assert upload["reason"] == "insufficient_credits"
+    assert upload["price"] == 7
+    assert upload["balance"] == 2
+    assert upload["charged"] == 0
     small = authorize(call, api_key, "small-upload", method="PUT", path="/up.bin", bytes=1)
-    assert small["decision"] == "allow" and small["charged"] == 2 and small["balance"] == 0
+    assert small["decision"] == "allow"
+    assert small["charged"] == 2
+    assert small["balance"] == 0
     assert stored_balance(account_id) == ledger_sum(account_id) == 0
 
 
@@ -159,12 +175,15 @@ def test_refund_once_and_unknown_refund_is_404(call: Caller, funded_key: FundedK
     first = call("POST", "/v1/refunds", {"request_id": "to-refund", "reason": "origin_5xx"})
     second = call("POST", "/v1/refunds", {"request_id": "to-refund", "reason": "origin_5xx"})
     assert first.status == second.status == 200
-    assert first.body["refunded"] == 4 and first.body["replayed"] is False
-    assert second.body["replayed"] is True and second.body["entry_id"] == first.body["entry_id"]
+    assert first.body["refunded"] == 4
+    assert first.body["replayed"] is False
+    assert second.body["replayed"] is True
+    assert second.body["entry_id"] == first.body["entry_id"]
     assert stored_balance(account_id) == ledger_sum(account_id) == 10
 
     unknown = call("POST", "/v1/refunds", {"request_id": "never-charged"})
-    assert unknown.status == 404 and unknown.error_code == "not_found"
+    assert unknown.status == 404
+    assert unknown.error_code == "not_found"
     assert_error_shape(unknown)
     denied = authorize(call, "em_" + "y" * 43, "denied-request")
     assert denied["decision"] == "deny"
@@ -176,22 +195,27 @@ def test_grants_are_idempotent_and_bounded(call: Caller) -> None:
     grant = {"amount": 25, "reason": "welcome", "idempotency_key": "welcome-1"}
     first = call("POST", f"/v1/accounts/{account_id}/grants", grant)
     again = call("POST", f"/v1/accounts/{account_id}/grants", grant)
-    assert first.status == 201 and again.status == 200
-    assert again.body["replayed"] is True and again.body["entry_id"] == first.body["entry_id"]
+    assert first.status == 201
+    assert again.status == 200
+    assert again.body["replayed"] is True
+    assert again.body["entry_id"] == first.body["entry_id"]
     assert call("GET", f"/v1/accounts/{account_id}").body["balance"] == 25
 
     changed = call("POST", f"/v1/accounts/{account_id}/grants", grant | {"amount": 26})
-    assert changed.status == 409 and changed.error_code == "conflict"
+    assert changed.status == 409
+    assert changed.error_code == "conflict"
     # Near the balance limit (set directly: a thousand maximal grants would only be slow).
     BalanceItem(account_pk(account_id), "balance").update(
         actions=[BalanceItem.balance.set(10**15 - 10**12 + 1)]
     )
     huge = {"amount": 10**12, "reason": "x", "idempotency_key": "huge"}
     over = call("POST", f"/v1/accounts/{account_id}/grants", huge)
-    assert over.status == 409 and over.error_code == "conflict"
+    assert over.status == 409
+    assert over.error_code == "conflict"
     assert stored_balance(account_id) == 10**15 - 10**12 + 1
     exact = call("POST", f"/v1/accounts/{account_id}/grants", huge | {"amount": 10**12 - 1})
-    assert exact.status == 201 and exact.body["balance"] == 10**15
+    assert exact.status == 201
+    assert exact.body["balance"] == 10**15
 
     nobody = call("POST", "/v1/accounts/acct_11111111111111111111/grants", grant)
     assert nobody.status == 404
@@ -214,11 +238,13 @@ def test_ledger_is_paged_newest_first_and_filtered_by_time(call: Caller, funded_
     assert len(seen) == 8  # the funding grant and seven charges
     times = [entry["created_at"] for entry in seen]
     assert times == sorted(times, reverse=True)
-    assert seen[-1]["kind"] == "grant" and seen[0]["request_id"] == "ledger-6"
+    assert seen[-1]["kind"] == "grant"
+    assert seen[0]["request_id"] == "ledger-6"
     assert {"entry_id", "request_id", "kind", "amount", "method", "path", "bytes", "created_at"} <= set(
         seen[0]
     )
-    assert seen[0]["amount"] == -1 and seen[0]["method"] == "GET"
+    assert seen[0]["amount"] == -1
+    assert seen[0]["method"] == "GET"
 
     middle = seen[3]["created_at"]
     newer = call("GET", f"/v1/accounts/{account_id}/ledger", query={"from": middle, "limit": "100"})
@@ -231,7 +257,8 @@ def test_ledger_is_paged_newest_first_and_filtered_by_time(call: Caller, funded_
     other_account = call("POST", "/v1/accounts", {"name": "other"}).body["account_id"]
     page = call("GET", f"/v1/accounts/{account_id}/ledger", query={"limit": "1"})
     stolen = call("GET", f"/v1/accounts/{other_account}/ledger", query={"cursor": page.body["next_cursor"]})
-    assert stolen.status == 422 and stolen.error_code == "validation_error"
+    assert stolen.status == 422
+    assert stolen.error_code == "validation_error"
 
 
 def test_usage_per_period(call: Caller, funded_key: FundedKey) -> None:
@@ -254,7 +281,8 @@ def test_usage_per_period(call: Caller, funded_key: FundedKey) -> None:
     assert (body["refunds"], body["credits_refunded"]) == (1, 3)
     assert body["grants"] == 0  # the funding grant came before `from`
     default_period = call("GET", f"/v1/accounts/{account_id}/usage")
-    assert default_period.status == 200 and default_period.body["grants"] == 1
+    assert default_period.status == 200
+    assert default_period.body["grants"] == 1
 
     backwards = call(
         "GET", f"/v1/accounts/{account_id}/usage", query={"from": end.isoformat(), "to": start.isoformat()}

@@ -97,7 +97,7 @@ def test_32_threads_charge_exactly_the_credits_there_are(
 def _container_init(environment: dict[str, str]) -> None:
     """A fresh Lambda container: its own configuration, connections and module state."""
     os.environ.update(environment)
-    import functions.credits.handler as handler
+    from functions.credits import handler
 
     importlib.reload(handler)
 
@@ -166,7 +166,8 @@ def test_one_request_id_sent_10_times_at_once_is_charged_once(
 
     # A later retry through the API is the same outcome again.
     again = call("POST", "/v1/authorize", request.model_dump())
-    assert again.body["entry_id"] == decisions[0].entry_id and again.body["replayed"] is True
+    assert again.body["entry_id"] == decisions[0].entry_id
+    assert again.body["replayed"] is True
 
 
 def test_one_request_id_at_once_when_the_account_can_pay_only_once(
