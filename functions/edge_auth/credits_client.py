@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import re
 import socket
 import ssl
 import threading
@@ -49,6 +50,8 @@ DENY_REASONS = frozenset(
         "restore_in_progress",
     }
 )
+
+_ACCOUNT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 Clock = Callable[[], float]
 
@@ -385,7 +388,10 @@ def _parse_decision(document: dict[str, Any]) -> AuthorizeDecision:
     )
     if not well_typed or not isinstance(decision, str):
         raise CreditsUnavailableError("bad_reply")
-    if decision == "allow" and (not account_id or charged < 0):
+    if decision == "allow" and (
+        not isinstance(account_id, str) or not _ACCOUNT_ID_PATTERN.fullmatch(account_id) or charged < 0
+    ):
+        # The account id goes into a request header: nothing but plain printable characters.
         raise CreditsUnavailableError("bad_reply")
     if decision == "deny" and reason not in DENY_REASONS:
         # A reason this edge does not know (version skew): fail closed and retryable.

@@ -19,6 +19,7 @@ The handler never raises: anything unexpected becomes a 503, never an allow.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
@@ -43,13 +44,17 @@ from functions.edge_auth.settings import EdgeSettings, SettingsError
 from functions.shared.api_keys import MAX_PRESENTED_KEY_LENGTH, hash_api_key, looks_like_api_key
 from functions.shared.errors import ErrorCode, error_json
 
+# The methods CloudFront forwards (and the credits API prices); anything else is refused here.
+ALLOWED_METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"})
 # Methods that send a body; they are priced by their Content-Length.
 UPLOAD_METHODS = frozenset({"PUT", "POST", "PATCH"})
 # S3's own single-request upload limit; anything larger is not a real upload.
 MAX_UPLOAD_BYTES = 5 * 1024**4
-MAX_URI_LENGTH = 8192
-MAX_METHOD_LENGTH = 16
-MAX_REQUEST_ID_LENGTH = 256
+# The credits API's limits (functions/credits/schemas.py): a request outside them would come
+# back as a 400 from the API, which the edge must not turn into a retryable 503.
+MAX_URI_LENGTH = 4096
+_REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9_=+/.:-]{1,128}$")
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 KEY_DENIAL_REASONS = frozenset({"invalid_api_key", "revoked_api_key", "expired_api_key", "account_suspended"})
 _BEARER_PREFIX = "bearer "
 # Retry-After for a rate-limited key when the credits API gave none.
@@ -94,8 +99,8 @@ def _handle(event: Any, runtime: EdgeRuntime) -> dict[str, Any]:
     if not isinstance(request, dict) or not isinstance(config, dict):
         return _bad_request("The request could not be read.")
     viewer_request = _read_viewer_request(request, config)
-    if viewer_request is None:
-        return _bad_request("The request could not be read.")
+    if not isinstance(viewer_request, _ViewerRequest):
+        return viewer_request
     if not isinstance(request.get("headers"), dict):
         request["headers"] = {}
     headers: dict[str, Any] = request["headers"]
@@ -181,16 +186,23 @@ def _handle(event: Any, runtime: EdgeRuntime) -> dict[str, Any]:
     return _denied_response(decision, key_digest, runtime)
 
 
-def _read_viewer_request(request: dict[str, Any], config: dict[str, Any]) -> _ViewerRequest | None:
+def _read_viewer_request(request: dict[str, Any], config: dict[str, Any]) -> _ViewerRequest | dict[str, Any]:
+    """The request's id, method and URI, or the generated error response that refuses it."""
     request_id = config.get("requestId")
     method = request.get("method")
     uri = request.get("uri")
-    if not isinstance(request_id, str) or not 0 < len(request_id) <= MAX_REQUEST_ID_LENGTH:
-        return None
-    if not isinstance(method, str) or not 0 < len(method) <= MAX_METHOD_LENGTH or not method.isalpha():
-        return None
-    if not isinstance(uri, str) or not uri.startswith("/") or len(uri) > MAX_URI_LENGTH:
-        return None
+    if not isinstance(request_id, str) or not _REQUEST_ID_PATTERN.fullmatch(request_id):
+        return _bad_request("The request could not be read.")
+    if not isinstance(method, str) or method.upper() not in ALLOWED_METHODS:
+        return generated_response(
+            405,
+            error_json(ErrorCode.METHOD_NOT_ALLOWED, "This method is not supported."),
+            {"allow": ", ".join(sorted(ALLOWED_METHODS))},
+        )
+    if not isinstance(uri, str) or not uri.startswith("/") or _CONTROL_CHARACTERS.search(uri):
+        return _bad_request("The request could not be read.")
+    if len(uri) > MAX_URI_LENGTH:
+        return generated_response(414, error_json(ErrorCode.BAD_REQUEST, "The URI is too long."))
     return _ViewerRequest(request_id=request_id, method=method.upper(), uri=uri)
 
 

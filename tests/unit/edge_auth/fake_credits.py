@@ -14,6 +14,7 @@ key digest (64 lowercase hex), never a key.
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -156,7 +157,7 @@ class FakeCreditsApi:
             "price": price,
             "charged": price,
             "balance": account.balance,
-            "entry_id": f"entry-{len(self.charges) + 1}",
+            "entry_id": _entry_id(),
             "retry_after": None,
             "replayed": False,
         }
@@ -179,7 +180,7 @@ class FakeCreditsApi:
             "account_id": account.account_id,
             "refunded": charge["charged"],
             "balance": account.balance,
-            "entry_id": f"refund-{len(self.refunds) + 1}",
+            "entry_id": _entry_id(),
             "replayed": False,
         }
         self.refunds[request_id] = refund
@@ -198,6 +199,10 @@ class FakeCreditsTransport:
     ) -> TransportResponse:
         self.deadlines.append(deadline)
         return self.api.handle(method, path, headers, body)
+
+
+def _entry_id() -> str:
+    return "le_" + secrets.token_hex(12)
 
 
 def _deny(

@@ -417,3 +417,61 @@ def test_key_never_appears_in_logs_forwarded_request_or_cache_keys(
 
 def _credentials() -> Any:
     return static_credentials("AKIDEDGE", "edge-secret")
+
+
+# --- requests the credits API would refuse are answered here, not turned into 503s -----------
+
+
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PROPFIND"])
+def test_unsupported_method_is_405(edge: EdgeUnderTest, method: str) -> None:
+    api_key = funded_key(edge)
+    response = viewer_request.handler(viewer_request_event(method, headers={"x-api-key": api_key}))
+    assert_generated_json_error(response, 405, "method_not_allowed")
+    assert response_header(response, "allow") == "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
+    assert edge.api.calls == []
+
+
+def test_overlong_uri_is_414(edge: EdgeUnderTest) -> None:
+    api_key = funded_key(edge)
+    response = viewer_request.handler(
+        viewer_request_event(uri="/" + "a" * 4096, headers={"x-api-key": api_key})
+    )
+    assert_generated_json_error(response, 414, "bad_request")
+    assert edge.api.calls == []
+
+
+@pytest.mark.parametrize("request_id", ["", "has space", "x" * 129])
+def test_unusable_request_id_is_400(edge: EdgeUnderTest, request_id: str) -> None:
+    api_key = funded_key(edge)
+    event = viewer_request_event(headers={"x-api-key": api_key})
+    event["Records"][0]["cf"]["config"]["requestId"] = request_id
+    assert_generated_json_error(viewer_request.handler(event), 400, "bad_request")
+    assert edge.api.calls == []
+
+
+@pytest.mark.parametrize("account_id", ["acct\r\nx-evil: 1", "", "a" * 129, "acct ünïcode"])
+def test_allow_with_an_account_id_unfit_for_a_header_is_503(account_id: str) -> None:
+    reply = {
+        "decision": "allow",
+        "reason": None,
+        "account_id": account_id,
+        "price": 1,
+        "charged": 1,
+        "balance": 0,
+        "entry_id": None,
+        "retry_after": None,
+        "replayed": False,
+    }
+
+    class ScriptedTransport:
+        def send(
+            self, method: str, path: str, headers: Any, body: bytes, deadline: float
+        ) -> TransportResponse:
+            return TransportResponse(status=200, body=json.dumps(reply).encode())
+
+    runtime.configure(default_settings(), transport=ScriptedTransport(), credentials_loader=_credentials)
+    try:
+        response = viewer_request.handler(viewer_request_event(headers={"x-api-key": "em_" + "k" * 43}))
+        assert_generated_json_error(response, 503, "service_unavailable")
+    finally:
+        runtime.reset_runtime()
