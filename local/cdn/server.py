@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Literal
 
 import aiohttp
 from aiohttp import web
@@ -28,7 +29,7 @@ from botocore.credentials import ReadOnlyCredentials
 from yarl import URL
 
 from functions.shared.errors import ErrorCode, error_json
-from functions.shared.sigv4 import sign_request
+from functions.shared.sigv4 import SIGNING_HEADER_NAMES, sign_request
 from local.cdn.cache import CachedResponse, ResponseCache, cache_key
 from local.cdn.containers import (
     ORIGIN_TRIGGER_TIMEOUT_SECONDS,
@@ -39,11 +40,13 @@ from local.cdn.containers import (
 from local.cdn.events import (
     ORIGIN_GENERATED_RESPONSE_LIMIT,
     VIEWER_GENERATED_RESPONSE_LIMIT,
+    CustomOriginDescription,
     DistributionConfig,
     EdgeRequest,
     EdgeResponse,
     EdgeResultError,
     EventType,
+    OriginDescription,
     S3OriginDescription,
     build_request_event,
     build_response_event,
@@ -83,11 +86,31 @@ _RANGE_PATTERN = re.compile(r"^bytes=(?P<start>\d*)-(?P<end>\d*)$")
 
 @dataclass(frozen=True)
 class OriginSettings:
+    """Where objects come from, and who signs the requests.
+
+    ``kind="s3"``: an S3 origin with origin access control, the CDN signs (service s3).
+    ``kind="custom"``: an S3-compatible store as a custom origin with origin path ``/<bucket>``;
+    the origin-request function (functions/origin_signer) signs and the CDN sends what it signed.
+    """
+
     endpoint_url: str
     bucket: str
     region: str
     credentials: ReadOnlyCredentials
+    kind: Literal["s3", "custom"] = "s3"
     timeout_seconds: float = 30.0
+
+    def description(self) -> OriginDescription:
+        url = URL(self.endpoint_url)
+        if self.kind == "s3":
+            return S3OriginDescription(domain_name=url.host_port_subcomponent or "", region=self.region)
+        return CustomOriginDescription(
+            domain_name=url.raw_host or "",
+            port=url.port or (443 if url.scheme == "https" else 80),
+            protocol=url.scheme,
+            path=f"/{self.bucket}",
+            read_timeout=int(self.timeout_seconds),
+        )
 
 
 def _first(headers: list[tuple[str, str]], name: str) -> str | None:
@@ -116,10 +139,7 @@ class LocalCdn:
         self.containers = containers
         self.viewer_timeout_seconds = viewer_timeout_seconds
         self.distribution = DistributionConfig(distribution_domain_name=distribution_domain_name)
-        origin_url = URL(origin.endpoint_url)
-        self.origin_description = S3OriginDescription(
-            domain_name=origin_url.host_port_subcomponent or origin_url.raw_host or "", region=origin.region
-        )
+        self.origin_description = origin.description()
         self._session: aiohttp.ClientSession | None = None
 
     # ----------------------------------------------------------------- app wiring
@@ -250,16 +270,30 @@ class LocalCdn:
     # ----------------------------------------------------------------- origin
 
     def _origin_url(self, request: EdgeRequest) -> str:
-        # Path-style S3 URL; the viewer's URI is already percent-encoded and is signed verbatim.
+        # Path-style S3 URL; the URI is already percent-encoded and is signed verbatim.
+        origin = self.origin_description
+        if isinstance(origin, CustomOriginDescription):
+            query = f"?{request.querystring}" if request.querystring else ""
+            return f"{origin.protocol}://{origin.domain_name}:{origin.port}{origin.path}{request.uri}{query}"
         return f"{self.origin.endpoint_url.rstrip('/')}/{self.origin.bucket}{request.uri}"
 
     def _origin_headers(self, request: EdgeRequest, request_id: str) -> dict[str, str]:
-        headers = {
-            name.lower(): value
-            for name, value in request.headers
-            if name.lower() in _FORWARDED_TO_ORIGIN or name.lower().startswith("x-amz-meta-")
-        }
-        headers["x-amz-cf-id"] = request_id
+        """The headers CloudFront sends the origin: the forwarded viewer headers, the function's
+        signature (custom origins), and its own request id and Via."""
+        headers: dict[str, str] = {}
+        for name, value in request.headers:
+            lowered = name.lower()
+            if (
+                lowered in _FORWARDED_TO_ORIGIN
+                or lowered.startswith("x-amz-")
+                or lowered in SIGNING_HEADER_NAMES
+            ):
+                headers[lowered] = value
+        if self.origin.kind == "s3":
+            headers["x-amz-cf-id"] = request_id
+        # CloudFront also sends X-Amz-Cf-Id to custom origins, after the origin-request function
+        # signed; strict S3-compatible stores (SeaweedFS) refuse an unsigned x-amz-* header with
+        # SignatureDoesNotMatch, so the local custom origin does not get it (docs/decisions.md).
         headers["via"] = "1.1 local.cloudfront.net (CloudFront)"
         headers["x-forwarded-for"] = request.client_ip
         return headers
@@ -269,16 +303,22 @@ class LocalCdn:
     ) -> web.StreamResponse:
         assert self._session is not None, "the app's startup opened the session"
         url = self._origin_url(request)
-        signed_headers = sign_request(
-            request.method,
-            url,
-            self._origin_headers(request, request_id),
-            b"",
-            self.origin.credentials,
-            self.origin.region,
-            "s3",
-            sign_payload=False,
-        )
+        origin_headers = self._origin_headers(request, request_id)
+        if self.origin.kind == "s3":
+            # Origin access control: CloudFront signs for S3, the payload streamed unsigned.
+            signed_headers = sign_request(
+                request.method,
+                url,
+                origin_headers,
+                b"",
+                self.origin.credentials,
+                self.origin.region,
+                "s3",
+                sign_payload=False,
+            )
+        else:
+            # A custom origin gets exactly what the origin-request function signed.
+            signed_headers = origin_headers
         has_body = http_request.body_exists and request.method in {"PUT", "POST"}
         body: AsyncIterator[bytes] | None = _stream_body(http_request) if has_body else None
         if not has_body and request.method in {"PUT", "POST"}:
