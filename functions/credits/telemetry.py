@@ -26,7 +26,8 @@ NAMESPACE = "edgemeter"
 REDACTED = "[REDACTED]"
 
 _SECRETS = re.compile(r"em_[A-Za-z0-9_-]{43}|(?<![0-9A-Fa-f])[0-9A-Fa-f]{64}(?![0-9A-Fa-f])")
-_NOISY_LIBRARIES = ("botocore", "boto3", "pynamodb", "urllib3", "aws_xray_sdk")
+# Libraries whose debug logs print request bodies or models (which hold key digests).
+_NOISY_LIBRARIES = ("botocore", "boto3", "pynamodb", "urllib3", "aws_xray_sdk", "aws_lambda_powertools")
 
 
 def redact(text: str) -> str:
@@ -48,6 +49,8 @@ logger = Logger(service=_service, logger_formatter=RedactingFormatter())
 metrics = Metrics(namespace=_namespace, service=_service)
 tracer = Tracer(service=_service)
 
+# Our records leave only through the redacting handler, never through a root handler as well.
+logging.getLogger(logger.name).propagate = False
 for _library in _NOISY_LIBRARIES:
     logging.getLogger(_library).setLevel(logging.WARNING)
 # Read-only routes publish no business metric; that is expected, not worth a warning per call.
