@@ -20,6 +20,7 @@ from stacks.constructs.edge_functions import LAMBDA_PYTHON_VERSION, BakedEdgeFun
 from stacks.constructs.monitoring import Monitoring
 from stacks.constructs.object_catalog import ObjectCatalog
 from stacks.edge_stack import EdgemeterEdgeStack
+from stacks.nag import acknowledge
 from stacks.settings import (
     CustomOriginSettings,
     EdgemeterSettings,
@@ -188,6 +189,13 @@ class EdgemeterStack(Stack):
             ).cloudfront_origin
             self.origin_signer = self._origin_signer(
                 settings, settings.custom_origin, edge_stack, lambda_code, settings_writer
+            )
+            # With an S3 origin, cdk-nag sees this bucket receive the content bucket's access logs.
+            acknowledge(
+                self.access_logs,
+                "AwsSolutions-S1",
+                "This is the access log bucket (CloudFront standard logs); logging it into itself would "
+                "loop, and a second log bucket would only move the finding.",
             )
 
         edge_headers = settings.synth_time_edge_settings().headers

@@ -325,8 +325,6 @@ _OBJECT_FIELDS = ("customOrigin", "prices", "edge", "catalog", "cacheTtls", "api
 
 
 def _context_key(location: tuple[int | str, ...]) -> str:
-    if not location:
-        return "edgemeter (settings)"
     head, *rest = (str(part) for part in location)
     return CONTEXT_PREFIX + head + "".join(f".{part}" for part in rest)
 
@@ -353,7 +351,13 @@ def settings_from_context(values: dict[str, Any]) -> EdgemeterSettings:
                     problems.append(f"{_context_key(detail['loc'])}: unknown setting (check the spelling)")
                 else:
                     message = detail["msg"].removeprefix("Value error, ")
-                    problems.append(f"{_context_key(detail['loc'])}: {message} (got {detail.get('input')!r})")
+                    given = detail.get("input")
+                    # Scalars help ("got 'Ireland'"); a whole settings object would bury the message.
+                    if isinstance(given, str | int | float | bool):
+                        message += f" (got {given!r})"
+                    if detail["loc"]:
+                        message = f"{_context_key(detail['loc'])}: {message}"
+                    problems.append(message)
     raise SettingsError(
         "invalid edgemeter settings in the CDK context:\n" + "\n".join(f"  - {p}" for p in problems)
     )

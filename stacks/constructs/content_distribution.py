@@ -14,6 +14,8 @@ from constructs import Construct
 from stacks.nag import acknowledge
 from stacks.settings import EdgemeterSettings
 
+_UNCACHED_ERROR_STATUSES = (404, 500, 502, 503, 504)
+
 
 class ContentDistribution(Construct):
     """Distribution over one origin, with the edge_auth (and, for custom origins, signer) functions."""
@@ -96,10 +98,19 @@ class ContentDistribution(Construct):
                 edge_lambdas=edge_lambdas,
             ),
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,
-            minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
+            # Only a custom certificate can raise the minimum TLS version (see CFR4 below).
+            minimum_protocol_version=(
+                cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021 if certificate is not None else None
+            ),
             domain_names=[settings.custom_domain] if settings.custom_domain is not None else None,
             certificate=certificate,
             web_acl_id=settings.web_acl_arn,
+            # Errors are never cached: origin-response refunds only on cache misses, so a cached
+            # 404 or 5xx would be served (and charged) again without a refund.
+            error_responses=[
+                cloudfront.ErrorResponse(http_status=status, ttl=Duration.seconds(0))
+                for status in _UNCACHED_ERROR_STATUSES
+            ],
             enable_logging=True,
             log_bucket=access_logs,
             log_file_prefix="cloudfront/",

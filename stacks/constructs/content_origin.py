@@ -8,7 +8,6 @@ from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.nag import acknowledge
 from stacks.settings import CustomOriginSettings
 
 
@@ -29,12 +28,6 @@ class AccessLogsBucket(Construct):
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(retention_days))],
             # Access logs are audit evidence: deleting the stack must not delete them.
             removal_policy=RemovalPolicy.RETAIN,
-        )
-        acknowledge(
-            self.bucket,
-            "AwsSolutions-S1",
-            "This is the access log bucket itself; logging it into itself would loop, and a second "
-            "log bucket would only move the finding.",
         )
 
 

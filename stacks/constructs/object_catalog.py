@@ -157,9 +157,3 @@ class ObjectCatalog(Construct):
             "CDK's built-in bucket-notifications handler (deploy time only) comes with this role; it only "
             "writes its own logs with it.",
         )
-        acknowledge(
-            handler,
-            "AwsSolutions-IAM5[Resource::*]",
-            "CDK's built-in bucket-notifications handler: s3:PutBucketNotification has to be allowed on the "
-            "bucket it configures, which CDK grants as '*' in its singleton role.",
-        )
