@@ -1,13 +1,16 @@
 """A small bounded TTL cache for per-container state.
 
-Lambda@Edge containers live for minutes and serve one request at a time, so a
-plain dict is safe; the bound keeps an abusive stream of distinct keys from
-growing memory without limit (128 MB functions), and the TTL bounds how long a
-grant or a new key waits before the edge notices it.
+Lambda@Edge containers live for minutes and serve one request at a time; a lock
+still guards the entries because the local runtime and tests may share one
+runtime across threads (uncontended, it costs well under a microsecond). The
+bound keeps an abusive stream of distinct keys from growing memory without limit
+(128 MB functions), and the TTL bounds how long a grant or a new key waits
+before the edge notices it.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -25,6 +28,7 @@ class TtlCache(Generic[CachedValue]):
         self._ttl_seconds = ttl_seconds
         self._clock = clock
         self._entries: OrderedDict[str, tuple[float, CachedValue]] = OrderedDict()
+        self._lock = threading.Lock()
 
     @property
     def enabled(self) -> bool:
@@ -33,32 +37,37 @@ class TtlCache(Generic[CachedValue]):
 
     def get(self, cache_key: str) -> CachedValue | None:
         """The live value for ``cache_key``, or None (expired entries are dropped)."""
-        entry = self._entries.get(cache_key)
-        if entry is None:
-            return None
-        expires_at, value = entry
-        if self._clock() >= expires_at:
-            del self._entries[cache_key]
-            return None
-        self._entries.move_to_end(cache_key)
-        return value
+        with self._lock:
+            entry = self._entries.get(cache_key)
+            if entry is None:
+                return None
+            expires_at, value = entry
+            if self._clock() >= expires_at:
+                del self._entries[cache_key]
+                return None
+            self._entries.move_to_end(cache_key)
+            return value
 
     def put(self, cache_key: str, value: CachedValue, ttl_seconds: float | None = None) -> None:
         """Store ``value``; ``ttl_seconds`` may only shorten the cache's TTL, never extend it."""
         ttl = self._ttl_seconds if ttl_seconds is None else min(ttl_seconds, self._ttl_seconds)
         if ttl <= 0:
             return
-        self._entries[cache_key] = (self._clock() + ttl, value)
-        self._entries.move_to_end(cache_key)
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
+        with self._lock:
+            self._entries[cache_key] = (self._clock() + ttl, value)
+            self._entries.move_to_end(cache_key)
+            while len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
 
     def discard(self, cache_key: str) -> None:
-        self._entries.pop(cache_key, None)
+        with self._lock:
+            self._entries.pop(cache_key, None)
 
     def keys(self) -> list[str]:
         """Current cache keys (for inspection: they must be digests, never keys)."""
-        return list(self._entries)
+        with self._lock:
+            return list(self._entries)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        with self._lock:
+            return len(self._entries)

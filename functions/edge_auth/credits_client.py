@@ -36,6 +36,8 @@ AUTHORIZE_PATH = "/v1/authorize"
 REFUNDS_PATH = "/v1/refunds"
 # Replies are small JSON documents; a bigger body means something is wrong upstream.
 MAX_REPLY_BYTES = 64 * 1024
+# Idle kept-alive connections kept per container (one suffices in Lambda; more serve threads).
+_MAX_IDLE_CONNECTIONS = 4
 
 DECISIONS = frozenset({"allow", "deny"})
 DENY_REASONS = frozenset(
@@ -111,13 +113,17 @@ class RefundOutcome:
 
 
 class HttpCreditsTransport:
-    """http.client with one keep-alive connection per container, under a hard deadline.
+    """http.client with kept-alive connections reused across invocations, under a hard deadline.
 
     Every socket operation gets the remaining budget as its timeout, and a watchdog
     shuts the socket down at the deadline, so a server that trickles bytes cannot
     hold the viewer past the budget. A reused connection that turns out to be
     stale (closed by the server between invocations) is replaced and the request
     sent once more; both endpoints are idempotent by request id.
+
+    A Lambda container runs one invocation at a time, so normally one connection
+    is reused for ever; callers that share the runtime across threads (the local
+    runtime, tests) each check out their own connection from a small idle pool.
     """
 
     def __init__(self, base_url: str, clock: Clock = time.monotonic) -> None:
@@ -129,7 +135,8 @@ class HttpCreditsTransport:
         self._port = split_url.port
         self._base_path = split_url.path.rstrip("/")
         self._clock = clock
-        self._connection: http.client.HTTPConnection | None = None
+        self._idle_connections: list[http.client.HTTPConnection] = []
+        self._pool_lock = threading.Lock()
         self._tls_context: ssl.SSLContext | None = None
 
     def url_for(self, path: str) -> str:
@@ -141,47 +148,71 @@ class HttpCreditsTransport:
     def send(
         self, method: str, path: str, headers: Mapping[str, str], body: bytes, deadline: float
     ) -> TransportResponse:
-        reused = self._connection is not None
+        reused_connection = self._checkout()
         try:
-            return self._exchange(method, path, headers, body, deadline)
+            return self._exchange(
+                reused_connection, method=method, path=path, headers=headers, body=body, deadline=deadline
+            )
         except _StaleConnectionError:
-            self.close()
-            if not reused:
+            if reused_connection is None:
                 raise CreditsUnavailableError("connection_closed") from None
         # The kept-alive connection had been closed by the server: one fresh attempt.
         try:
-            return self._exchange(method, path, headers, body, deadline)
+            return self._exchange(
+                None, method=method, path=path, headers=headers, body=body, deadline=deadline
+            )
         except _StaleConnectionError:
-            self.close()
             raise CreditsUnavailableError("connection_closed") from None
 
     def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        """Close every idle connection (in-flight ones close when their exchange ends)."""
+        with self._pool_lock:
+            idle, self._idle_connections = self._idle_connections, []
+        for connection in idle:
+            connection.close()
+
+    def _checkout(self) -> http.client.HTTPConnection | None:
+        with self._pool_lock:
+            return self._idle_connections.pop() if self._idle_connections else None
+
+    def _checkin(self, connection: http.client.HTTPConnection) -> None:
+        with self._pool_lock:
+            if len(self._idle_connections) < _MAX_IDLE_CONNECTIONS:
+                self._idle_connections.append(connection)
+                return
+        connection.close()
 
     def _exchange(
-        self, method: str, path: str, headers: Mapping[str, str], body: bytes, deadline: float
+        self,
+        reused_connection: http.client.HTTPConnection | None,
+        *,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        deadline: float,
     ) -> TransportResponse:
+        """One request/response; the connection goes back to the pool only after a clean reply."""
         remaining = deadline - self._clock()
         if remaining <= 0:
+            if reused_connection is not None:
+                self._checkin(reused_connection)
             raise CreditsUnavailableError("timeout")
-        connection = self._connection
+        connection = reused_connection
         try:
             if connection is None:
                 connection = self._new_connection(remaining)
-                self._connection = connection
                 connection.connect()
             elif connection.sock is not None:
                 connection.sock.settimeout(remaining)
         except TimeoutError:
-            self.close()
+            _close(connection)
             raise CreditsUnavailableError("timeout") from None
         except ConnectionRefusedError:
-            self.close()
+            _close(connection)
             raise CreditsUnavailableError("refused") from None
         except (OSError, ssl.SSLError):
-            self.close()
+            _close(connection)
             raise CreditsUnavailableError("connect_failed") from None
         watchdog = _DeadlineWatchdog(connection, max(deadline - self._clock(), 0.0))
         response_started = False
@@ -190,20 +221,8 @@ class HttpCreditsTransport:
             response = connection.getresponse()
             response_started = True
             reply_body = response.read(MAX_REPLY_BYTES + 1)
-            if watchdog.fired:
-                # The shutdown can look like a clean end of a truncated reply; never trust it.
-                self.close()
-                raise CreditsUnavailableError("timeout")
-            if len(reply_body) > MAX_REPLY_BYTES:
-                self.close()
-                raise CreditsUnavailableError("reply_too_large")
-            if response.will_close:
-                self.close()
-            return TransportResponse(status=response.status, body=reply_body)
-        except CreditsUnavailableError:
-            raise
         except TimeoutError:
-            self.close()
+            connection.close()
             raise CreditsUnavailableError("timeout") from None
         except (
             http.client.RemoteDisconnected,
@@ -211,20 +230,31 @@ class HttpCreditsTransport:
             BrokenPipeError,
             ConnectionAbortedError,
         ):
+            connection.close()
             if watchdog.fired or self._clock() >= deadline:
-                self.close()
                 raise CreditsUnavailableError("timeout") from None
-            if not response_started:
+            if reused_connection is not None and not response_started:
                 raise _StaleConnectionError from None
-            self.close()
             raise CreditsUnavailableError("connection_reset") from None
         except (http.client.HTTPException, OSError, ValueError):
             # Includes a watchdog shutdown surfacing as a short read or a closed file.
-            self.close()
+            connection.close()
             cause = "timeout" if watchdog.fired or self._clock() >= deadline else "bad_reply"
             raise CreditsUnavailableError(cause) from None
         finally:
             watchdog.cancel()
+        if watchdog.fired:
+            # The shutdown can look like a clean end of a truncated reply; never trust it.
+            connection.close()
+            raise CreditsUnavailableError("timeout")
+        if len(reply_body) > MAX_REPLY_BYTES:
+            connection.close()
+            raise CreditsUnavailableError("reply_too_large")
+        if response.will_close:
+            connection.close()
+        else:
+            self._checkin(connection)
+        return TransportResponse(status=response.status, body=reply_body)
 
     def _new_connection(self, timeout: float) -> http.client.HTTPConnection:
         if self._scheme == "https":
@@ -235,6 +265,11 @@ class HttpCreditsTransport:
                 self._host, self._port, timeout=timeout, context=self._tls_context
             )
         return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+
+
+def _close(connection: http.client.HTTPConnection | None) -> None:
+    if connection is not None:
+        connection.close()
 
 
 class _StaleConnectionError(Exception):

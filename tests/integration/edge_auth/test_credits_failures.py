@@ -13,6 +13,7 @@ import logging
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
@@ -171,3 +172,22 @@ def test_refund_over_http(live_edge: LiveEdge) -> None:
     response = origin_response.handler(origin_response_event(forwarded, 500))
     assert response_header(response, "x-edgemeter-refunded") == "1"
     assert live_edge.api.accounts["acct_live"].balance == 10
+
+
+def test_concurrent_invocations_sharing_a_runtime_each_get_a_connection(live_edge: LiveEdge) -> None:
+    # Lambda runs one invocation per container; the local runtime may share one across threads.
+    live_edge.api.accounts["acct_live"].balance = 40
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(
+            pool.map(
+                lambda _: viewer_request.handler(
+                    viewer_request_event(headers={"x-api-key": live_edge.api_key})
+                ),
+                range(40),
+            )
+        )
+    assert all(response_header(answer, "x-edgemeter-charged") == "1" for answer in answers)
+    assert live_edge.api.accounts["acct_live"].balance == 0
+    assert live_edge.server.requests == 40
+    # Kept-alive connections were reused: never one per request, never more than the threads.
+    assert 1 <= live_edge.server.connections <= 4
