@@ -19,6 +19,7 @@ from bench.cost import (
     cost_per_million_downloads,
 )
 from bench.credits_bench import TARGET_RATIO_OF_RAW, CreditsFigures, run_credits_bench
+from bench.e2e_bench import EndToEndFigures, PhaseFigures, run_e2e_bench
 from bench.edge_bench import (
     LAMBDA_EDGE_VIEWER_PACKAGE_LIMIT_BYTES,
     TARGET_COLD_IMPORT_MS,
@@ -41,6 +42,8 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--import-runs", type=int, help="fresh interpreters for the cold import")
     parser.add_argument("--authorizations", type=int, help="authorizations through the credits handler")
     parser.add_argument("--threads", type=int, default=4, help="concurrent callers of the credits handler")
+    parser.add_argument("--e2e-requests", type=int, help="GETs per end-to-end phase")
+    parser.add_argument("--e2e-concurrency", type=int, default=4, help="concurrent end-to-end clients")
     parser.add_argument(
         "--cache-hit-ratio",
         type=float,
@@ -125,6 +128,36 @@ def credits_rows(credits: CreditsFigures) -> list[Row]:
     ]
 
 
+def e2e_rows(e2e: EndToEndFigures) -> list[Row]:
+    baseline = e2e.origin
+
+    def row(phase: PhaseFigures) -> Row:
+        failures = ", ".join(f"{count}x {status}" for status, count in sorted(phase.failures.items()))
+        return Row(
+            "local e2e",
+            f"{phase.name} GET/s (c={phase.concurrency}, n={phase.requests})",
+            f"{phase.per_second:.0f}/s p50 {phase.p50_ms:.0f} p99 {phase.p99_ms:.0f} ms",
+            "" if phase is baseline else f"origin {baseline.per_second:.0f}/s",
+            "" if phase is baseline else f"{phase.per_second / baseline.per_second:.0%}",
+            f"hits {phase.cache_hits}" + (f"; non-200: {failures}" if failures else ""),
+        )
+
+    return [
+        row(e2e.origin),
+        row(e2e.cdn_hits),
+        row(e2e.cdn_misses),
+        row(e2e.mixed),
+        Row(
+            "local e2e",
+            f"mixed: S3 GETs per download ({e2e.mixed_objects} objects)",
+            f"{e2e.mixed_s3_gets_per_download:.3f}",
+            f"{e2e.mixed_origin_gets} origin GETs counted",
+            "",
+            f"CDN hit ratio {e2e.mixed_hit_ratio:.0%}",
+        ),
+    ]
+
+
 def cost_rows(breakdowns: list[CostBreakdown]) -> list[Row]:
     baseline = breakdowns[-1].total
     return [
@@ -145,6 +178,7 @@ def main() -> None:
     decisions = arguments.decisions or (2_000 if quick else 20_000)
     import_runs = arguments.import_runs or (3 if quick else 9)
     authorizations = arguments.authorizations or (200 if quick else 1_200)
+    e2e_requests = arguments.e2e_requests or (100 if quick else 400)
     started = time.monotonic()
 
     print("edge: cold import and warm decisions ...", flush=True)
@@ -156,8 +190,14 @@ def main() -> None:
             dynamodb.endpoint_url, authorizations=authorizations, threads=arguments.threads
         )
 
-    hit_ratio = arguments.cache_hit_ratio if arguments.cache_hit_ratio is not None else 0.0
-    hit_ratio_source = "--cache-hit-ratio" if arguments.cache_hit_ratio is not None else "none measured"
+    print("local e2e: origin direct, CDN hits, misses, mixed ...", flush=True)
+    e2e = run_e2e_bench(requests=e2e_requests, concurrency=arguments.e2e_concurrency)
+
+    if arguments.cache_hit_ratio is not None:
+        hit_ratio, hit_ratio_source = arguments.cache_hit_ratio, "--cache-hit-ratio"
+    else:
+        hit_ratio = 1.0 - e2e.mixed_s3_gets_per_download
+        hit_ratio_source = f"counted in the mixed e2e phase ({e2e.mixed_objects} objects)"
     edge_ms = edge.wall_microseconds_per_decision / 1000 + credits.handler_p50_ms
     per_download = DownloadCounts(
         cloudfront_requests=1.0,
@@ -178,7 +218,7 @@ def main() -> None:
         bare_origin_per_million_downloads(1.0 - hit_ratio),
     ]
 
-    rows = [*edge_rows(edge, package_bytes), *credits_rows(credits), *cost_rows(breakdowns)]
+    rows = [*edge_rows(edge, package_bytes), *credits_rows(credits), *e2e_rows(e2e), *cost_rows(breakdowns)]
     host = machine()
     print()
     print(render_table(rows))
@@ -192,6 +232,11 @@ def main() -> None:
         "arguments": vars(arguments),
         "edge": {**asdict(edge), "package_zip_bytes": package_bytes},
         "credits": {**asdict(credits), "ratio_of_raw": credits.ratio_of_raw},
+        "e2e": {
+            **asdict(e2e),
+            "mixed_s3_gets_per_download": e2e.mixed_s3_gets_per_download,
+            "mixed_hit_ratio": e2e.mixed_hit_ratio,
+        },
         "cost": {
             "prices_recorded_on": PRICES_RECORDED_ON,
             "per_download": asdict(per_download),
