@@ -1,9 +1,11 @@
 """Lambda@Edge origin-response handler: refund charges the origin did not deliver.
 
 - origin 5xx on a charged request -> ``POST /v1/refunds`` (reason ``origin_5xx``);
-- origin 404 on a charged download (GET/HEAD) -> refund (reason ``origin_404``).
+- origin 404 on a charged download (GET/HEAD) -> refund (reason ``origin_404``); the same for
+  403 (``origin_403``), which is how S3 reports a missing key to a reader that may not list
+  the bucket, and an archived object.
 
-Either way the response is marked ``Cache-Control: no-store``: origin-response
+In every case the response is marked ``Cache-Control: no-store``: origin-response
 runs only on cache misses, so a cached error would be served to later (charged)
 viewers without ever reaching this refund. Refunds are idempotent by request id,
 so a retried origin fetch cannot refund twice.
@@ -33,6 +35,9 @@ from functions.edge_auth.settings import SettingsError
 from functions.shared.errors import ErrorCode, error_json
 
 DOWNLOAD_METHODS = frozenset({"GET", "HEAD"})
+# S3 answers 403, not 404, for a missing key when the reader may not list the bucket (the
+# usual OAC policy), and 403 for an archived object: the viewer got nothing either way.
+_MISSING_OBJECT_STATUSES = frozenset({403, 404})
 # Tells the viewer (and tests) how many credits came back for this failed request.
 REFUNDED_HEADER = "x-edgemeter-refunded"
 # A refund is tried again only when the first attempt failed fast and budget remains.
@@ -67,8 +72,8 @@ def _refund_reason(record: dict[str, Any], response: dict[str, Any]) -> str | No
         return "origin_5xx"
     request = record.get("request")
     method = request.get("method") if isinstance(request, dict) else None
-    if status == 404 and isinstance(method, str) and method.upper() in DOWNLOAD_METHODS:
-        return "origin_404"
+    if status in _MISSING_OBJECT_STATUSES and isinstance(method, str) and method.upper() in DOWNLOAD_METHODS:
+        return f"origin_{status}"
     return None
 
 

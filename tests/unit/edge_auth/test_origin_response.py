@@ -47,12 +47,15 @@ def test_origin_5xx_after_charge_is_refunded_and_not_cacheable(
     }
 
 
-def test_origin_404_on_download_is_refunded(edge: EdgeUnderTest) -> None:
-    forwarded = charged_request(edge, "GET")
-    response = origin_response.handler(origin_response_event(forwarded, 404))
-    assert response["status"] == "404"
+@pytest.mark.parametrize(("method", "origin_status"), [("GET", 404), ("HEAD", 404), ("GET", 403)])
+def test_origin_missing_object_on_download_is_refunded(
+    edge: EdgeUnderTest, method: str, origin_status: int
+) -> None:
+    forwarded = charged_request(edge, method)
+    response = origin_response.handler(origin_response_event(forwarded, origin_status))
+    assert response["status"] == str(origin_status)
     assert response_header(response, "cache-control") == "no-store"
-    assert edge.api.calls_to("/v1/refunds")[0].payload["reason"] == "origin_404"
+    assert edge.api.calls_to("/v1/refunds")[0].payload["reason"] == f"origin_{origin_status}"
     assert edge.api.accounts["acct_bob"].balance == 10
 
 
