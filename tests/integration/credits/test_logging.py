@@ -48,9 +48,10 @@ def handler(
     buffer = io.StringIO()
     copy = logging.StreamHandler(buffer)
     copy.setFormatter(telemetry_logger.registered_formatter)
-    telemetry_logger.addHandler(copy)
+    service_logger = logging.getLogger(telemetry_logger.name)
+    service_logger.addHandler(copy)
     yield module, buffer
-    telemetry_logger.removeHandler(copy)
+    service_logger.removeHandler(copy)
     telemetry_logger.setLevel(previous)
 
 
