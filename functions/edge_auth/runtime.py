@@ -46,7 +46,8 @@ class EmptyAccount:
 class EdgeRuntime:
     settings: EdgeSettings
     credits: CreditsClient
-    # Both caches are keyed by the key's SHA-256 digest, never by the key.
+    # Keyed by the key's SHA-256 digest (empty accounts: digest plus a digest of the request's
+    # method, size and path), never by the key.
     key_denials: TtlCache[KeyDenial]
     empty_accounts: TtlCache[EmptyAccount]
     clock: Clock

@@ -18,6 +18,7 @@ The handler never raises: anything unexpected becomes a 503, never an allow.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -57,6 +58,8 @@ _REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9_=+/.:-]{1,128}$")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 KEY_DENIAL_REASONS = frozenset({"invalid_api_key", "revoked_api_key", "expired_api_key", "account_suspended"})
 _BEARER_PREFIX = "bearer "
+# Retry-After of the 503 when the settings themselves are unusable.
+_RETRY_AFTER_WITHOUT_SETTINGS_SECONDS = 5
 # Retry-After for a rate-limited key when the credits API gave none.
 _DEFAULT_RATE_LIMIT_RETRY_AFTER_SECONDS = 1
 
@@ -83,7 +86,7 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
         runtime = get_runtime()
     except SettingsError as exc:
         log_event(logging.CRITICAL, "edge_settings_invalid", error=str(exc))
-        return _unavailable_response(retry_after_seconds=5)
+        return _unavailable_response(_RETRY_AFTER_WITHOUT_SETTINGS_SECONDS)
     try:
         return _handle(event, runtime)
     except Exception as exc:  # noqa: BLE001 - a viewer must get an answer, and never an allow
@@ -143,7 +146,8 @@ def _handle(event: Any, runtime: EdgeRuntime) -> dict[str, Any]:
             cached=True,
         )
         return _key_denied(cached_denial.reason)
-    cached_empty = runtime.empty_accounts.get(key_digest)
+    empty_account_cache_key = _empty_account_cache_key(key_digest, viewer_request, upload_bytes)
+    cached_empty = runtime.empty_accounts.get(empty_account_cache_key)
     if cached_empty is not None:
         log_event(
             logging.INFO,
@@ -183,7 +187,7 @@ def _handle(event: Any, runtime: EdgeRuntime) -> dict[str, Any]:
     if decision.allowed:
         _forward_allowed(request, headers, decision, viewer_request.request_id, settings)
         return request
-    return _denied_response(decision, key_digest, runtime)
+    return _denied_response(decision, key_digest, empty_account_cache_key, runtime)
 
 
 def _read_viewer_request(request: dict[str, Any], config: dict[str, Any]) -> _ViewerRequest | dict[str, Any]:
@@ -270,7 +274,19 @@ def _forward_allowed(
     headers[settings.headers.request_id] = header_entry(settings.headers.request_id, request_id)
 
 
-def _denied_response(decision: AuthorizeDecision, key_digest: str, runtime: EdgeRuntime) -> dict[str, Any]:
+def _empty_account_cache_key(key_digest: str, viewer_request: _ViewerRequest, upload_bytes: int) -> str:
+    """The key digest plus a digest of what prices the request (method, path, size).
+
+    A 402 states the price of the refused request, and prices differ by method, path
+    prefix and size, so a cached 402 only answers the same kind of request again.
+    """
+    shape = f"{viewer_request.method} {upload_bytes} {viewer_request.uri}".encode()
+    return f"{key_digest}:{hashlib.sha256(shape).hexdigest()[:32]}"
+
+
+def _denied_response(
+    decision: AuthorizeDecision, key_digest: str, empty_account_cache_key: str, runtime: EdgeRuntime
+) -> dict[str, Any]:
     reason = decision.reason or ""
     if reason in KEY_DENIAL_REASONS:
         runtime.key_denials.put(key_digest, KeyDenial(reason=reason))
@@ -280,7 +296,7 @@ def _denied_response(decision: AuthorizeDecision, key_digest: str, runtime: Edge
         # Only a truly empty account is cached: with some credits left, a cheaper request may pass.
         if balance <= 0:
             runtime.empty_accounts.put(
-                key_digest,
+                empty_account_cache_key,
                 EmptyAccount(account_id=decision.account_id, balance=balance, price=decision.price),
             )
         return _insufficient_credits(balance, decision.price)

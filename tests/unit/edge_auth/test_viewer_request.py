@@ -351,6 +351,18 @@ def test_empty_account_is_cached_until_a_grant_can_take_effect(edge: EdgeUnderTe
     assert len(edge.api.calls_to("/v1/authorize")) == 2
 
 
+def test_cached_empty_account_answers_only_the_same_kind_of_request(edge: EdgeUnderTest) -> None:
+    api_key = funded_key(edge, balance=0)
+    download = viewer_request.handler(viewer_request_event(headers={"x-api-key": api_key}))
+    assert assert_generated_json_error(download, 402, "insufficient_credits")["price"] == 1
+    upload_headers = {"x-api-key": api_key, "content-length": str(3 * 1024 * 1024)}
+    for _ in range(2):
+        upload = viewer_request.handler(viewer_request_event("PUT", headers=upload_headers))
+        # The upload's own price, not the cached download's.
+        assert assert_generated_json_error(upload, 402, "insufficient_credits")["price"] == 4
+    assert len(edge.api.calls_to("/v1/authorize")) == 2
+
+
 def test_caches_are_bounded() -> None:
     edge = configure_edge(default_settings(cache=CacheSettings(max_entries=3)))
     try:
@@ -411,7 +423,8 @@ def test_key_never_appears_in_logs_forwarded_request_or_cache_keys(
             assert all(secret not in value for value in call.headers.values())
         cache_keys = edge.runtime.key_denials.keys() + edge.runtime.empty_accounts.keys()
         assert all(secret not in cache_key for cache_key in cache_keys)
-    assert set(edge.runtime.empty_accounts.keys()) == {hash_api_key(api_key)}
+    (empty_account_cache_key,) = edge.runtime.empty_accounts.keys()
+    assert empty_account_cache_key.startswith(hash_api_key(api_key) + ":")
     assert set(edge.runtime.key_denials.keys()) == {hash_api_key(unknown_key)}
 
 
