@@ -19,6 +19,8 @@ from stacks.constructs.data_tables import DataTables
 from stacks.constructs.edge_functions import LAMBDA_PYTHON_VERSION, BakedEdgeFunction, EdgeSettingsWriter
 from stacks.constructs.monitoring import Monitoring
 from stacks.constructs.object_catalog import ObjectCatalog
+from stacks.constructs.origin_failover import OriginFailover
+from stacks.constructs.storage_tiering import StorageTiering
 from stacks.edge_stack import EdgemeterEdgeStack
 from stacks.nag import acknowledge
 from stacks.settings import (
@@ -170,6 +172,8 @@ class EdgemeterStack(Stack):
             s3_origin = S3ContentOrigin(self, "Content", access_logs=self.access_logs)
             self.content_bucket = s3_origin.bucket
             content_origin = s3_origin.cloudfront_origin
+            if settings.tiering.enabled:
+                StorageTiering(self, "Tiering", bucket=s3_origin.bucket, settings=settings.tiering)
             if settings.catalog_enabled:
                 ObjectCatalog(
                     self,
@@ -198,12 +202,18 @@ class EdgemeterStack(Stack):
                 "loop, and a second log bucket would only move the finding.",
             )
 
+        failover = (
+            OriginFailover(self, "Failover", primary=content_origin, settings=settings.failover)
+            if settings.failover is not None
+            else None
+        )
         edge_headers = settings.synth_time_edge_settings().headers
         self.distribution = ContentDistribution(
             self,
             "Cdn",
             settings=settings,
             origin=content_origin,
+            failover=failover,
             access_logs=self.access_logs,
             viewer_request=self.viewer_request.version,
             origin_response=self.origin_response.version,

@@ -21,6 +21,8 @@ from functions.credits.config import PricingConfig
 from functions.edge_auth.settings import EdgeSettings
 from functions.edge_auth.settings import SettingsError as EdgeSettingsError
 from functions.edge_auth.settings import parse_settings as parse_edge_settings
+from stacks.constructs.origin_failover import SecondaryOriginSettings
+from stacks.constructs.storage_tiering import StorageTieringSettings
 
 CONTEXT_PREFIX = "edgemeter:"
 EDGE_REGION = "us-east-1"
@@ -179,6 +181,8 @@ class EdgemeterSettings(_Settings):
         default_factory=dict,
         description="objects catalog settings; the stack fills in bucket, objects_table and region",
     )
+    tiering: StorageTieringSettings = Field(default_factory=StorageTieringSettings)
+    secondary_origin: SecondaryOriginSettings | None = Field(default=None, alias="secondaryOrigin")
     cache_ttls: CacheTtls = Field(default_factory=CacheTtls, alias="cacheTtls")
     custom_domain: str | None = Field(default=None, alias="customDomain")
     certificate_arn: str | None = Field(default=None, alias="certificateArn")
@@ -253,6 +257,13 @@ class EdgemeterSettings(_Settings):
         return catalog
 
     @property
+    def failover(self) -> SecondaryOriginSettings | None:
+        """The secondary origin when one is configured and enabled."""
+        if self.secondary_origin is None or not self.secondary_origin.enabled:
+            return None
+        return self.secondary_origin
+
+    @property
     def catalog_enabled(self) -> bool:
         return self.origin_kind is OriginKind.S3 and bool(self.catalog.get("enabled", True))
 
@@ -277,6 +288,10 @@ class EdgemeterSettings(_Settings):
         if self.origin_kind is OriginKind.S3 and self.custom_origin is not None:
             raise ValueError(
                 "edgemeter:customOrigin is only used with originKind 'custom'; remove it or switch"
+            )
+        if self.origin_kind is OriginKind.CUSTOM and self.tiering.enabled:
+            raise ValueError(
+                "edgemeter:tiering sets lifecycle rules on the content bucket, which only originKind 's3' has"
             )
         if (self.custom_domain is None) != (self.certificate_arn is None):
             raise ValueError(
@@ -321,7 +336,16 @@ class SettingsError(ValueError):
 
 
 # Context keys whose values are objects: on the command line (-c key=value) they arrive as JSON text.
-_OBJECT_FIELDS = ("customOrigin", "prices", "edge", "catalog", "cacheTtls", "apiThrottle")
+_OBJECT_FIELDS = (
+    "customOrigin",
+    "prices",
+    "edge",
+    "catalog",
+    "tiering",
+    "secondaryOrigin",
+    "cacheTtls",
+    "apiThrottle",
+)
 
 
 def _context_key(location: tuple[int | str, ...]) -> str:

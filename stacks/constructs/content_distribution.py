@@ -11,6 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from stacks.constructs.origin_failover import OriginFailover
 from stacks.nag import acknowledge
 from stacks.settings import EdgemeterSettings
 
@@ -27,6 +28,7 @@ class ContentDistribution(Construct):
         *,
         settings: EdgemeterSettings,
         origin: cloudfront.IOrigin,
+        failover: OriginFailover | None,
         access_logs: s3.IBucket,
         viewer_request: lambda_.IVersion,
         origin_response: lambda_.IVersion,
@@ -75,6 +77,38 @@ class ContentDistribution(Construct):
                     function_version=origin_request, event_type=cloudfront.LambdaEdgeEventType.ORIGIN_REQUEST
                 )
             )
+
+        def behavior(
+            behavior_origin: cloudfront.IOrigin, allowed_methods: cloudfront.AllowedMethods
+        ) -> cloudfront.BehaviorOptions:
+            return cloudfront.BehaviorOptions(
+                origin=behavior_origin,
+                allowed_methods=allowed_methods,
+                cached_methods=cloudfront.CachedMethods.CACHE_GET_HEAD,
+                # API keys travel in headers, so plain HTTP is refused outright (a redirect
+                # would already have sent the key in clear text).
+                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+                cache_policy=self.cache_policy,
+                origin_request_policy=self.origin_request_policy,
+                response_headers_policy=cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
+                compress=True,
+                edge_lambdas=edge_lambdas,
+            )
+
+        if failover is None:
+            # PUT for uploads: every method goes to the one origin.
+            default_behavior = behavior(origin, cloudfront.AllowedMethods.ALLOW_ALL)
+            upload_behaviors: dict[str, cloudfront.BehaviorOptions] = {}
+        else:
+            # An origin group serves GET/HEAD/OPTIONS only: reads fail over, uploads go to the
+            # primary through their own path patterns (stacks/constructs/origin_failover.py).
+            default_behavior = behavior(
+                failover.origin_group, cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS
+            )
+            upload_behaviors = {
+                pattern: behavior(failover.upload_origin, cloudfront.AllowedMethods.ALLOW_ALL)
+                for pattern in failover.upload_path_patterns
+            }
         certificate = (
             acm.Certificate.from_certificate_arn(self, "Certificate", settings.certificate_arn)
             if settings.certificate_arn is not None
@@ -84,19 +118,8 @@ class ContentDistribution(Construct):
             self,
             "Distribution",
             comment="edgemeter: metered access to objects",
-            default_behavior=cloudfront.BehaviorOptions(
-                origin=origin,
-                # PUT for uploads; API keys travel in headers, so plain HTTP is refused outright
-                # (a redirect would already have sent the key in clear text).
-                allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
-                cached_methods=cloudfront.CachedMethods.CACHE_GET_HEAD,
-                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
-                cache_policy=self.cache_policy,
-                origin_request_policy=self.origin_request_policy,
-                response_headers_policy=cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
-                compress=True,
-                edge_lambdas=edge_lambdas,
-            ),
+            default_behavior=default_behavior,
+            additional_behaviors=upload_behaviors or None,
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,
             # Only a custom certificate can raise the minimum TLS version (see CFR4 below).
             minimum_protocol_version=(
