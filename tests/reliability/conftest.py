@@ -21,6 +21,7 @@ from functions.credits.data.repository import CreditsRepository
 from functions.credits.data.tables import create_tables, delete_tables
 from functions.credits.service import CreditsService
 from functions.edge_auth import runtime
+from functions.edge_auth.credits_client import CreditsTransport
 from functions.edge_auth.runtime import EdgeRuntime
 from functions.edge_auth.settings import CreditsApiSettings, EdgeSettings
 from functions.shared.sigv4 import static_credentials
@@ -48,7 +49,7 @@ def in_process_credits(settings: Settings) -> InProcessCredits:
 
 
 def configure_edge(
-    credits_url: str, transport: HandlerTransport | None = None, **overrides: object
+    credits_url: str, transport: CreditsTransport | None = None, **overrides: object
 ) -> EdgeRuntime:
     settings = EdgeSettings(
         credits_api=CreditsApiSettings(url=credits_url, region="us-east-1"),
