@@ -31,6 +31,7 @@ import boto3
 _UPDATE_POLL_SECONDS = 2.0
 _UPDATE_TIMEOUT_SECONDS = 240.0
 _DOWNLOAD_TIMEOUT_SECONDS = 60.0
+_PERMISSION_PROPAGATION_SECONDS = 60.0
 # Fixed timestamp for the written entry: the same settings give the same zip bytes.
 _ZIP_ENTRY_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -85,10 +86,25 @@ def _wait_for_update(lambda_client: Any, function_arn: str) -> None:
         time.sleep(_UPDATE_POLL_SECONDS)
 
 
+def _wait_for_permissions(lambda_client: Any, function_arn: str) -> None:
+    """Ride out IAM propagation: this role's policy was attached moments before the first call."""
+    deadline = time.monotonic() + _PERMISSION_PROPAGATION_SECONDS
+    while True:
+        try:
+            lambda_client.get_function_configuration(FunctionName=function_arn)
+            return
+        except Exception as error:
+            code = getattr(error, "response", {}).get("Error", {}).get("Code")
+            if code != "AccessDeniedException" or time.monotonic() > deadline:
+                raise
+            time.sleep(_UPDATE_POLL_SECONDS)
+
+
 def publish_with_settings(
     lambda_client: Any, function_arn: str, settings_file_name: str, settings_json: str
 ) -> str:
     """Steps 1-4 of the module docstring; returns the published version's ARN."""
+    _wait_for_permissions(lambda_client, function_arn)
     _wait_for_update(lambda_client, function_arn)  # a stack update may still be applying new code
     current = lambda_client.get_function(FunctionName=function_arn)
     package = with_settings_file(_download(current["Code"]["Location"]), settings_file_name, settings_json)

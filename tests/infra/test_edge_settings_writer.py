@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -28,6 +28,12 @@ def _files(package: bytes) -> dict[str, str]:
         return {name: archive.read(name).decode() for name in archive.namelist()}
 
 
+class AccessDenied(Exception):
+    """What botocore raises while a just-attached IAM policy has not propagated yet."""
+
+    response: ClassVar[dict[str, Any]] = {"Error": {"Code": "AccessDeniedException"}}
+
+
 class FakeLambda:
     """Records the calls the writer makes; the update goes through one InProgress poll."""
 
@@ -35,9 +41,13 @@ class FakeLambda:
         self.package = package
         self.uploaded: bytes | None = None
         self.published_with: dict[str, Any] | None = None
-        self._statuses = ["Successful", "InProgress", "Successful"]
+        self._statuses = ["Successful", "Successful", "InProgress", "Successful"]
+        self.access_denials = 0
 
     def get_function_configuration(self, FunctionName: str) -> dict[str, Any]:
+        if self.access_denials:
+            self.access_denials -= 1
+            raise AccessDenied
         return {"LastUpdateStatus": self._statuses.pop(0) if self._statuses else "Successful"}
 
     def get_function(self, FunctionName: str) -> dict[str, Any]:
@@ -89,6 +99,7 @@ def test_publish_uploads_the_baked_package_and_pins_the_version_to_it(
 ) -> None:
     monkeypatch.setattr("time.sleep", lambda _seconds: None)
     fake = FakeLambda(_package({"functions/edge_auth/viewer_request.py": "pass"}))
+    fake.access_denials = 2  # the role's new policy is not visible yet
     monkeypatch.setattr(writer, "_download", lambda url: fake.package)
     version_arn = writer.publish_with_settings(fake, FUNCTION_ARN, SETTINGS_FILE, '{"k": "v"}')
     assert version_arn == f"{FUNCTION_ARN}:7"
@@ -101,7 +112,7 @@ def test_publish_uploads_the_baked_package_and_pins_the_version_to_it(
 
 def test_failed_code_update_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeLambda(_package({"x.py": ""}))
-    fake._statuses = ["Successful", "Failed"]
+    fake._statuses = ["Successful", "Successful", "Failed"]
     monkeypatch.setattr(writer, "_download", lambda url: fake.package)
     with pytest.raises(writer.EdgePackageError, match="code update failed"):
         writer.publish_with_settings(fake, FUNCTION_ARN, SETTINGS_FILE, "{}")
@@ -135,3 +146,14 @@ def test_every_outcome_is_reported_to_cloudformation(monkeypatch: pytest.MonkeyP
     writer.handler(event, None)
     writer.handler({"RequestType": "Delete", "PhysicalResourceId": f"{FUNCTION_ARN}:3"}, None)
     assert responses == [("FAILED", "edge-settings-not-created", {}), ("SUCCESS", f"{FUNCTION_ARN}:3", {})]
+
+
+def test_access_denied_that_persists_is_not_retried_forever(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter(range(0, 10_000, 30))
+    monkeypatch.setattr("time.monotonic", lambda: float(next(clock)))
+    monkeypatch.setattr("time.sleep", lambda _seconds: None)
+    fake = FakeLambda(_package({"x.py": ""}))
+    fake.access_denials = 1_000
+    with pytest.raises(AccessDenied):
+        writer.publish_with_settings(fake, FUNCTION_ARN, SETTINGS_FILE, "{}")
+    assert fake.uploaded is None
