@@ -14,9 +14,12 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import subprocess
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,6 +27,8 @@ import pytest
 from bench.local_system import RunningLocalSystem, local_system
 from functions.shared.api_keys import generate_api_key
 from ops.audit import run_audit
+
+EDGEMETER_CLI = Path(sys.executable).parent / "edgemeter"
 
 SOAK_REQUESTS = int(os.environ.get("EDGEMETER_SOAK_REQUESTS", "2000"))
 SOAK_SECONDS = float(os.environ.get("EDGEMETER_SOAK_SECONDS", "300"))
@@ -161,6 +166,21 @@ def test_soak_mixed_traffic_then_audit() -> None:
 
         elapsed = asyncio.run(_drive(system, accounts, tally))
         audit = run_audit(system.credits_settings)
+        # The soak ends with the operator's command, exactly as they would run it.
+        audit_command = subprocess.run(
+            [
+                str(EDGEMETER_CLI),
+                "audit",
+                "--endpoint",
+                system.config.dynamodb_url,
+                "--credits-table",
+                system.credits_settings.credits_table,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         net_charged = {account_id: granted[account_id] - system.balance(account_id) for account_id in granted}
         unrefunded_failures = _charged_but_failed(system, list(granted), tally)
 
@@ -178,7 +198,9 @@ def test_soak_mixed_traffic_then_audit() -> None:
         f"ledger_entries={audit.ledger_entries}; charged-but-not-served credits per account: {unexplained}"
         f"\n[soak] charged, not refunded, and the client got no 2xx: {unrefunded_failures}"
     )
+    print(f"[soak] edgemeter audit exit {audit_command.returncode}: {audit_command.stdout.strip()}")
     assert tally.requests > 0
+    assert audit_command.returncode == 0, audit_command.stdout + audit_command.stderr
     assert audit.ok, audit.mismatches
     assert tally.statuses[402] > 0, "the dry account should have run out"
     assert audit.refunds >= tally.statuses.get(502, 0) + tally.statuses.get(500, 0)
