@@ -1,8 +1,9 @@
-"""Edge function figures: cold import and warm CPU per allow decision.
+"""Edge function figures: package size, cold start and warm CPU per allow decision.
 
-- Cold import: fresh interpreters (``python -c``) import the two handler modules and report
-  the time the imports took, several runs, median; measured side by side with botocore alone
-  (which the Lambda runtime provides and the SigV4 signing needs), to show what is ours.
+- Package size and cold start come from ``bench.edge_package`` (the edge engineer's harness):
+  each package zipped as stacks/ bundles it; fresh isolated interpreters (``-I -B``) started in
+  the unzipped package with its baked settings import both handler modules, then run a first
+  invocation; several runs, median; botocore's own import measured alone alongside.
 - Warm decision: the real ``viewer_request.handler`` on prebuilt CloudFront events, the credits
   call answered by an in-process fake that returns a canned allow document, so the CPU time is
   the edge's own work: reading the event, hashing the key, signing the call with SigV4, parsing
@@ -13,9 +14,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
+import tempfile
 import time
 import zipfile
 from collections.abc import Mapping
@@ -23,6 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.edge_package import _BOTOCORE_CHILD as BOTOCORE_CHILD
+from bench.edge_package import _COLD_START_CHILD as COLD_START_CHILD
+from bench.edge_package import PACKAGES, package_zip, run_child
 from bench.stats import median
 from functions.edge_auth import runtime, viewer_request
 from functions.edge_auth.credits_client import TransportResponse
@@ -36,19 +38,13 @@ TARGET_COLD_IMPORT_MS = 30.0
 EDGE_HANDLER_MODULES = ("functions.edge_auth.viewer_request", "functions.edge_auth.origin_response")
 BENCH_CREDITS_URL = "https://abc123defg.execute-api.us-east-1.amazonaws.com/prod"
 
-_IMPORT_TIMER = (
-    "import sys, time\n"
-    "started = time.perf_counter()\n"
-    "for name in sys.argv[1:]:\n"
-    "    __import__(name)\n"
-    "print(time.perf_counter() - started)\n"
-)
-
 
 @dataclass(frozen=True, slots=True)
 class EdgeFigures:
+    package_zip_bytes: dict[str, int]
     cold_import_runs: int
     cold_import_median_ms: float
+    first_call_median_ms: float
     botocore_import_median_ms: float
     decisions: int
     cpu_microseconds_per_decision: float
@@ -63,21 +59,22 @@ class EdgeFigures:
         return self.cold_import_median_ms < TARGET_COLD_IMPORT_MS
 
 
-def cold_import_ms(modules: tuple[str, ...], runs: int) -> float:
-    """Median time, in a fresh interpreter each run, to import ``modules``."""
-    environment = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    samples = []
-    for _ in range(runs):
-        completed = subprocess.run(
-            [sys.executable, "-c", _IMPORT_TIMER, *modules],
-            cwd=PROJECT_ROOT,
-            env=environment,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        samples.append(float(completed.stdout.strip()) * 1000)
-    return median(samples)
+def cold_start_medians(runs: int) -> tuple[float, float, float]:
+    """Medians of (handler import, first invocation, botocore alone) in fresh interpreters."""
+    with tempfile.TemporaryDirectory(prefix="edge-package-") as scratch:
+        package_dir = Path(scratch)
+        with zipfile.ZipFile(io.BytesIO(package_zip("edge_auth"))) as archive:
+            archive.extractall(package_dir)
+        settings_example = PROJECT_ROOT / "functions" / "edge_auth" / "config.example.json"
+        (package_dir / "functions" / "edge_auth" / "config.json").write_text(settings_example.read_text())
+        child = COLD_START_CHILD.format(package_dir=str(package_dir))
+        cold_starts = [run_child(child, package_dir) for _ in range(runs)]
+        botocore_alone = [run_child(BOTOCORE_CHILD, package_dir) for _ in range(runs)]
+    return (
+        median([figures["import_ms"] for figures in cold_starts]),
+        median([figures["first_call_ms"] for figures in cold_starts]),
+        median([figures["import_ms"] for figures in botocore_alone]),
+    )
 
 
 class CannedAllowTransport:
@@ -168,30 +165,14 @@ def warm_decision_microseconds(decisions: int) -> tuple[float, float]:
 
 def run_edge_bench(*, decisions: int, import_runs: int) -> EdgeFigures:
     cpu_us, wall_us = warm_decision_microseconds(decisions)
+    import_ms, first_call_ms, botocore_ms = cold_start_medians(import_runs)
     return EdgeFigures(
+        package_zip_bytes={package: len(package_zip(package)) for package in PACKAGES},
         cold_import_runs=import_runs,
-        cold_import_median_ms=cold_import_ms(EDGE_HANDLER_MODULES, import_runs),
-        botocore_import_median_ms=cold_import_ms(("botocore.auth", "botocore.awsrequest"), import_runs),
+        cold_import_median_ms=import_ms,
+        first_call_median_ms=first_call_ms,
+        botocore_import_median_ms=botocore_ms,
         decisions=decisions,
         cpu_microseconds_per_decision=cpu_us,
         wall_microseconds_per_decision=wall_us,
     )
-
-
-# What the viewer-request package holds (stacks/ bundles the same paths): the handler package,
-# the stdlib-only shared package and the namespace __init__.
-EDGE_PACKAGE_PATHS = ("functions/__init__.py", "functions/edge_auth", "functions/shared")
-LAMBDA_EDGE_VIEWER_PACKAGE_LIMIT_BYTES = 1024 * 1024
-
-
-def edge_package_zip_bytes() -> int:
-    """Size of the edge package zipped with deflate (the viewer trigger limit is 1 MB)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for relative in EDGE_PACKAGE_PATHS:
-            path = PROJECT_ROOT / relative
-            files = [path] if path.is_file() else sorted(path.rglob("*"))
-            for file in files:
-                if file.is_file() and "__pycache__" not in file.parts and file.suffix != ".pyc":
-                    archive.write(file, file.relative_to(PROJECT_ROOT).as_posix())
-    return len(buffer.getvalue())
