@@ -42,6 +42,8 @@ def machine() -> dict[str, Any]:
         "cpu_model": cpu_model,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
+        # Other work on the machine skews every figure; the 1-minute load average says how much.
+        "load_average_1m": os.getloadavg()[0],
     }
 
 

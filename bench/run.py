@@ -226,7 +226,8 @@ def main() -> None:
     print()
     print(render_table(rows))
     print(
-        f"\nmachine: {host['nproc']} CPUs, {host['cpu_model']}, Python {host['python']}; "
+        f"\nmachine: {host['nproc']} CPUs, {host['cpu_model']}, Python {host['python']}, "
+        f"load average {host['load_average_1m']:.1f} at the end; "
         f"prices as of {PRICES_RECORDED_ON}; hit ratio source: {hit_ratio_source}; "
         f"took {time.monotonic() - started:.0f} s"
     )
