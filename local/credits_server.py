@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -77,6 +78,18 @@ def _invoke_in_worker(event: dict[str, Any], timeout_seconds: float) -> tuple[bo
         return False, traceback.format_exc()
 
 
+_WARM_UP_ACCOUNT_ID = "acct_00000000000000000000"
+
+
+_WARM_UP_ROUNDS = 10
+
+
+def _warm_up_in_worker(event: dict[str, Any]) -> int:
+    _invoke_in_worker(event, API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS)
+    time.sleep(0.5)
+    return os.getpid()
+
+
 def _gateway_error(status: int, code: ErrorCode | str, message: str) -> web.Response:
     return web.Response(status=status, text=error_json(code, message), content_type="application/json")
 
@@ -96,10 +109,34 @@ class LocalCreditsApi:
         )
 
     async def warm_up(self) -> None:
-        """Start every execution environment before the first request (so readiness means ready)."""
+        """Start every execution environment and run one real request in each before declaring
+        readiness: a first invocation builds DynamoDB clients and connections, which must not eat
+        into the edge's authorize budget of the first viewers (Lambda warms up the same way)."""
         loop = asyncio.get_running_loop()
-        probes = [loop.run_in_executor(self.pool, os.getpid) for _ in range(self.config.credits_workers * 2)]
-        await asyncio.gather(*probes)
+        event = build_proxy_event(
+            IncomingRequest(
+                method="GET",
+                path=f"/v1/accounts/{_WARM_UP_ACCOUNT_ID}",
+                query=[],
+                headers=[("Host", f"{self.config.host}:{self.config.credits_port}")],
+                body=b"",
+                source_ip=self.config.host,
+                host=f"{self.config.host}:{self.config.credits_port}",
+                caller=CallerIdentity(access_key_id=self.config.credentials.access_key_id),
+            )
+        )
+        # Each warm-up holds its worker for a moment, so the pool hands them to different workers;
+        # the pool starts workers lazily, so repeat until every one has served a request.
+        warm_pids: set[int] = set()
+        for _ in range(_WARM_UP_ROUNDS):
+            warm_ups = [
+                loop.run_in_executor(self.pool, _warm_up_in_worker, event)
+                for _ in range(self.config.credits_workers)
+            ]
+            warm_pids.update(await asyncio.gather(*warm_ups))
+            if len(warm_pids) >= self.config.credits_workers:
+                break
+        logger.info("credits execution environments warm: %s", sorted(warm_pids))
 
     def build_app(self) -> web.Application:
         app = web.Application(client_max_size=API_GATEWAY_MAX_PAYLOAD_BYTES)

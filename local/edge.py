@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any, Literal
 
+from functions.edge_auth.settings import MAX_AUTHORIZE_BUDGET_MS
 from local.cdn.containers import ContainerSetup
 from local.cdn.events import EventType
 from local.config import LocalConfig
@@ -41,6 +42,10 @@ def edge_settings_document(config: LocalConfig) -> dict[str, Any]:
     document: dict[str, Any] = {
         "schema_version": 1,
         "credits_api": {"url": config.credits_url, "region": config.region, "service": "execute-api"},
+        # The longest authorize budget the edge allows (default 1.5 s): one machine running every
+        # component on a couple of shared cores is slower than API Gateway and Lambda. The viewer's
+        # 5 s budget is enforced by the CDN as in AWS.
+        "authorize_budget_ms": MAX_AUTHORIZE_BUDGET_MS,
     }
     for name, value in config.edge_settings.items():
         if isinstance(value, dict) and isinstance(document.get(name), dict):
