@@ -102,16 +102,14 @@ class IssueKeyRequest(_Request):
     )
     rate_limit: RateLimit | None = None
 
-    # JSON carries datetimes as strings: allow that one coercion under strict mode.
+    # JSON carries datetimes as strings: allow that one coercion (the model is not strict)...
     model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
 
     @model_validator(mode="before")
     @classmethod
-    def _no_lax_scalars(cls, data: object) -> object:
+    def _expiry_is_a_string(cls, data: object) -> object:
+        # ...and no other: lax mode would read a bare number as a Unix time.
         if isinstance(data, dict):
-            name = data.get("name")
-            if name is not None and not isinstance(name, str):
-                raise ValueError("name must be a string")
             expires_at = data.get("expires_at")
             if expires_at is not None and not isinstance(expires_at, str | datetime):
                 raise ValueError("expires_at must be an ISO 8601 date-time string")
