@@ -151,8 +151,7 @@ def _register_error_handlers(app: APIGatewayRestResolver) -> None:
     def _dynamodb(error: PynamoDBException) -> Response[Any]:
         if error.cause_response_code in RETRYABLE_ERRORS:
             logger.warning("DynamoDB is throttling or busy", extra={"code": error.cause_response_code})
-            busy = ServiceBusy()
-            return _error(busy.status, busy.code, busy.message, {"Retry-After": str(busy.retry_after)})
+            return _domain_error(ServiceBusy())
         logger.exception("DynamoDB call failed", extra={"code": error.cause_response_code})
         return _error(HTTPStatus.INTERNAL_SERVER_ERROR, ErrorCode.INTERNAL_ERROR, "internal error")
 
