@@ -311,3 +311,33 @@ def test_prices_follow_configuration(call: Caller, funded_key: FundedKey, servic
     assert authorize(call, api_key, "p-gold", path="/premium/gold/x")["charged"] == 9
     assert authorize(call, api_key, "p-head", method="HEAD", path="/premium/x")["charged"] == 1
     assert stored_balance(account_id) == ledger_sum(account_id) == 100 - 14 - 1
+
+
+def test_dynamodb_throttling_is_a_503_with_retry_after(
+    call: Caller, funded_key: FundedKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pynamodb.exceptions import GetError, VerboseClientError
+
+    from functions.credits.data.repository import CreditsRepository
+
+    account_id, api_key = funded_key(5)
+
+    def throttled(self: CreditsRepository, key_digest: str) -> None:
+        cause = VerboseClientError(
+            {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+            "GetItem",
+            {},
+        )
+        raise GetError("Failed to get item", cause)
+
+    monkeypatch.setattr(CreditsRepository, "get_key_by_digest", throttled)
+    reply = call(
+        "POST",
+        "/v1/authorize",
+        {"key_digest": hash_api_key(api_key), "request_id": "throttled", "method": "GET", "path": "/a"},
+    )
+    assert reply.status == 503
+    assert reply.error_code == "service_unavailable"
+    assert reply.headers["retry-after"] == "1"
+    monkeypatch.undo()
+    assert stored_balance(account_id) == 5
