@@ -47,8 +47,10 @@ def machine() -> dict[str, Any]:
     }
 
 
-def render_table(rows: list[Row]) -> str:
-    header = Row("section", "figure", "value", "baseline", "ratio", "target", "verdict")
+TABLE_HEADER = Row("section", "figure", "value", "baseline", "ratio", "target", "verdict")
+
+
+def render_table(rows: list[Row], header: Row = TABLE_HEADER) -> str:
     columns = list(
         zip(
             *[

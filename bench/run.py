@@ -225,6 +225,21 @@ def main() -> None:
     host = machine()
     print()
     print(render_table(rows))
+    print(f"\ncost breakdown per 1M downloads, {breakdowns[0].scenario}:")
+    print(
+        render_table(
+            [
+                Row(
+                    "cost",
+                    line.item,
+                    f"${line.dollars_per_million_downloads:.2f}",
+                    f"{line.units_per_million_downloads:,.0f} units",
+                )
+                for line in breakdowns[0].lines
+            ],
+            header=Row("", "line", "$ per 1M downloads", "billed units per 1M downloads", "", "", ""),
+        )
+    )
     print(
         f"\nmachine: {host['nproc']} CPUs, {host['cpu_model']}, Python {host['python']}, "
         f"load average {host['load_average_1m']:.1f} at the end; "
