@@ -1,0 +1,1 @@
+"""Data access of the credits service: pynamodb models, table binding, transactions, repository."""
