@@ -7,7 +7,7 @@ single wildcard) on the narrowest construct, with the reason it is acceptable.
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, App, Validations
+from aws_cdk import Acknowledgment, App, Stack, Token, Validations
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
@@ -26,3 +26,13 @@ def acknowledge(scope: IConstruct, finding_id: str, reason: str) -> None:
 def enable_aws_solutions_checks(app: App) -> None:
     """Run the AwsSolutions pack during synth; any unsuppressed finding stops it."""
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+
+
+def nag_partition(stack: Stack) -> str:
+    """The partition as cdk-nag writes it in finding ids: a literal when CDK knows it."""
+    return "<AWS::Partition>" if Token.is_unresolved(stack.partition) else stack.partition
+
+
+def nag_account(stack: Stack) -> str:
+    """The account as cdk-nag writes it: literal when the CLI has credentials (cdk deploy), else a Ref."""
+    return "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account

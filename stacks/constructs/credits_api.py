@@ -13,7 +13,7 @@ from constructs import Construct
 from functions.credits.telemetry import NAMESPACE as CREDITS_METRICS_NAMESPACE
 from functions.credits.telemetry import SERVICE as CREDITS_SERVICE_NAME
 from stacks.constructs.edge_functions import LAMBDA_PYTHON_RUNTIME
-from stacks.nag import acknowledge
+from stacks.nag import acknowledge, nag_account, nag_partition
 from stacks.settings import EdgemeterSettings, log_retention
 
 CREDITS_HANDLER = "functions.credits.handler.lambda_handler"
@@ -151,7 +151,9 @@ class CreditsApi(Construct):
         )
         acknowledge(
             self.rest_api,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+            # AWS-managed policy ARNs always carry the partition as a Ref.
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AmazonAPIGatewayPushToCloudWatchLogs]",
             "The account-level API Gateway logging role uses the AWS-managed policy AWS documents for it; "
             "API Gateway creates the execution log groups itself, so their names are not known here.",
         )
@@ -197,11 +199,12 @@ class CreditsApi(Construct):
 
     def _acknowledge_route_wildcards(self) -> None:
         api_logical_id = Stack.of(self).get_logical_id(self.rest_api.node.default_child)  # type: ignore[arg-type]
-        region = Stack.of(self).region
+        stack = Stack.of(self)
+        api_arn_prefix = f"arn:{nag_partition(stack)}:execute-api:{stack.region}:{nag_account(stack)}"
 
         def finding(method: str, path: str) -> str:
             return (
-                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:{region}:<AWS::AccountId>:"
+                f"AwsSolutions-IAM5[Resource::{api_arn_prefix}:"
                 f"<{api_logical_id}>/{API_STAGE_NAME}/{method}{path}]"
             )
 

@@ -28,7 +28,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.bundling import PROJECT_ROOT
-from stacks.nag import acknowledge
+from stacks.nag import acknowledge, nag_account, nag_partition
 
 # Python runtime of every edgemeter Lambda; the asset's wheels are built for it (stacks/bundling.py).
 LAMBDA_PYTHON_RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -181,7 +181,7 @@ class BakedEdgeFunction(Construct):
         policy.attach_to_role(self.role)
         function_logical_id = edge_stack.get_logical_id(self.edge_function.lambda_.node.default_child)  # type: ignore[arg-type]
         log_group_finding = (
-            "arn:<AWS::Partition>:logs:*:<AWS::AccountId>:log-group:"
+            f"arn:{nag_partition(edge_stack)}:logs:*:{nag_account(edge_stack)}:log-group:"
             f"/aws/lambda/us-east-1.<{function_logical_id}>"
         )
         for finding in (log_group_finding, f"{log_group_finding}:log-stream:*"):

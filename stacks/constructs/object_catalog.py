@@ -153,7 +153,9 @@ class ObjectCatalog(Construct):
             raise LookupError("CDK's bucket notifications handler was not found; its construct id changed")
         acknowledge(
             handler,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+            # AWS-managed policy ARNs always carry the partition as a Ref.
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSLambdaBasicExecutionRole]",
             "CDK's built-in bucket-notifications handler (deploy time only) comes with this role; it only "
             "writes its own logs with it.",
         )

@@ -32,10 +32,19 @@ class _ValidationsWithoutAcknowledgments:
         return types.SimpleNamespace(add_plugins=validations.add_plugins, acknowledge=lambda *_rules: None)
 
 
-@pytest.mark.parametrize("overrides", [{}, CUSTOM_ORIGIN_CONTEXT], ids=["s3", "custom"])
+@pytest.mark.parametrize(
+    ("overrides", "account"),
+    [({}, None), (CUSTOM_ORIGIN_CONTEXT, None), ({}, "123456789012")],
+    # With credentials (cdk deploy) the CLI sets CDK_DEFAULT_ACCOUNT and ARNs carry the literal account.
+    ids=["s3", "custom", "s3-with-account"],
+)
 def test_every_suppression_matches_a_finding_and_every_finding_is_suppressed(
-    overrides: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    overrides: dict[str, Any], account: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if account is None:
+        monkeypatch.delenv("CDK_DEFAULT_ACCOUNT", raising=False)
+    else:
+        monkeypatch.setenv("CDK_DEFAULT_ACCOUNT", account)
     monkeypatch.setattr(nag, "Validations", _ValidationsWithoutAcknowledgments)
     first_new = len(nag.ACKNOWLEDGED_FINDINGS)
     with pytest.raises(RuntimeError, match="ValidationFailed") as raised:
