@@ -83,7 +83,9 @@ class LocalConfig(_Strict):
     # Lambda runs one event per execution environment; this many environments serve the credits API.
     credits_workers: int = Field(default=4, ge=1, le=64)
     # Lambda@Edge containers (processes) running the edge handlers, one invocation each at a time.
-    edge_workers: int = Field(default=8, ge=1, le=128)
+    # As many as credits environments by default: then an authorize call never waits inside its
+    # budget for a busy credits environment; viewers queue at the CDN instead (outside the budget).
+    edge_workers: int = Field(default=4, ge=1, le=128)
     viewer_timeout_seconds: float = Field(default=5.0, gt=0)
     origin_timeout_seconds: float = Field(default=30.0, gt=0)
     # Local origin only: GET/HEAD/PUT of keys under this prefix answer the status that follows it,
