@@ -29,9 +29,7 @@ def compose_edgemeter(
     without credentials the stacks are account-agnostic, which synthesizes the same templates.
     """
     account = os.environ.get("CDK_DEFAULT_ACCOUNT")
-    edge = EdgemeterEdgeStack(
-        app, "EdgemeterEdge", account=account, stack_name=f"{settings.stack_name_prefix}-edge"
-    )
+    edge = EdgemeterEdgeStack(app, "EdgemeterEdge", settings=settings, account=account)
     main = EdgemeterStack(
         app, "Edgemeter", settings=settings, edge_stack=edge, account=account, lambda_code=lambda_code
     )

@@ -1,11 +1,16 @@
-"""The us-east-1 stack that holds the Lambda@Edge functions (Lambda@Edge is only created there)."""
+"""The us-east-1 stack: the Lambda@Edge functions (only created there) and the CDN alarm topic."""
 
 from __future__ import annotations
 
-from aws_cdk import Environment, Stack
+from aws_cdk import CfnOutput, Environment, Stack
 from constructs import Construct
 
-from stacks.settings import EDGE_REGION
+from stacks.constructs.cdn_alarms import CdnAlarmTopic
+from stacks.settings import EDGE_REGION, EdgemeterSettings
+
+
+def cdn_alarm_topic_name(settings: EdgemeterSettings) -> str:
+    return f"{settings.stack_name_prefix}-{settings.region}-cdn-alarms"
 
 
 class EdgemeterEdgeStack(Stack):
@@ -14,11 +19,18 @@ class EdgemeterEdgeStack(Stack):
     Deployed before the main stack, which reads the functions' version ARNs across regions.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, account: str | None, stack_name: str) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: EdgemeterSettings, account: str | None
+    ) -> None:
         super().__init__(
             scope,
             construct_id,
-            stack_name=stack_name,
+            stack_name=f"{settings.stack_name_prefix}-edge",
             env=Environment(account=account, region=EDGE_REGION),
-            description="edgemeter Lambda@Edge functions (us-east-1)",
+            description="edgemeter Lambda@Edge functions and CDN alarm topic (us-east-1)",
         )
+        # CloudFront's metrics, hence its alarms and their topic, exist in us-east-1 only.
+        self.cdn_alarm_topic = CdnAlarmTopic(
+            self, "CdnAlarms", topic_name=cdn_alarm_topic_name(settings), alarm_email=settings.alarm_email
+        ).topic
+        CfnOutput(self, "CdnAlarmTopicArn", value=self.cdn_alarm_topic.topic_arn, description="CDN alarms")

@@ -12,6 +12,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.bundling import LambdaCpu, PythonAssetSpec, python_lambda_code
+from stacks.constructs.cdn_alarms import CdnAlarms
 from stacks.constructs.content_distribution import ContentDistribution
 from stacks.constructs.content_origin import AccessLogsBucket, CustomContentOrigin, S3ContentOrigin
 from stacks.constructs.credits_api import CreditsApi
@@ -229,6 +230,13 @@ class EdgemeterStack(Stack):
             tables={"users": self.tables.users_table, "credits": self.tables.credits_table},
             distribution_id=self.distribution.distribution.distribution_id,
             alarm_email=settings.alarm_email,
+        )
+        self.cdn_alarms = CdnAlarms(
+            self,
+            "CdnAlarms",
+            alarm_name_prefix=f"{settings.stack_name_prefix}-{settings.region}",
+            distribution_id=self.distribution.distribution.distribution_id,
+            topic=edge_stack.cdn_alarm_topic,
         )
         self._outputs()
 

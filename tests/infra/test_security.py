@@ -231,3 +231,17 @@ def test_credits_api_has_access_logs_tracing_and_throttling(any_app: Synthesized
     assert method_settings["ThrottlingRateLimit"] == 1000
     assert method_settings["ThrottlingBurstLimit"] == 2000
     assert method_settings["DataTraceEnabled"] is False
+
+
+def test_cdn_error_rate_alarm_is_put_in_us_east_1_and_notifies_a_topic_there(any_app: SynthesizedApp) -> None:
+    (alarm,) = any_app.main.find_resources("Custom::EdgemeterCdnAlarm").values()
+    # The SDK call is a JSON document inside an Fn::Join; its literal parts are what matters here.
+    separator, parts = alarm["Properties"]["Create"]["Fn::Join"]
+    call_text = separator.join(part for part in parts if isinstance(part, str))
+    assert '"action":"putMetricAlarm"' in call_text
+    assert '"region":"us-east-1"' in call_text
+    assert '"MetricName":"5xxErrorRate"' in call_text
+    topic_name = "Edgemeter-eu-west-1-cdn-alarms"
+    assert '"AlarmActions":["arn:aws:sns:us-east-1:' in call_text
+    assert f':{topic_name}"]' in call_text
+    any_app.edge.has_resource_properties("AWS::SNS::Topic", {"TopicName": topic_name})
