@@ -155,6 +155,8 @@ def scan_credits_table(settings: Settings, *, page_size: int = 1000) -> Iterator
         read_timeout_seconds=max(settings.dynamodb_read_timeout_seconds, 10.0),
         max_retry_attempts=max(settings.dynamodb_max_retry_attempts, 5),
     )
+    # Paging needs the table's key schema (pynamodb maps LastEvaluatedKey through it).
+    table.describe_table()
     start_key: Any = None
     while True:
         page = table.scan(limit=page_size, consistent_read=True, exclusive_start_key=start_key)
@@ -167,9 +169,9 @@ def scan_credits_table(settings: Settings, *, page_size: int = 1000) -> Iterator
             return
 
 
-def run_audit(settings: Settings) -> AuditReport:
+def run_audit(settings: Settings, *, page_size: int = 1000) -> AuditReport:
     """Scan the configured credits table and audit it."""
-    return audit_items(scan_credits_table(settings))
+    return audit_items(scan_credits_table(settings, page_size=page_size))
 
 
 def audit_items(items: Iterable[CreditsTableModel]) -> AuditReport:

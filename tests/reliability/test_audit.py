@@ -227,7 +227,7 @@ def test_audit_scans_dynamodb_local_and_finds_a_tampered_balance(audited_setting
     for item in ledger.all_items():
         item.save()
 
-    clean = run_audit(audited_settings)
+    clean = run_audit(audited_settings, page_size=2)  # several pages: paging is exercised
     tampered = BalanceItem.get(account_pk("acct_b"), BALANCE_SK, consistent_read=True)
     tampered.update(actions=[BalanceItem.balance.add(7)])
     after_tampering = run_audit(audited_settings)
