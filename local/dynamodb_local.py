@@ -54,6 +54,11 @@ class DynamoDBLocal:
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
+    @property
+    def running(self) -> bool:
+        """The process was started and has not exited."""
+        return self._process is not None and self._process.poll() is None
+
     def start(self) -> DynamoDBLocal:
         java = shutil.which("java")
         if java is None:

@@ -150,11 +150,8 @@ class LocalSystem:
         for name, process in self.children.items():
             if process.poll() is not None:
                 return name
-        if (
-            self.dynamodb is not None
-            and self.dynamodb.pid is not None
-            and not port_is_open(self.config.dynamodb_port)
-        ):
+        # By exit status, not by probing the port: a busy JVM may be slow to accept a connection.
+        if self.dynamodb is not None and not self.dynamodb.running:
             return "dynamodb"
         return None
 

@@ -41,19 +41,26 @@ def test_a_botocore_signature_verifies_and_names_the_caller() -> None:
 
 
 @pytest.mark.parametrize(
-    ("headers", "body", "message"),
+    ("case", "message"),
     [
-        ({}, b"", "Missing Authentication Token"),
-        (_signed(secret="wrong"), b'{"name":"x"}', "signature"),
-        (_signed(), b'{"name":"tampered"}', "signature"),
-        ({**_signed(), "authorization": "Bearer x"}, b'{"name":"x"}', "well-formed"),
+        ("unsigned", "Missing Authentication Token"),
+        ("wrong secret", "does not match the signature"),
+        ("tampered body", "does not match the signature"),
+        ("not sigv4", "well-formed"),
     ],
 )
-def test_missing_wrong_and_tampered_signatures_are_refused(
-    headers: dict[str, str], body: bytes, message: str
-) -> None:
+def test_missing_wrong_and_tampered_signatures_are_refused(case: str, message: str) -> None:
+    # Signed here, at run time: a signature made at collection time could be stale by now.
+    body = b'{"name":"x"}'
+    headers = {
+        "unsigned": {},
+        "wrong secret": _signed(secret="wrong"),
+        "tampered body": _signed(),
+        "not sigv4": {**_signed(), "authorization": "Bearer x"},
+    }[case]
+    sent_body = b'{"name":"tampered"}' if case == "tampered body" else body
     with pytest.raises(SignatureError, match=message):
-        VERIFIER.verify(method="POST", url=URL, headers=list(headers.items()), body=body)
+        VERIFIER.verify(method="POST", url=URL, headers=list(headers.items()), body=sent_body)
 
 
 def test_an_old_signature_is_refused() -> None:
