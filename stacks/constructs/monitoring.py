@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
@@ -71,7 +71,12 @@ class Monitoring(Construct):
         # CloudWatch alarms can only publish to an encrypted topic whose key lets CloudWatch use it,
         # which rules out the AWS-managed SNS key.
         alarm_topic_key = kms.Key(
-            self, "AlarmTopicKey", enable_key_rotation=True, description="edgemeter alarm topic encryption"
+            self,
+            "AlarmTopicKey",
+            enable_key_rotation=True,
+            description="edgemeter alarm topic encryption",
+            # Encrypts alarm notifications in flight only: nothing to keep once the stack is gone.
+            removal_policy=RemovalPolicy.DESTROY,
         )
         alarm_topic_key.grant(
             iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
