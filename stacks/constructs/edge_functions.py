@@ -62,8 +62,9 @@ class EdgeSettingsWriter(Construct):
             handler="handler.handler",
             code=lambda_.Code.from_asset(str(_SETTINGS_WRITER_CODE_DIR), exclude=["__pycache__", "*.pyc"]),
             role=self.role,
-            # Download, rezip, upload and wait for the code update: well under a minute, with margin.
-            timeout=Duration.minutes(5),
+            # Usually seconds; the handler's own waits (IAM propagation, two code updates, the
+            # download) add up to at most about 8 minutes, so it always answers CloudFormation in time.
+            timeout=Duration.minutes(10),
             memory_size=512,
             log_group=log_group,
             logging_format=lambda_.LoggingFormat.JSON,
@@ -137,6 +138,12 @@ class BakedEdgeFunction(Construct):
             description=f"edgemeter: {description}",
         )
         self._allow_logging_in_every_region(edge_stack, construct_id)
+        acknowledge(
+            self.edge_function.lambda_,
+            "AwsSolutions-L1",
+            "Pinned to the Python runtime the asset is built for (stacks/bundling.py) and that Lambda@Edge "
+            "supports; bumped deliberately together with LAMBDA_PYTHON_VERSION.",
+        )
         function_arn = unqualified_function_arn(self.edge_function.edge_arn)
         settings_writer.allow_updates_of(function_arn)
         baked_settings = CustomResource(
@@ -191,9 +198,3 @@ class BakedEdgeFunction(Construct):
                 "Lambda@Edge logs to /aws/lambda/us-east-1.<function> in the region of the edge location "
                 "that ran it: the region (and each log stream name) is only known at run time.",
             )
-        acknowledge(
-            self.edge_function.lambda_,
-            "AwsSolutions-L1",
-            "Pinned to the Python runtime the asset is built for (stacks/bundling.py) and that Lambda@Edge "
-            "supports; bumped deliberately together with LAMBDA_PYTHON_VERSION.",
-        )

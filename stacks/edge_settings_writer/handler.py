@@ -29,7 +29,7 @@ import boto3
 
 # Lambda states an update passes through before PublishVersion may be called.
 _UPDATE_POLL_SECONDS = 2.0
-_UPDATE_TIMEOUT_SECONDS = 240.0
+_UPDATE_TIMEOUT_SECONDS = 180.0
 _DOWNLOAD_TIMEOUT_SECONDS = 60.0
 _PERMISSION_PROPAGATION_SECONDS = 60.0
 # Fixed timestamp for the written entry: the same settings give the same zip bytes.
