@@ -57,8 +57,10 @@ class CreditsApi(Construct):
             code=code,
             role=role,
             memory_size=1024,
-            # The edge waits at most a few seconds for an authorization; API Gateway at most 29 s.
-            timeout=Duration.seconds(10),
+            # Just under API Gateway's 29 s integration timeout: usage sums a whole period of the
+            # ledger in one invocation. Authorize cannot hang that long: its DynamoDB client has
+            # 1-2 s timeouts, and the edge gives up after its own budget anyway.
+            timeout=Duration.seconds(28),
             tracing=lambda_.Tracing.ACTIVE,
             log_group=function_logs,
             logging_format=lambda_.LoggingFormat.JSON,
