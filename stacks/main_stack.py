@@ -285,6 +285,12 @@ class EdgemeterStack(Stack):
         CfnOutput(self, "CdnUrl", value=f"https://{cdn_host}", description="where viewers GET/PUT objects")
         CfnOutput(self, "DistributionId", value=distribution.distribution.distribution_id)
         CfnOutput(
+            self,
+            "DistributionDomainName",
+            value=distribution.domain_name,
+            description="point the custom domain's CNAME/alias record here",
+        )
+        CfnOutput(
             self, "CreditsApiUrl", value=self.credits_api.url, description="for the CLI: edgemeter --api URL"
         )
         for output_id, policy in (
