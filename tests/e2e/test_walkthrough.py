@@ -52,6 +52,13 @@ def test_upload_then_download_is_charged_and_ledgered(local_system: RunningSyste
     assert upload_entry["path"] == "/walkthrough/blob.bin"
     assert upload_entry["bytes"] == len(body)
     assert sum(entry["amount"] for entry in ledger) == local_system.balance(account_id)
+    paged = local_system.cli_json("ledger", account_id, "--all", "--limit", "2")["entries"]
+    assert [entry["entry_id"] for entry in paged] == [entry["entry_id"] for entry in ledger]
+    first_page = local_system.cli_json("ledger", account_id, "--limit", "2")
+    assert len(first_page["entries"]) == 2
+    assert first_page["next_cursor"]
+    long_ago = local_system.cli_json("ledger", account_id, "--from", "2000-01-01", "--to", "2000-01-02")
+    assert long_ago["entries"] == []
     usage = local_system.cli_json("usage", account_id, "--from", "1h")
     assert (usage["uploads"], usage["downloads"], usage["credits_spent"]) == (1, 2, 5)
 
@@ -124,6 +131,11 @@ def test_cache_hits_still_run_viewer_request_and_serve_ranges_and_304(
     assert not_modified.content == b""
     # Every request ran viewer-request and was charged, cache hit or not.
     assert local_system.balance(account_id) == 10 - 4
+    # The cache key holds no API key: another account's request is served from the same entry.
+    _, _, other_key = local_system.new_account(credits=1)
+    other = cdn.get("/media/1mib.bin", headers={"x-api-key": other_key})
+    assert other.headers["x-cache"] == "Hit from cloudfront"
+    assert other.content == first.content
 
 
 def test_200_concurrent_downloads_with_balance_50(local_system: RunningSystem) -> None:
