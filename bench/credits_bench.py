@@ -52,6 +52,10 @@ class CreditsFigures:
     reported_write_units_per_authorization: float
     reported_read_units_per_authorization: float
     raw_billed_write_units_per_transaction: float
+    denials: int
+    dynamodb_requests_per_denial: float
+    billed_read_units_per_denial: float
+    denial_p50_ms: float
 
     @property
     def ratio_of_raw(self) -> float:
@@ -181,6 +185,27 @@ def run_credits_bench(dynamodb_endpoint: str, *, authorizations: int, threads: i
         raw_seconds = _run_threads(threads, replay_charges)
         raw_counts = counter.snapshot()
 
+        # Unknown keys: what a refusal costs the credits service (no edge cache in front).
+        denials = max(20, per_thread // 4)
+        counter.reset()
+        denial_latencies_ms = []
+        for _ in range(denials):
+            began = time.perf_counter()
+            status, document = credits.call(
+                "POST",
+                "/v1/authorize",
+                {
+                    "key_digest": secrets.token_hex(32),
+                    "request_id": f"deny-{secrets.token_hex(16)}",
+                    "method": "GET",
+                    "path": "/o",
+                },
+            )
+            denial_latencies_ms.append((time.perf_counter() - began) * 1000)
+            if status != 200 or document["reason"] != "invalid_api_key":
+                raise RuntimeError(f"an unknown key was not denied: {status} {document}")
+        denial_counts = counter.snapshot()
+
     all_latencies = [sample for samples in latencies_ms for sample in samples]
     return CreditsFigures(
         threads=threads,
@@ -196,6 +221,10 @@ def run_credits_bench(dynamodb_endpoint: str, *, authorizations: int, threads: i
         reported_write_units_per_authorization=_per(handler_counts.reported_write_units, handled),
         reported_read_units_per_authorization=_per(handler_counts.reported_read_units, handled),
         raw_billed_write_units_per_transaction=_per(raw_counts.billed_write_units, handled),
+        denials=denials,
+        dynamodb_requests_per_denial=_per(denial_counts.http_attempts, denials),
+        billed_read_units_per_denial=_per(denial_counts.billed_read_units, denials),
+        denial_p50_ms=percentile(denial_latencies_ms, 0.50),
     )
 
 

@@ -28,7 +28,7 @@ from bench.edge_package import PACKAGES, package_zip, run_child
 from bench.stats import median
 from functions.edge_auth import runtime, viewer_request
 from functions.edge_auth.credits_client import TransportResponse
-from functions.edge_auth.settings import CreditsApiSettings, EdgeSettings
+from functions.edge_auth.settings import CacheSettings, CreditsApiSettings, EdgeSettings
 from functions.shared.api_keys import generate_api_key
 from functions.shared.sigv4 import static_credentials
 
@@ -74,6 +74,81 @@ def cold_start_medians(runs: int) -> tuple[float, float, float]:
         median([figures["import_ms"] for figures in cold_starts]),
         median([figures["first_call_ms"] for figures in cold_starts]),
         median([figures["import_ms"] for figures in botocore_alone]),
+    )
+
+
+class CannedDenyTransport:
+    """The credits API's reply to an unknown key, from memory; counts the calls that reach it."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._reply = TransportResponse(
+            status=200,
+            body=json.dumps(
+                {
+                    "decision": "deny",
+                    "reason": "invalid_api_key",
+                    "account_id": None,
+                    "price": 1,
+                    "charged": 0,
+                    "balance": None,
+                    "entry_id": None,
+                    "retry_after": None,
+                    "replayed": False,
+                }
+            ).encode(),
+        )
+
+    def send(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes, deadline: float
+    ) -> TransportResponse:
+        self.calls += 1
+        return self._reply
+
+
+@dataclass(frozen=True, slots=True)
+class DenialFigures:
+    """Credits API calls for the same unknown-key traffic, with and without the negative cache."""
+
+    requests: int
+    distinct_keys: int
+    credits_calls_cached: int
+    credits_calls_uncached: int
+
+
+def credits_calls_for_unknown_keys(requests: int, distinct_keys: int, *, cache_ttl_seconds: int) -> int:
+    """Credits API calls one warm container makes for ``requests`` from ``distinct_keys`` unknown keys."""
+    transport = CannedDenyTransport()
+    settings = EdgeSettings(
+        credits_api=CreditsApiSettings(url=BENCH_CREDITS_URL, region="us-east-1"),
+        cache=CacheSettings(unknown_key_ttl_seconds=cache_ttl_seconds),
+    )
+    runtime.configure(
+        settings,
+        transport=transport,
+        credentials_loader=lambda: static_credentials("AKIDBENCH", "bench-secret", "bench-session-token"),
+    )
+    try:
+        keys = [generate_api_key() for _ in range(distinct_keys)]
+        for index in range(requests):
+            result = viewer_request.handler(
+                viewer_request_event(keys[index % distinct_keys], f"deny-{index:08d}")
+            )
+            if result.get("status") != "403":
+                raise RuntimeError(f"an unknown key was not refused: {result}")
+    finally:
+        runtime.reset_runtime()
+    return transport.calls
+
+
+def run_denial_bench(*, requests: int, distinct_keys: int) -> DenialFigures:
+    return DenialFigures(
+        requests=requests,
+        distinct_keys=distinct_keys,
+        credits_calls_cached=credits_calls_for_unknown_keys(
+            requests, distinct_keys, cache_ttl_seconds=CacheSettings().unknown_key_ttl_seconds
+        ),
+        credits_calls_uncached=credits_calls_for_unknown_keys(requests, distinct_keys, cache_ttl_seconds=0),
     )
 
 

@@ -23,7 +23,9 @@ from bench.e2e_bench import EndToEndFigures, PhaseFigures, run_e2e_bench
 from bench.edge_bench import (
     TARGET_COLD_IMPORT_MS,
     TARGET_DECISION_MICROSECONDS,
+    DenialFigures,
     EdgeFigures,
+    run_denial_bench,
     run_edge_bench,
 )
 from bench.edge_package import VIEWER_PACKAGE_LIMIT_BYTES
@@ -84,6 +86,26 @@ def edge_rows(edge: EdgeFigures) -> list[Row]:
             "",
             f"< {TARGET_DECISION_MICROSECONDS:.0f} us",
             verdict(edge.meets_decision_target),
+        ),
+    ]
+
+
+def denial_rows(denial: DenialFigures, credits: CreditsFigures) -> list[Row]:
+    return [
+        Row(
+            "edge",
+            f"credits calls, {denial.requests} unknown-key requests ({denial.distinct_keys} keys)",
+            f"{denial.credits_calls_cached} with negative cache",
+            f"{denial.credits_calls_uncached} without",
+            f"{denial.credits_calls_cached / denial.credits_calls_uncached:.1%}",
+        ),
+        Row(
+            "credits",
+            f"unknown-key denial (n={credits.denials})",
+            f"{credits.dynamodb_requests_per_denial:.2f} DynamoDB requests",
+            f"{credits.billed_read_units_per_denial:.2f} RRU",
+            "",
+            f"p50 {credits.denial_p50_ms:.1f} ms",
         ),
     ]
 
@@ -187,6 +209,7 @@ def main() -> None:
 
     print("edge: cold import and warm decisions ...", flush=True)
     edge = run_edge_bench(decisions=decisions, import_runs=import_runs)
+    denial = run_denial_bench(requests=1_000, distinct_keys=10)
     print("credits: handler and raw transaction against DynamoDB Local ...", flush=True)
     with DynamoDBLocal() as dynamodb:
         credits = run_credits_bench(
@@ -220,8 +243,44 @@ def main() -> None:
         cost_per_million_downloads("edgemeter, no CDN cache", no_cache),
         bare_origin_per_million_downloads(1.0 - hit_ratio),
     ]
+    # The same refused traffic (unknown keys), priced with and without the edge's negative cache.
+    edge_denial_ms = edge.wall_microseconds_per_decision / 1000
+    denial_breakdowns = [
+        cost_per_million_downloads(
+            f"1M unknown-key requests, {label}",
+            DownloadCounts(
+                cloudfront_requests=1.0,
+                viewer_request_invocations=1.0,
+                viewer_request_ms=edge_denial_ms + credits.denial_p50_ms * calls,
+                origin_response_invocations=0.0,
+                origin_response_ms=0.0,
+                credits_api_calls=calls,
+                credits_lambda_ms=credits.denial_p50_ms,
+                dynamodb_write_units=0.0,
+                dynamodb_read_units=credits.billed_read_units_per_denial * calls,
+                s3_gets=0.0,
+            ),
+        )
+        for label, calls in (
+            ("edge negative cache", denial.credits_calls_cached / denial.requests),
+            ("no negative cache", denial.credits_calls_uncached / denial.requests),
+        )
+    ]
 
-    rows = [*edge_rows(edge), *credits_rows(credits), *e2e_rows(e2e), *cost_rows(breakdowns)]
+    rows = [
+        *edge_rows(edge),
+        *credits_rows(credits),
+        *denial_rows(denial, credits),
+        *e2e_rows(e2e),
+        *cost_rows(breakdowns),
+        Row(
+            "cost",
+            f"$ per 1M unknown-key requests ({denial.distinct_keys} keys per {denial.requests})",
+            f"${denial_breakdowns[0].total:.2f} edge negative cache",
+            f"${denial_breakdowns[1].total:.2f} without",
+            f"{denial_breakdowns[0].total / denial_breakdowns[1].total:.0%}",
+        ),
+    ]
     host = machine()
     print()
     print(render_table(rows))
@@ -250,6 +309,7 @@ def main() -> None:
         "machine": host,
         "arguments": vars(arguments),
         "edge": asdict(edge),
+        "edge_denials": asdict(denial),
         "credits": {**asdict(credits), "ratio_of_raw": credits.ratio_of_raw},
         "e2e": {
             **asdict(e2e),
@@ -259,7 +319,7 @@ def main() -> None:
         "cost": {
             "prices_recorded_on": PRICES_RECORDED_ON,
             "per_download": asdict(per_download),
-            "scenarios": [breakdown.to_json_dict() for breakdown in breakdowns],
+            "scenarios": [breakdown.to_json_dict() for breakdown in [*breakdowns, *denial_breakdowns]],
         },
         "table": [asdict(row) for row in rows],
     }
