@@ -335,21 +335,28 @@ def main(  # noqa: PLR0917 - typer maps each command-line option to one paramete
         Path | None,
         typer.Option("--config", help="TOML config file (default: edgemeter.local.toml if present)"),
     ] = None,
-    cdn_port: Annotated[int | None, typer.Option(help="CDN port [default: 8080]")] = None,
-    credits_port: Annotated[int | None, typer.Option(help="credits API port [default: 8081]")] = None,
-    origin_port: Annotated[int | None, typer.Option(help="local S3 origin port [default: 9000]")] = None,
-    dynamodb_port: Annotated[int | None, typer.Option(help="DynamoDB Local port [default: 8000]")] = None,
+    cdn_port: Annotated[int | None, typer.Option(help="CDN port (default: 8080)")] = None,
+    credits_port: Annotated[int | None, typer.Option(help="credits API port (default: 8081)")] = None,
+    origin_port: Annotated[int | None, typer.Option(help="local S3 origin port (default: 9000)")] = None,
+    dynamodb_port: Annotated[int | None, typer.Option(help="DynamoDB Local port (default: 8000)")] = None,
     data_dir: Annotated[
-        Path | None, typer.Option(help="where data and logs live [default: .local-data]")
+        Path | None, typer.Option(help="where data and logs live (default: .local-data)")
     ] = None,
     in_memory: Annotated[bool, typer.Option("--in-memory", help="keep DynamoDB data in memory only")] = False,
     origin: Annotated[
         str | None,
         typer.Option("--origin", help="an S3-compatible endpoint URL to use instead of the local one"),
     ] = None,
-    origin_access_key: Annotated[str | None, typer.Option(help="access key for --origin")] = None,
-    origin_secret_key: Annotated[str | None, typer.Option(help="secret key for --origin")] = None,
-    bucket: Annotated[str | None, typer.Option(help="origin bucket [default: edgemeter-local]")] = None,
+    origin_access_key: Annotated[
+        str | None, typer.Option(envvar="EDGEMETER_ORIGIN_ACCESS_KEY", help="access key for --origin")
+    ] = None,
+    origin_secret_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="EDGEMETER_ORIGIN_SECRET_KEY", help="secret key for --origin (prefer the env var)"
+        ),
+    ] = None,
+    bucket: Annotated[str | None, typer.Option(help="origin bucket (default: edgemeter-local)")] = None,
     no_demo: Annotated[
         bool, typer.Option("--no-demo", help="do not seed the demo account and objects")
     ] = False,
