@@ -15,6 +15,7 @@ import ipaddress
 import json
 import os
 import re
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,7 +42,8 @@ EXIT_DENIED = 4
 _RELATIVE_TIME = re.compile(r"^(?P<count>\d+)(?P<unit>[smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
-stdout = Console()
+# Piped output (logs, CI) gets room for the tables; a terminal's own width is used otherwise.
+stdout = Console(width=None if sys.stdout.isatty() else 160)
 stderr = Console(stderr=True, soft_wrap=True)
 
 
@@ -182,6 +184,12 @@ def parse_time(value: str | None, *, now: datetime | None = None) -> str | None:
     return moment.isoformat()
 
 
+def _short_time(value: Any) -> str:
+    """``2026-11-21T20:01:02.123456Z`` -> ``2026-11-21 20:01:02`` (the API's times are UTC)."""
+    text = str(value)
+    return text[:19].replace("T", " ") if len(text) >= 19 else text
+
+
 def _account_table(account: dict[str, Any]) -> None:
     table = Table(show_header=False, box=None)
     for field_name in ("account_id", "name", "balance", "status", "created_at"):
@@ -256,15 +264,20 @@ def keys_list(
     page = _call(context, lambda client: client.list_keys(account_id, limit=limit, cursor=cursor))
 
     def render(document: dict[str, Any]) -> None:
-        table = Table("key_id", "name", "status", "created_at", "expires_at", "revoked_at")
+        table = Table()
+        table.add_column("key_id", no_wrap=True)
+        table.add_column("name", overflow="fold")
+        table.add_column("status", no_wrap=True)
+        for time_column in ("created_at", "expires_at", "revoked_at"):
+            table.add_column(time_column, no_wrap=True)
         for key in document.get("keys", []):
             table.add_row(
                 key["key_id"],
                 key.get("name") or "",
                 key["status"],
-                str(key.get("created_at") or ""),
-                str(key.get("expires_at") or ""),
-                str(key.get("revoked_at") or ""),
+                _short_time(key.get("created_at") or ""),
+                _short_time(key.get("expires_at") or ""),
+                _short_time(key.get("revoked_at") or ""),
             )
         stdout.print(table)
         if document.get("next_cursor"):
@@ -346,10 +359,18 @@ def ledger(  # noqa: PLR0917 - typer maps each option to one parameter
     document = {"entries": entries, "next_cursor": next_cursor}
 
     def render(document: dict[str, Any]) -> None:
-        table = Table("created_at", "kind", "amount", "method", "path", "bytes", "request_id")
+        table = Table()
+        table.add_column("created_at (UTC)", no_wrap=True)
+        table.add_column("kind", no_wrap=True)
+        table.add_column("amount", justify="right", no_wrap=True)
+        table.add_column("method", no_wrap=True)
+        table.add_column("path", overflow="fold")
+        table.add_column("bytes", justify="right")
+        # Request ids are long; the full ones are in --json.
+        table.add_column("request_id", no_wrap=True, overflow="ellipsis", max_width=16)
         for entry in document["entries"]:
             table.add_row(
-                str(entry["created_at"]),
+                _short_time(entry["created_at"]),
                 entry["kind"],
                 f"{entry['amount']:+d}",
                 entry.get("method") or "",
