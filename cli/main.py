@@ -151,7 +151,8 @@ def _api_errors(options: CliOptions) -> Iterator[None]:
 def _emit(context: typer.Context, document: dict[str, Any], render: Callable[[dict[str, Any]], None]) -> None:
     options: CliOptions = context.obj
     if options.json_output:
-        stdout.print_json(json.dumps(document))
+        # Plain JSON, never wrapped or styled: this output is for scripts.
+        print(json.dumps(document, indent=2))
     else:
         render(document)
 
