@@ -167,8 +167,9 @@ class EdgemeterSettings(_Settings):
     """Everything an operator chooses about a deployment."""
 
     region: str = Field(description="main region: tables, credits API, bucket, dashboard")
+    # Short enough that "<prefix>-<region>-origin-response" stays within IAM's 64-character role names.
     stack_name_prefix: str = Field(
-        default="Edgemeter", alias="stackNamePrefix", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,80}$"
+        default="Edgemeter", alias="stackNamePrefix", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,23}$"
     )
     origin_kind: OriginKind = Field(alias="originKind")
     custom_origin: CustomOriginSettings | None = Field(default=None, alias="customOrigin")

@@ -66,6 +66,11 @@ def test_every_problem_is_reported_at_once() -> None:
     assert "edgemeter:lambdaArchitecture" in message
 
 
+def test_stack_name_prefix_is_short_enough_for_role_names() -> None:
+    assert "edgemeter:stackNamePrefix" in _error(stackNamePrefix="A" * 25)
+    assert settings_from_context(_context(stackNamePrefix="A" * 24)).stack_name_prefix == "A" * 24
+
+
 def test_misspelt_key_is_an_unknown_setting() -> None:
     assert "edgemeter:orginKind: unknown setting" in _error(orginKind="s3")
 
