@@ -426,9 +426,11 @@ class _LedgerPageQuery:
 
 def _register_extensions() -> None:
     """Commands other parts of edgemeter contribute (the money audit lives next to its code)."""
+    from cli.catalog import register as register_catalog  # noqa: PLC0415 - pulls in pynamodb
     from ops.audit_command import register as register_audit  # noqa: PLC0415 - pulls in pynamodb
 
     register_audit(app)
+    register_catalog(app)
 
 
 _register_extensions()

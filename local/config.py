@@ -93,6 +93,10 @@ class LocalConfig(_Strict):
     fault_prefix: str = "_faults/"
     # Local origin only: how long a RestoreObject of an archived object takes (moto's is instant).
     restore_seconds: float = Field(default=10.0, ge=0)
+    # The objects catalog's settings (functions/catalog/settings.py) less what the runtime fills in
+    # (bucket, region, endpoints); on by default with the local origin, off with --origin URL, as
+    # the CDK app does for S3 and custom origins. Validated by local/catalog_environment.py.
+    catalog: dict[str, Any] = Field(default_factory=dict)
     credits_environment: dict[str, str] = Field(
         default_factory=dict, description="extra environment for the credits handler"
     )

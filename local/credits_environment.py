@@ -7,6 +7,7 @@ handler at DynamoDB Local and carry the local pricing.
 from __future__ import annotations
 
 from functions.credits.config import Settings
+from local.catalog_environment import catalog_handler_environment
 from local.config import LocalConfig
 
 
@@ -29,6 +30,7 @@ def credits_handler_environment(config: LocalConfig) -> dict[str, str]:
         "POWERTOOLS_METRICS_NAMESPACE": "edgemeter-local",
         "AWS_LAMBDA_FUNCTION_NAME": "edgemeter-credits-local",
     }
+    environment.update(catalog_handler_environment(config, config.catalog))
     environment.update(config.credits_environment)
     return environment
 

@@ -34,6 +34,7 @@ from botocore.exceptions import ClientError
 
 from cli.client import CreditsApiClient, CreditsApiError
 from functions.shared.sigv4 import static_credentials
+from local.catalog_environment import create_local_objects_table, local_catalog_settings
 from local.config import LocalConfig, build_config
 from local.credits_environment import credits_settings
 from local.dynamodb_local import PROJECT_ROOT, DynamoDBLocal
@@ -132,6 +133,7 @@ class LocalSystem:
         )
         self.dynamodb.start()
         _create_tables(config)
+        create_local_objects_table(config, config.catalog)
         if config.uses_local_origin:
             self.start_python_child("origin", "local.origin_server", config.origin_port)
         _ensure_bucket(config)
@@ -380,6 +382,7 @@ def main(  # noqa: PLR0917 - typer maps each command-line option to one paramete
         overrides["demo"] = {"enabled": False}
     try:
         config = build_config(config_file, overrides)
+        local_catalog_settings(config, config.catalog)  # fail at start, not in a child
     except (ValueError, OSError) as error:
         typer.echo(f"invalid local configuration: {error}", err=True)
         raise typer.Exit(2) from None

@@ -113,11 +113,6 @@ class OriginSettings:
         )
 
 
-def _first(headers: list[tuple[str, str]], name: str) -> str | None:
-    lowered = name.lower()
-    return next((value for key, value in headers if key.lower() == lowered), None)
-
-
 def _without(headers: list[tuple[str, str]], names: frozenset[str]) -> list[tuple[str, str]]:
     return [(key, value) for key, value in headers if key.lower() not in names]
 
