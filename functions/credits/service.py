@@ -11,6 +11,8 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 
+from pynamodb.exceptions import PynamoDBException
+
 from functions.credits.config import Settings
 from functions.credits.data.models import (
     ACCOUNT_PROFILE_SK,
@@ -186,6 +188,17 @@ class CreditsService:
             status=AccountStatus(item.status),
             created_at=item.created_at,
         )
+
+    def _balance_after_charge(self, account_id: str) -> int | None:
+        """The balance for an allow decision, or None when it cannot be read right now.
+
+        The charge has already committed: failing the request here would make the edge refuse
+        a download the account has paid for (found by tests/reliability, throttled GetItem).
+        """
+        try:
+            return self._repository.get_balance(account_id)
+        except PynamoDBException:
+            return None
 
     def _balance(self, account_id: str) -> int:
         balance = self._repository.get_balance(account_id)
@@ -367,7 +380,7 @@ class CreditsService:
             account_id=key.account_id,
             price=price,
             charged=price,
-            balance=self._balance(key.account_id),
+            balance=self._balance_after_charge(key.account_id),
             entry_id=outcome.entry_id,
         )
 
@@ -404,7 +417,7 @@ class CreditsService:
             account_id=record.account_id,
             price=int(record.amount),
             charged=int(record.amount),
-            balance=self._balance(record.account_id),
+            balance=self._balance_after_charge(record.account_id),
             entry_id=record.entry_id,
             replayed=True,
         )
