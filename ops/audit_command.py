@@ -15,6 +15,7 @@ import typer
 from pynamodb.exceptions import PynamoDBException
 
 from functions.credits.config import ConfigurationError, Settings, settings_from_env
+from local.dynamodb_local import LOCAL_CREDENTIALS
 from ops.audit import AuditReport, run_audit
 
 EXIT_CLEAN = 0
@@ -68,7 +69,8 @@ def render_report(report: AuditReport) -> str:
     return "\n".join(lines)
 
 
-def audit(
+def audit(  # noqa: PLR0917 - typer maps each option to one parameter
+    context: typer.Context,
     endpoint: Annotated[
         str | None, typer.Option(help=f"DynamoDB endpoint URL (default: ${ENDPOINT_ENV_VAR} or make run's)")
     ] = None,
@@ -80,6 +82,10 @@ def audit(
     """Check every account: ledger sum == balance, no request charged twice, refunds match charges."""
     try:
         settings = audit_settings(endpoint, credits_table, region, aws)
+        if settings.dynamodb_endpoint is not None:
+            # DynamoDB Local accepts any credentials; without these botocore refuses to sign at all.
+            os.environ.setdefault("AWS_ACCESS_KEY_ID", LOCAL_CREDENTIALS["aws_access_key_id"])
+            os.environ.setdefault("AWS_SECRET_ACCESS_KEY", LOCAL_CREDENTIALS["aws_secret_access_key"])
         report = run_audit(settings)
     except (ConfigurationError, ValueError) as error:
         typer.echo(f"audit: invalid settings: {error}", err=True)
@@ -87,7 +93,9 @@ def audit(
     except PynamoDBException as error:
         typer.echo(f"audit: cannot read the credits table: {error}", err=True)
         raise typer.Exit(EXIT_UNREADABLE) from None
-    typer.echo(json.dumps(report.to_json_dict(), indent=2) if json_output else render_report(report))
+    # The edgemeter CLI's global `--json` (edgemeter --json audit) counts as well.
+    as_json = json_output or bool(getattr(context.obj, "json_output", False))
+    typer.echo(json.dumps(report.to_json_dict(), indent=2) if as_json else render_report(report))
     raise typer.Exit(EXIT_CLEAN if report.ok else EXIT_MISMATCH)
 
 
