@@ -27,6 +27,7 @@ from functions.edge_auth.settings import CreditsApiSettings, EdgeSettings
 from functions.shared.sigv4 import static_credentials
 from local.dynamodb_local import DynamoDBLocal
 from tests.reliability.faults import FaultPolicy, dynamodb_faults
+from tests.reliability.reporting import REPORTED_LINES
 
 EDGE_SIGNING_CREDENTIALS = static_credentials("AKIDEDGE", "edge-secret")
 
@@ -86,3 +87,11 @@ def system(dynamodb_local: DynamoDBLocal, fault_policy: FaultPolicy) -> Iterator
     runtime.reset_runtime()
     fault_policy.choose = FaultPolicy().choose
     delete_tables(settings)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The counts every fault test and the soak reported, after the run."""
+    if REPORTED_LINES:
+        terminalreporter.section("edgemeter reliability counts")
+        for line in REPORTED_LINES:
+            terminalreporter.write_line(line)

@@ -31,6 +31,7 @@ from tests.reliability.conftest import (
     reliability_settings,
 )
 from tests.reliability.faults import Fault, SlowCreditsApi
+from tests.reliability.reporting import report_line
 from tests.unit.edge_auth.events import (
     new_request_id,
     origin_response_event,
@@ -62,7 +63,7 @@ def charged_request_ids(account_id: str) -> set[str]:
 
 
 def report(name: str, **counts: object) -> None:
-    print(f"\n[reliability] {name}: " + ", ".join(f"{key}={value}" for key, value in counts.items()))
+    report_line(f"[reliability] {name}: " + ", ".join(f"{key}={value}" for key, value in counts.items()))
 
 
 # --- the credits API down or slow ----------------------------------------------------------

@@ -27,6 +27,7 @@ import pytest
 from bench.local_system import RunningLocalSystem, local_system
 from functions.shared.api_keys import generate_api_key
 from ops.audit import run_audit
+from tests.reliability.reporting import report_line
 
 EDGEMETER_CLI = Path(sys.executable).parent / "edgemeter"
 
@@ -189,16 +190,18 @@ def test_soak_mixed_traffic_then_audit() -> None:
         for account_id in granted
         if net_charged[account_id] != tally.served_credits[account_id]
     }
-    print(
-        f"\n[soak] requests={tally.requests} in {elapsed:.0f}s clients={CLIENTS} accounts={len(accounts)} "
-        f"faults_injected={tally.faults_injected} refunds={audit.refunds} charges={audit.charges}"
-        f"\n[soak] kinds={dict(tally.kinds)}\n[soak] statuses={dict(sorted(tally.statuses.items()))}"
-        f"\n[soak] status by kind={dict(sorted(tally.status_by_kind.items()))}"
-        f"\n[soak] audit: ok={audit.ok} mismatches={len(audit.mismatches)} "
-        f"ledger_entries={audit.ledger_entries}; charged-but-not-served credits per account: {unexplained}"
-        f"\n[soak] charged, not refunded, and the client got no 2xx: {unrefunded_failures}"
-    )
-    print(f"[soak] edgemeter audit exit {audit_command.returncode}: {audit_command.stdout.strip()}")
+    for line in (
+        f"[soak] requests={tally.requests} in {elapsed:.0f}s clients={CLIENTS} accounts={len(accounts)} "
+        f"faults_injected={tally.faults_injected} refunds={audit.refunds} charges={audit.charges}",
+        f"[soak] statuses={dict(sorted(tally.statuses.items()))}",
+        f"[soak] status by kind={dict(sorted(tally.status_by_kind.items()))}",
+        f"[soak] audit: ok={audit.ok} mismatches={len(audit.mismatches)} "
+        f"ledger_entries={audit.ledger_entries}",
+        f"[soak] charged-but-not-served credits per account: {unexplained}",
+        f"[soak] charged, not refunded, and the client got no 2xx: {unrefunded_failures}",
+        f"[soak] edgemeter audit exit {audit_command.returncode}: {audit_command.stdout.strip()}",
+    ):
+        report_line(line)
     assert tally.requests > 0
     assert audit_command.returncode == 0, audit_command.stdout + audit_command.stderr
     assert audit.ok, audit.mismatches
