@@ -341,3 +341,62 @@ def test_dynamodb_throttling_is_a_503_with_retry_after(
     assert reply.headers["retry-after"] == "1"
     monkeypatch.undo()
     assert stored_balance(account_id) == 5
+
+
+def test_rate_limit_recovers_after_retry_after(
+    call: Caller, funded_key: FundedKey, service: CreditsService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, api_key = funded_key(100, rate_limit={"per_second": 2, "burst": 2})
+    start = datetime.now(UTC)
+
+    class Clock:
+        moment = start
+
+        def now(self) -> datetime:
+            return self.moment
+
+    clock = Clock()
+    monkeypatch.setattr(service, "_clock", clock)
+    assert [authorize(call, api_key, f"gcra-{n}")["decision"] for n in range(3)] == ["allow", "allow", "deny"]
+    clock.moment = start + timedelta(milliseconds=400)
+    assert authorize(call, api_key, "gcra-3")["decision"] == "deny"  # one slot every 500 ms
+    clock.moment = start + timedelta(milliseconds=500)
+    assert authorize(call, api_key, "gcra-4")["decision"] == "allow"
+    assert authorize(call, api_key, "gcra-5")["reason"] == "rate_limited"
+    clock.moment = start + timedelta(seconds=10)  # idle: the full burst is back, no more
+    assert [authorize(call, api_key, f"gcra-idle-{n}")["decision"] for n in range(3)] == [
+        "allow",
+        "allow",
+        "deny",
+    ]
+
+
+def test_keys_are_listed_page_by_page(call: Caller, funded_key: FundedKey) -> None:
+    account_id, _ = funded_key(0)
+    for _ in range(4):
+        assert call("POST", f"/v1/accounts/{account_id}/keys", {}).status == 201
+    listed: list[str] = []
+    cursor = None
+    while True:
+        query = {"limit": "2"} | ({"cursor": cursor} if cursor else {})
+        page = call("GET", f"/v1/accounts/{account_id}/keys", query=query)
+        listed += [key["key_id"] for key in page.body["keys"]]
+        cursor = page.body["next_cursor"]
+        if not cursor:
+            break
+    assert len(listed) == len(set(listed)) == 5
+
+
+def test_a_request_id_reused_for_a_different_request_is_a_conflict(
+    call: Caller, funded_key: FundedKey
+) -> None:
+    account_id, api_key = funded_key(5)
+    authorize(call, api_key, "reused", path="/one")
+    reply = call(
+        "POST",
+        "/v1/authorize",
+        {"key_digest": hash_api_key(api_key), "request_id": "reused", "method": "GET", "path": "/two"},
+    )
+    assert reply.status == 409
+    assert reply.error_code == "conflict"
+    assert stored_balance(account_id) == 4
