@@ -81,6 +81,17 @@ class ServiceBusy(CreditsError):
         self.retry_after = retry_after
 
 
+class DeadlineExceeded(ServiceBusy):
+    """The edge's time budget for this request had run out: it has answered 503 already.
+
+    Nothing stays charged for it: either no charge was made, or the late charge was
+    refunded at once (reason ``deadline_exceeded``).
+    """
+
+    def __init__(self) -> None:
+        super().__init__("the time budget of this request ran out; nothing was charged", retry_after=1)
+
+
 class DataIntegrityError(RuntimeError):
     """Stored data breaks an invariant (for example a key whose account has no balance).
 

@@ -31,6 +31,8 @@ MAX_BALANCE = 10**15
 MAX_GRANT = 10**12
 # S3's largest object is 5 TiB; a body larger than that is not a real upload.
 MAX_BODY_BYTES = 5 * 1024**4
+# Year 2100 in Unix milliseconds: any later deadline is garbage, not a time budget.
+MAX_DEADLINE_MS = 4_102_444_800_000
 MAX_PATH_LENGTH = 4096
 
 AccountId = Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN, examples=["acct_0123456789abcdef0123"])]
@@ -217,6 +219,15 @@ class AuthorizeRequest(_Request):
     method: HttpMethod
     path: str = Field(min_length=1, max_length=MAX_PATH_LENGTH, pattern=r"^/[^\x00-\x1f\x7f]*$")
     bytes: int = Field(default=0, ge=0, le=MAX_BODY_BYTES, description="Upload Content-Length; 0 otherwise.")
+    deadline_ms: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_DEADLINE_MS,
+        description=(
+            "Unix time in milliseconds at which the edge stops waiting and answers 503. Nothing is "
+            "charged past it, and a charge that commits too late is refunded at once."
+        ),
+    )
 
 
 class Decision(_Response):

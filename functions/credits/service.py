@@ -40,6 +40,7 @@ from functions.credits.errors import (
     BalanceLimitExceeded,
     ChargeNotFound,
     DataIntegrityError,
+    DeadlineExceeded,
     IdempotencyConflict,
     InvalidRequest,
     KeyNotFound,
@@ -74,6 +75,10 @@ from functions.shared.api_keys import generate_api_key, hash_api_key
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 MAX_USAGE_PERIOD = timedelta(days=366)
+# How long before the edge's deadline the service stops charging: the allow still has to
+# travel back to the edge (API Gateway + the network to the edge location) in time.
+DEADLINE_SAFETY_MARGIN_MS = 250
+DEADLINE_REFUND_REASON = "deadline_exceeded"
 
 _K = TypeVar("_K", bound=KeyByIdItem)
 
@@ -357,6 +362,7 @@ class CreditsService:
                 return self._replay(earlier, request, key)
             return self._deny(denial, price, account_id=key.account_id, retry_after=retry_after)
 
+        self._check_deadline(request, charged=False)
         outcome = self._repository.charge(
             account_id=key.account_id,
             key_id=key.key_id,
@@ -375,6 +381,7 @@ class CreditsService:
             return self._replay(outcome.record, request, key)
         assert isinstance(outcome, Charged)
         self._telemetry.charged(price)
+        self._check_deadline(request, charged=True)
         return Decision(
             decision="allow",
             account_id=key.account_id,
@@ -383,6 +390,23 @@ class CreditsService:
             balance=self._balance_after_charge(key.account_id),
             entry_id=outcome.entry_id,
         )
+
+    def _check_deadline(self, request: AuthorizeRequest, *, charged: bool) -> None:
+        """Never leave a charge for a request the edge has stopped waiting for.
+
+        The edge answers 503 once its time budget is spent; a charge committed after that
+        would bill a refused request. Within ``DEADLINE_SAFETY_MARGIN_MS`` of the deadline
+        (the reply still has to travel back) nothing is charged, and a charge that committed
+        that late is refunded here at once, in the same invocation.
+        """
+        if request.deadline_ms is None:
+            return
+        now_ms = int(self._clock.now().timestamp() * 1000)
+        if now_ms < request.deadline_ms - DEADLINE_SAFETY_MARGIN_MS:
+            return
+        if charged:
+            self.refund(RefundRequest(request_id=request.request_id, reason=DEADLINE_REFUND_REASON))
+        raise DeadlineExceeded
 
     def _deny(
         self,
@@ -412,6 +436,9 @@ class CreditsService:
             request.bytes,
         ):
             raise IdempotencyConflict("this request id was charged for a different request")
+        if self._repository.get_refund(request.request_id) is not None:
+            # Refunded (origin failure, or a charge that missed the edge's deadline): never serve it again.
+            raise IdempotencyConflict("this request id was refunded; use a new request")
         return Decision(
             decision="allow",
             account_id=record.account_id,

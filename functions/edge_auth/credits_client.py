@@ -334,6 +334,9 @@ class CreditsClient:
                 "method": method,
                 "path": path,
                 "bytes": upload_bytes,
+                # Wall-clock form of our deadline: the service will not leave a charge standing
+                # for a request we have already answered 503 (it refunds a late commit itself).
+                "deadline_ms": int((time.time() + max(deadline - self._clock(), 0.0)) * 1000),
             },
             deadline,
         )

@@ -58,6 +58,10 @@ _REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9_=+/.:-]{1,128}$")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 KEY_DENIAL_REASONS = frozenset({"invalid_api_key", "revoked_api_key", "expired_api_key", "account_suspended"})
 _BEARER_PREFIX = "bearer "
+# Failures that happen before the authorization leaves the edge: nothing can have been charged.
+_CAUSES_BEFORE_SENDING = frozenset({"refused", "connect_failed", "signing_failed"})
+_VOID_REASON = "edge_gave_up"
+_VOID_BUDGET_S = 1.0
 # Retry-After of the 503 when the settings themselves are unusable.
 _RETRY_AFTER_WITHOUT_SETTINGS_SECONDS = 5
 # Retry-After for a rate-limited key when the credits API gave none.
@@ -173,6 +177,8 @@ def _handle(event: Any, runtime: EdgeRuntime) -> dict[str, Any]:
         log_event(
             logging.WARNING, "credits_unavailable", request_id=viewer_request.request_id, cause=exc.cause
         )
+        if exc.cause not in _CAUSES_BEFORE_SENDING:
+            _void_possible_charge(runtime, viewer_request.request_id)
         return _unavailable_response(settings.unavailable_retry_after_seconds)
 
     log_event(
@@ -188,6 +194,25 @@ def _handle(event: Any, runtime: EdgeRuntime) -> dict[str, Any]:
         _forward_allowed(request, headers, decision, viewer_request.request_id, settings)
         return request
     return _denied_response(decision, key_digest, empty_account_cache_key, runtime)
+
+
+def _void_possible_charge(runtime: EdgeRuntime, request_id: str) -> None:
+    """Refund whatever the unanswered authorization may have charged: the viewer gets a 503.
+
+    The request may have reached the credits service and committed a charge whose reply came
+    too late. The service refunds charges that commit past our deadline itself; this covers a
+    reply lost or delayed on the way back. Refunds are idempotent per request id, and a 404
+    (nothing was charged) is the common answer. One attempt, within what is left of the
+    viewer-request limit (authorize budget at most 3 s + this 1 s, inside 5 s).
+    """
+    try:
+        outcome = runtime.credits.refund(request_id, _VOID_REASON, runtime.clock() + _VOID_BUDGET_S)
+    except CreditsUnavailableError as exc:
+        # The ledger keeps the charge; this line is what reconciliation looks for.
+        log_event(logging.ERROR, "void_failed", request_id=request_id, cause=exc.cause)
+        return
+    if outcome.found:
+        log_event(logging.WARNING, "void_refunded", request_id=request_id, refunded=outcome.refunded)
 
 
 def _read_viewer_request(request: dict[str, Any], config: dict[str, Any]) -> _ViewerRequest | dict[str, Any]:

@@ -92,7 +92,8 @@ def test_slow_credits_api_answers_503_before_the_api_would_have() -> None:
         finally:
             runtime.reset_runtime()
 
-    assert slow_api.requests_received == 1
+    # The authorization, then one void (refund) of whatever it may have charged.
+    assert slow_api.requests_received == 2
     assert result["status"] == "503"
     assert response_header(result, "retry-after") is not None
     # Not a speed test: the budget is 0.3 s, the API would have answered after 20 s.
@@ -116,11 +117,6 @@ class ReplyTooLateTransport:
         return reply
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known money gap (issue 7 report): the edge answers 503 when the authorize reply is late "
-    "but never refunds the charge that committed meanwhile",
-)
 def test_charge_whose_reply_came_too_late_is_refunded(system: CreditsUnderTest) -> None:
     account_id, api_key = system.credits.funded_key("late-replies", 10)
     configure_edge("https://credits.invalid/prod", ReplyTooLateTransport(system.transport))
@@ -152,7 +148,8 @@ def test_throttling_is_retried_and_every_charge_has_its_ledger_entry(system: Cre
     assert system.faults.injected[Fault.THROTTLE] > 0
     assert all(result["status"] == "503" for result in unavailable)
     assert audit.ok, audit.mismatches
-    assert audit.charges == len(allowed)
+    # Every allowed request paid once; anything charged but not allowed was refunded.
+    assert audit.charges - audit.refunds == len(allowed)
     assert system.credits.balance(account_id) == 100 - len(allowed)
     report(
         "DynamoDB throttled 1 in 3",
@@ -160,6 +157,7 @@ def test_throttling_is_retried_and_every_charge_has_its_ledger_entry(system: Cre
         faults_injected=system.faults.total_injected,
         allowed=len(allowed),
         answered_503=len(unavailable),
+        refunds=audit.refunds,
         audit_mismatches=len(audit.mismatches),
     )
 
@@ -209,8 +207,8 @@ def test_lost_reply_of_a_committed_charge_is_not_charged_twice(system: CreditsUn
     assert system.faults.injected[Fault.LOST_REPLY] == 5
     assert audit.ok, audit.mismatches
     # Whatever the edge answered, each request was charged at most once and the books agree.
-    assert audit.charges == len(allowed)
-    assert system.credits.balance(account_id) == 100 - audit.charges
+    assert audit.charges - audit.refunds == len(allowed)
+    assert system.credits.balance(account_id) == 100 - len(allowed)
     report(
         "DynamoDB reply lost after commit",
         requests=len(results),
@@ -245,12 +243,20 @@ def test_origin_5xx_storm_is_refunded_once_per_charge(system: CreditsUnderTest) 
 
     audit = run_audit(system.settings)
     forwarded_count = sum(1 for forwarded, _ in outcomes if forwarded)
-    assert forwarded_count == requests
-    assert {status for _, status in outcomes} <= {500, 501, 502, 503}
+    assert forwarded_count > requests // 2
+    assert {status for forwarded, status in outcomes if forwarded} <= {500, 501, 502, 503}
     assert audit.ok, audit.mismatches
-    assert (audit.charges, audit.refunds) == (requests, requests)
+    # Every charge was refunded (a request the edge did not forward may not be charged at all).
+    assert audit.charges >= forwarded_count
+    assert audit.refunds == audit.charges
     assert system.credits.balance(account_id) == 200
-    report("origin 5xx storm", requests=requests, faults_injected=requests, refunds=audit.refunds)
+    report(
+        "origin 5xx storm",
+        requests=requests,
+        faults_injected=forwarded_count,
+        charges=audit.charges,
+        refunds=audit.refunds,
+    )
 
 
 # --- DynamoDB Local killed and restarted -----------------------------------------------------
@@ -312,7 +318,7 @@ def test_dynamodb_killed_mid_load_loses_no_acknowledged_charge(tmp_path: Any, fa
     # Every charge the edge acted on survived the crash; refused requests may or may not have
     # been charged (the crash can hit after the commit), but never twice and never off the books.
     assert set(acknowledged) <= charged
-    assert balance == 1000 - audit.charges
+    assert balance == 1000 - audit.charges + audit.refunds
     report(
         "DynamoDB Local killed and restarted",
         requests=len(acknowledged) + refused,
@@ -320,6 +326,7 @@ def test_dynamodb_killed_mid_load_loses_no_acknowledged_charge(tmp_path: Any, fa
         acknowledged=len(acknowledged),
         refused=refused,
         charges=audit.charges,
+        refunds=audit.refunds,
     )
 
 

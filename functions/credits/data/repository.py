@@ -398,6 +398,9 @@ class CreditsRepository:
 
     # refunds ---------------------------------------------------------------------------------
 
+    def get_refund(self, request_id: str) -> RefundRecordItem | None:
+        return _get(RefundRecordItem, request_pk(request_id), REFUND_SK)
+
     def refund(self, charge: ChargeRecordItem, *, request_id: str, reason: str, now: datetime) -> Refunded:
         """ONE transaction: the refund record (at most one per charge), the credit, the ledger entry."""
         amount = int(charge.amount)

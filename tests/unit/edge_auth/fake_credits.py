@@ -25,7 +25,7 @@ from functions.shared.api_keys import generate_api_key, hash_api_key, is_key_dig
 from functions.shared.errors import error_json
 
 MEBIBYTE = 1024 * 1024
-AUTHORIZE_FIELDS = frozenset({"key_digest", "request_id", "method", "path", "bytes"})
+AUTHORIZE_FIELDS = frozenset({"key_digest", "request_id", "method", "path", "bytes", "deadline_ms"})
 REFUND_FIELDS = frozenset({"request_id", "reason"})
 
 
@@ -114,6 +114,9 @@ class FakeCreditsApi:
         key_digest = payload["key_digest"]
         request_id = payload["request_id"]
         upload_bytes = payload["bytes"]
+        deadline_ms = payload["deadline_ms"]
+        if not isinstance(deadline_ms, int) or deadline_ms <= 0:
+            return _error(400, "validation_error", "deadline_ms must be a positive integer")
         if not isinstance(key_digest, str) or not is_key_digest(key_digest):
             return _error(400, "validation_error", "key_digest must be a SHA-256 hex digest")
         if not isinstance(request_id, str) or not request_id:

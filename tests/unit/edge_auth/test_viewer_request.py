@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -68,7 +69,11 @@ def test_allowed_download_is_forwarded_without_key_and_with_account_and_charge(e
     assert response_header(forwarded, "x-edgemeter-request-id") == request_id
     assert edge.api.accounts["acct_alice"].balance == 9
     (call,) = edge.api.calls_to("/v1/authorize")
-    assert call.payload == {
+    payload = dict(call.payload)
+    # The wall-clock deadline the service honours: our budget (1.5 s) from now.
+    deadline_ms = payload.pop("deadline_ms")
+    assert abs(deadline_ms - (time.time() * 1000 + 1500)) < 1000
+    assert payload == {
         "key_digest": hash_api_key(api_key),
         "request_id": request_id,
         "method": "GET",
