@@ -1,13 +1,14 @@
 """The credits Lambda's entry point (API Gateway REST proxy integration).
 
-Cold start validates the configuration once (a bad one fails the init with a clear
-message) and wires handler -> logic -> data access. Each invocation is logged with the
+The first invocation validates the configuration once (a bad one fails with a clear message)
+and wires handler -> logic -> data access. Each invocation is logged with the
 API Gateway request id as correlation id; the event itself is never logged (it carries
 key digests), and the tracer never records responses (a new key's reply carries the key).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -25,11 +26,19 @@ def build_api(settings: Settings) -> CreditsApi:
     return CreditsApi(service, settings)
 
 
-api = build_api(settings_from_env())
+@functools.cache
+def container_api() -> CreditsApi:
+    """The API of this execution environment, built on its first invocation and kept.
+
+    Built on first use rather than at import, so importing the module (tests, tooling,
+    the OpenAPI export) never reads the environment; a bad configuration fails every
+    invocation with the same clear message until it is fixed.
+    """
+    return build_api(settings_from_env())
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return api.handle(event, context)
+    return container_api().handle(event, context)
