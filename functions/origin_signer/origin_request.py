@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ logger = logging.getLogger("edgemeter.origin_signer")
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _BODY_METHODS = frozenset({"PUT", "POST", "PATCH"})
+CLOUDFRONT_REQUEST_ID_HEADER = "x-amz-cf-id"
+_CLOUDFRONT_REQUEST_ID = re.compile(r"^[A-Za-z0-9_=+/.:-]{1,128}$")
 # SigV4 leaves these unreserved characters unencoded; everything else is %XX.
 _SIGV4_UNRESERVED = "-_.~"
 # Fetched with a short timeout: a viewer is waiting on this origin request.
@@ -157,7 +160,7 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
         _log(logging.ERROR, "origin_request_unreadable")
         return _error_response(400, ErrorCode.BAD_REQUEST, "The origin request could not be read.")
     try:
-        return _sign_in_place(request)
+        return _sign_in_place(request, _cloudfront_request_id(event))
     except SignerSettingsError as exc:
         _log(logging.CRITICAL, "origin_signer_settings_invalid", error=str(exc))
     except OriginCredentialsError as exc:
@@ -169,7 +172,7 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
     )
 
 
-def _sign_in_place(request: dict[str, Any]) -> dict[str, Any]:
+def _sign_in_place(request: dict[str, Any], cloudfront_request_id: str | None) -> dict[str, Any]:
     origin = request.get("origin")
     custom_origin = origin.get("custom") if isinstance(origin, dict) else None
     if not isinstance(custom_origin, dict):
@@ -217,6 +220,11 @@ def _sign_in_place(request: dict[str, Any]) -> dict[str, Any]:
         for name, entries in headers.items()
         if isinstance(name, str) and name.startswith("x-amz-") and name not in SIGNING_HEADER_NAMES
     }
+    if cloudfront_request_id is not None:
+        # CloudFront adds X-Amz-Cf-Id (= config.requestId) to the origin request after this
+        # function runs, and functions may not set X-Amz-Cf-* themselves. Strict S3-compatible
+        # stores refuse an unsigned x-amz-* header, so sign the value CloudFront will send.
+        extra_signed[CLOUDFRONT_REQUEST_ID_HEADER] = cloudfront_request_id
     signed_headers = sign_request(
         method.upper(),
         url,
@@ -230,6 +238,8 @@ def _sign_in_place(request: dict[str, Any]) -> dict[str, Any]:
     for name in SIGNING_HEADER_NAMES:
         headers.pop(name, None)
     for name, value in signed_headers.items():
+        if name == CLOUDFRONT_REQUEST_ID_HEADER:
+            continue  # CloudFront sets it; a function that does is refused (read-only header)
         headers[name] = [{"key": _header_key(name), "value": value}]
     return request
 
@@ -268,6 +278,18 @@ def _joined_values(entries: Any) -> str | None:
 
 def _header_key(name: str) -> str:
     return "-".join(part.capitalize() for part in name.split("-"))
+
+
+def _cloudfront_request_id(event: Any) -> str | None:
+    """``config.requestId`` of the event: the value CloudFront sends as X-Amz-Cf-Id."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    record = records[0] if isinstance(records, list) and records else None
+    cloudfront = record.get("cf") if isinstance(record, dict) else None
+    config = cloudfront.get("config") if isinstance(cloudfront, dict) else None
+    request_id = config.get("requestId") if isinstance(config, dict) else None
+    if isinstance(request_id, str) and _CLOUDFRONT_REQUEST_ID.fullmatch(request_id):
+        return request_id
+    return None
 
 
 def _request_of(event: Any) -> dict[str, Any] | None:

@@ -284,11 +284,10 @@ class LocalCdn:
                 or lowered in SIGNING_HEADER_NAMES
             ):
                 headers[lowered] = value
-        if self.origin.kind == "s3":
-            headers["x-amz-cf-id"] = request_id
-        # CloudFront also sends X-Amz-Cf-Id to custom origins, after the origin-request function
-        # signed; strict S3-compatible stores (SeaweedFS) refuse an unsigned x-amz-* header with
-        # SignatureDoesNotMatch, so the local custom origin does not get it (docs/decisions.md).
+        # CloudFront adds X-Amz-Cf-Id to every origin request, custom origins included, after the
+        # origin-request function ran; the origin signer signs that value (docs/decisions.md),
+        # which a strict S3-compatible store (SeaweedFS) checks.
+        headers["x-amz-cf-id"] = request_id
         headers["via"] = "1.1 local.cloudfront.net (CloudFront)"
         headers["x-forwarded-for"] = request.client_ip
         return headers

@@ -82,7 +82,7 @@ def origin_request_event(
                         "distributionDomainName": "d111111abcdef8.cloudfront.net",
                         "distributionId": "EDFDVBD6EXAMPLE",
                         "eventType": "origin-request",
-                        "requestId": "origin-request-id-1==",
+                        "requestId": CLOUDFRONT_REQUEST_ID,
                     },
                     "request": {
                         "clientIp": "203.0.113.178",
@@ -120,8 +120,16 @@ def header(request: dict[str, Any], name: str) -> str:
     return value
 
 
+CLOUDFRONT_REQUEST_ID = "origin-request-id-1=="
+
+
 def recompute_signature(request: dict[str, Any], secret_key: str) -> str:
-    """What an S3 server computes from the request CloudFront sends (botocore as the oracle)."""
+    """What an S3 server computes from the request CloudFront sends (botocore as the oracle).
+
+    CloudFront adds X-Amz-Cf-Id (the event's requestId) after the function ran.
+    """
+    sent_headers = {name: header(request, name) for name in request["headers"]}
+    sent_headers["x-amz-cf-id"] = CLOUDFRONT_REQUEST_ID
     custom = request["origin"]["custom"]
     url = f"{custom['protocol']}://{header(request, 'host')}{custom['path']}{request['uri']}"
     if request["querystring"]:
@@ -130,7 +138,7 @@ def recompute_signature(request: dict[str, Any], secret_key: str) -> str:
     signed_names = authorization.split("SignedHeaders=")[1].split(",")[0].split(";")
     access_key = authorization.split("Credential=")[1].split("/")[0]
     oracle_request = AWSRequest(
-        method=request["method"], url=url, headers={name: header(request, name) for name in signed_names}
+        method=request["method"], url=url, headers={name: sent_headers[name] for name in signed_names}
     )
     oracle_request.context["timestamp"] = header(request, "x-amz-date")
     oracle = S3SigV4Auth(static_credentials(access_key, secret_key), "s3", "us-east-1")
@@ -157,7 +165,9 @@ def test_custom_origin_request_is_signed_as_sent(secret_store: SecretStore) -> N
     assert authorization.startswith(
         "AWS4-HMAC-SHA256 Credential=MINIOACCESS/20261121/us-east-1/s3/aws4_request"
     )
-    assert "SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-meta-owner," in authorization
+    assert "SignedHeaders=host;x-amz-cf-id;x-amz-content-sha256;x-amz-date;x-amz-meta-owner," in authorization
+    # Functions may not set X-Amz-Cf-*: only its value is signed, CloudFront adds the header.
+    assert "x-amz-cf-id" not in request["headers"]
     assert authorization.endswith("Signature=" + recompute_signature(request, "minio-secret-key"))
     # Headers the store does not need to verify still reach it, unsigned.
     assert header(request, "range") == "bytes=0-99"
