@@ -45,6 +45,7 @@ class EdgeFigures:
     cold_import_runs: int
     cold_import_median_ms: float
     first_call_median_ms: float
+    first_signature_median_ms: float
     botocore_import_median_ms: float
     decisions: int
     cpu_microseconds_per_decision: float
@@ -59,8 +60,8 @@ class EdgeFigures:
         return self.cold_import_median_ms < TARGET_COLD_IMPORT_MS
 
 
-def cold_start_medians(runs: int) -> tuple[float, float, float]:
-    """Medians of (handler import, first invocation, botocore alone) in fresh interpreters."""
+def cold_start_medians(runs: int) -> tuple[float, float, float, float]:
+    """Medians of (handler import, first invocation, first signature, botocore alone), fresh interpreters."""
     with tempfile.TemporaryDirectory(prefix="edge-package-") as scratch:
         package_dir = Path(scratch)
         with zipfile.ZipFile(io.BytesIO(package_zip("edge_auth"))) as archive:
@@ -73,6 +74,7 @@ def cold_start_medians(runs: int) -> tuple[float, float, float]:
     return (
         median([figures["import_ms"] for figures in cold_starts]),
         median([figures["first_call_ms"] for figures in cold_starts]),
+        median([figures["first_signature_ms"] for figures in cold_starts]),
         median([figures["import_ms"] for figures in botocore_alone]),
     )
 
@@ -240,12 +242,13 @@ def warm_decision_microseconds(decisions: int) -> tuple[float, float]:
 
 def run_edge_bench(*, decisions: int, import_runs: int) -> EdgeFigures:
     cpu_us, wall_us = warm_decision_microseconds(decisions)
-    import_ms, first_call_ms, botocore_ms = cold_start_medians(import_runs)
+    import_ms, first_call_ms, first_signature_ms, botocore_ms = cold_start_medians(import_runs)
     return EdgeFigures(
         package_zip_bytes={package: len(package_zip(package)) for package in PACKAGES},
         cold_import_runs=import_runs,
         cold_import_median_ms=import_ms,
         first_call_median_ms=first_call_ms,
+        first_signature_median_ms=first_signature_ms,
         botocore_import_median_ms=botocore_ms,
         decisions=decisions,
         cpu_microseconds_per_decision=cpu_us,

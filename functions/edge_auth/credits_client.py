@@ -25,12 +25,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from botocore.credentials import ReadOnlyCredentials
-
 from functions.shared.sigv4 import load_credentials, sign_request
+
+if TYPE_CHECKING:
+    from botocore.credentials import ReadOnlyCredentials
 
 AUTHORIZE_PATH = "/v1/authorize"
 REFUNDS_PATH = "/v1/refunds"

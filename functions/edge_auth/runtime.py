@@ -14,14 +14,15 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-from botocore.credentials import ReadOnlyCredentials
+from typing import TYPE_CHECKING, Any
 
 from functions.edge_auth.caches import TtlCache
 from functions.edge_auth.credits_client import Clock, CreditsClient, CreditsTransport, HttpCreditsTransport
 from functions.edge_auth.settings import EdgeSettings, load_settings_file
 from functions.shared.sigv4 import load_credentials
+
+if TYPE_CHECKING:
+    from botocore.credentials import ReadOnlyCredentials
 
 logger = logging.getLogger("edgemeter.edge")
 

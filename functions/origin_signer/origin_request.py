@@ -26,14 +26,15 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
-
-from botocore.credentials import ReadOnlyCredentials
 
 from functions.origin_signer.settings import SignerSettings, SignerSettingsError, load_signer_settings
 from functions.shared.errors import ErrorCode, error_json
 from functions.shared.sigv4 import SIGNING_HEADER_NAMES, sign_request, static_credentials
+
+if TYPE_CHECKING:
+    from botocore.credentials import ReadOnlyCredentials
 
 logger = logging.getLogger("edgemeter.origin_signer")
 

@@ -27,17 +27,19 @@ For ``service="s3"`` the returned headers include ``x-amz-content-sha256``; pass
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from botocore.auth import S3SigV4Auth, SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.config import Config
-from botocore.credentials import Credentials, ReadOnlyCredentials
-
 if TYPE_CHECKING:
+    import botocore.config
     import botocore.session
+    from botocore.credentials import Credentials, ReadOnlyCredentials
+
+# botocore is imported where it is used, not here: importing it costs ~100 ms of a Lambda@Edge
+# cold start, and the edge's paths that never sign (no key, bad request, negative-cache hits)
+# should not pay it. bench/edge_package.py reports both the import and the first signature.
 
 __all__ = [
     "SIGNING_HEADER_NAMES",
@@ -57,8 +59,6 @@ SIGNING_HEADER_NAMES = frozenset(
 # in a header, which is botocore's S3 signer; every other service uses plain SigV4.
 _S3_SERVICE_NAME = "s3"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-# How botocore's S3 signer is told not to hash the payload (its client config).
-_UNSIGNED_PAYLOAD_CLIENT_CONFIG = Config(s3={"payload_signing_enabled": False})
 
 
 class MissingCredentialsError(RuntimeError):
@@ -67,6 +67,8 @@ class MissingCredentialsError(RuntimeError):
 
 def static_credentials(access_key: str, secret_key: str, token: str | None = None) -> ReadOnlyCredentials:
     """Credentials from known values (a secret, a test fixture)."""
+    from botocore.credentials import ReadOnlyCredentials  # noqa: PLC0415 - see the module's imports
+
     return ReadOnlyCredentials(access_key, secret_key, token)
 
 
@@ -124,13 +126,24 @@ def sign_request(  # noqa: PLR0917 - the agreed call shape mirrors an HTTP reque
     if split_url.port is not None and split_url.port != _DEFAULT_PORTS[split_url.scheme]:
         host = f"{host}:{split_url.port}"
     request_headers["host"] = host
+    from botocore.auth import S3SigV4Auth, SigV4Auth  # noqa: PLC0415 - see the module's imports
+    from botocore.awsrequest import AWSRequest  # noqa: PLC0415
+
     request = AWSRequest(method=method.upper(), url=url, headers=request_headers, data=body)
     signer: SigV4Auth
     if service == _S3_SERVICE_NAME:
         signer = S3SigV4Auth(credentials, service, region)
         if not sign_payload:
-            request.context["client_config"] = _UNSIGNED_PAYLOAD_CLIENT_CONFIG
+            request.context["client_config"] = _unsigned_payload_client_config()
     else:
         signer = SigV4Auth(credentials, service, region)
     signer.add_auth(request)
     return {name.lower(): str(value) for name, value in request.headers.items()}
+
+
+@functools.cache
+def _unsigned_payload_client_config() -> botocore.config.Config:
+    """How botocore's S3 signer is told not to hash the payload (its client config)."""
+    from botocore.config import Config  # noqa: PLC0415 - see the module's imports
+
+    return Config(s3={"payload_signing_enabled": False})

@@ -58,7 +58,7 @@ def origin_request_event(store: SeaweedFS, method: str, uri: str, querystring: s
         "Records": [
             {
                 "cf": {
-                    "config": {"eventType": "origin-request", "requestId": "signer-it-1=="},
+                    "config": {"eventType": "origin-request", "requestId": CLOUDFRONT_REQUEST_ID},
                     "request": {
                         "clientIp": "203.0.113.178",
                         "headers": {
@@ -87,10 +87,15 @@ def origin_request_event(store: SeaweedFS, method: str, uri: str, querystring: s
     }
 
 
+CLOUDFRONT_REQUEST_ID = "signer-it-1=="
+
+
 def send_like_cloudfront(request: dict[str, Any], body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
     custom = request["origin"]["custom"]
     path = custom["path"] + request["uri"] + (f"?{request['querystring']}" if request["querystring"] else "")
     headers = {entries[0]["key"]: entries[0]["value"] for entries in request["headers"].values()}
+    # CloudFront adds its request id after the origin-request function ran.
+    headers["X-Amz-Cf-Id"] = CLOUDFRONT_REQUEST_ID
     if body:
         headers["Content-Length"] = str(len(body))
     connection = http.client.HTTPConnection(custom["domainName"], custom["port"], timeout=30)
