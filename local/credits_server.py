@@ -41,8 +41,9 @@ from local.apigateway import (
     build_proxy_event,
     parse_proxy_response,
 )
-from local.config import LocalConfig, config_from_env
+from local.config import LocalConfig
 from local.credits_environment import credits_handler_environment
+from local.serving import run_service, serve_until_signalled
 from local.sigv4_verify import SignatureError, SigV4Verifier
 
 logger = logging.getLogger("edgemeter.local.credits")
@@ -263,21 +264,11 @@ _SWAGGER_PAGE = """<!doctype html>
 async def _serve(config: LocalConfig) -> None:
     api = LocalCreditsApi(config)
     await api.warm_up()
-    runner = web.AppRunner(api.build_app(), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, config.host, config.credits_port)
-    await site.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
-    await runner.cleanup()
+    await serve_until_signalled(api.build_app(), config.host, config.credits_port)
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    asyncio.run(_serve(config_from_env()))
+    run_service(_serve)
 
 
 if __name__ == "__main__":

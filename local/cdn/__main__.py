@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import signal
-
-from aiohttp import web
-
 from functions.shared.sigv4 import static_credentials
 from local.cdn.cache import ResponseCache
 from local.cdn.containers import EdgeContainerPool
 from local.cdn.server import LocalCdn, OriginSettings
-from local.config import LocalConfig, config_from_env
+from local.config import LocalConfig
 from local.edge import container_setup, edge_triggers, origin_kind
+from local.serving import run_service, serve_until_signalled
 
 
 async def serve(config: LocalConfig) -> None:
@@ -36,21 +31,11 @@ async def serve(config: LocalConfig) -> None:
         viewer_timeout_seconds=config.viewer_timeout_seconds,
         distribution_domain_name=f"{config.host}:{config.cdn_port}",
     )
-    runner = web.AppRunner(cdn.build_app(), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, config.host, config.cdn_port)
-    await site.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
-    await runner.cleanup()
+    await serve_until_signalled(cdn.build_app(), config.host, config.cdn_port)
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    asyncio.run(serve(config_from_env()))
+    run_service(serve)
 
 
 if __name__ == "__main__":
