@@ -14,6 +14,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.catalog.authorize_guard import CatalogGuard
 from functions.credits.app import CreditsApi
 from functions.credits.config import Settings, settings_from_env
 from functions.credits.data.repository import CreditsRepository
@@ -22,7 +23,13 @@ from functions.credits.telemetry import PowertoolsTelemetry, logger, metrics, tr
 
 
 def build_api(settings: Settings) -> CreditsApi:
-    service = CreditsService(CreditsRepository(settings), settings, telemetry=PowertoolsTelemetry())
+    service = CreditsService(
+        CreditsRepository(settings),
+        settings,
+        telemetry=PowertoolsTelemetry(),
+        # None unless EDGEMETER_CATALOG is set (functions/catalog/settings.py).
+        catalog=CatalogGuard.from_environment(),
+    )
     return CreditsApi(service, settings)
 
 

@@ -211,6 +211,9 @@ class DenialReason(StrEnum):
     INSUFFICIENT_CREDITS = "insufficient_credits"
     RATE_LIMITED = "rate_limited"
     ACCOUNT_SUSPENDED = "account_suspended"
+    # Reserved by the edge<->credits contract for the objects catalog (functions/catalog/).
+    OBJECT_NOT_FOUND = "object_not_found"
+    RESTORE_IN_PROGRESS = "restore_in_progress"
 
 
 class AuthorizeRequest(_Request):
@@ -256,3 +259,8 @@ class Refund(_Response):
     balance: Credits
     entry_id: EntryId
     replayed: bool = Field(description="True when this charge had been refunded already.")
+    restore_retry_after: int | None = Field(
+        default=None,
+        description="Set when the refunded origin answer was an archived object whose restore is running: "
+        "the seconds the viewer should wait (the edge answers 503 restore_in_progress).",
+    )

@@ -13,6 +13,7 @@ from typing import Protocol, TypeVar
 
 from pynamodb.exceptions import PynamoDBException
 
+from functions.catalog.authorize_guard import CatalogGuard
 from functions.credits.config import Settings
 from functions.credits.data.models import (
     ACCOUNT_PROFILE_SK,
@@ -157,11 +158,14 @@ class CreditsService:
         *,
         telemetry: Telemetry | None = None,
         clock: Clock | None = None,
+        catalog: CatalogGuard | None = None,
     ) -> None:
         self._repository = repository
         self._pricing = settings.pricing
         self._telemetry = telemetry or NoTelemetry()
         self._clock = clock or SystemClock()
+        # The objects catalog (functions/catalog/), when one is configured: consulted before charges.
+        self._catalog = catalog
 
     # accounts --------------------------------------------------------------------------------
 
@@ -362,6 +366,22 @@ class CreditsService:
                 return self._replay(earlier, request, key)
             return self._deny(denial, price, account_id=key.account_id, retry_after=retry_after)
 
+        if self._catalog is not None:
+            verdict = self._catalog.before_charge(request.method, request.path, now)
+            if verdict.deny_reason is not None:
+                earlier = self._repository.get_charge(request.request_id)
+                if earlier is not None:
+                    return self._replay(earlier, request, key)
+                return self._deny(
+                    DenialReason(verdict.deny_reason),
+                    price,
+                    account_id=key.account_id,
+                    retry_after=verdict.retry_after,
+                )
+            if verdict.object_size is not None:
+                # A download of a known object is priced on its size, as an upload is on Content-Length.
+                price = self._pricing.price(request.method, request.path, verdict.object_size)
+
         self._check_deadline(request, charged=False)
         outcome = self._repository.charge(
             account_id=key.account_id,
@@ -458,6 +478,13 @@ class CreditsService:
         )
         if not outcome.replayed:
             self._telemetry.refunded(int(outcome.record.amount))
+        restore_retry_after: int | None = None
+        if self._catalog is not None and not outcome.replayed:
+            # An origin 404 leaves a tombstone; a 403 may be an archived object, whose restore starts.
+            observed = self._catalog.after_refund(
+                method=charge.method, path=charge.path, reason=request.reason, now=self._clock.now()
+            )
+            restore_retry_after = observed.retry_after
         return Refund(
             request_id=request.request_id,
             account_id=charge.account_id,
@@ -465,4 +492,5 @@ class CreditsService:
             balance=self._balance(charge.account_id),
             entry_id=outcome.record.entry_id,
             replayed=outcome.replayed,
+            restore_retry_after=restore_retry_after,
         )
