@@ -111,6 +111,8 @@ class RefundOutcome:
     refunded: int
     found: bool
     replayed: bool
+    # The refunded 403 was an archived object whose restore is now running: seconds to wait.
+    restore_retry_after: int | None = None
 
 
 class HttpCreditsTransport:
@@ -356,7 +358,16 @@ class CreditsClient:
         replayed = document.get("replayed", False)
         if not isinstance(refunded, int) or isinstance(refunded, bool) or not isinstance(replayed, bool):
             raise CreditsUnavailableError("bad_reply")
-        return RefundOutcome(refunded=refunded, found=True, replayed=replayed)
+        restore_retry_after = document.get("restore_retry_after")
+        if (
+            not isinstance(restore_retry_after, int)
+            or isinstance(restore_retry_after, bool)
+            or restore_retry_after < 1
+        ):
+            restore_retry_after = None
+        return RefundOutcome(
+            refunded=refunded, found=True, replayed=replayed, restore_retry_after=restore_retry_after
+        )
 
     def _post(self, path: str, payload: dict[str, Any], deadline: float) -> TransportResponse:
         body = json.dumps(payload, separators=(",", ":")).encode("utf-8")

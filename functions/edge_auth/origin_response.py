@@ -115,6 +115,22 @@ def _refund(record: dict[str, Any], response: dict[str, Any], reason: str) -> No
         log_event(logging.ERROR, "refund_impossible", reason=reason, cause="no_request_id", charged=charged)
         return
     outcome = _refund_within_budget(runtime, request_id, reason)
+    if outcome is not None and outcome.restore_retry_after is not None:
+        # The 403 was an archived object and the credits service started its restore: answer
+        # like viewer-request does for a known archived object (503 + Retry-After).
+        retry_after = outcome.restore_retry_after
+        response.clear()
+        response.update(
+            generated_response(
+                503,
+                error_json(
+                    ErrorCode.RESTORE_IN_PROGRESS,
+                    "The object is archived; its restore is in progress.",
+                    retry_after=retry_after,
+                ),
+                {"retry-after": str(retry_after)},
+            )
+        )
     if outcome is not None and outcome.refunded > 0:
         headers = response["headers"]
         headers[REFUNDED_HEADER] = header_entry(REFUNDED_HEADER, str(outcome.refunded))

@@ -147,3 +147,28 @@ def test_archived_object_is_restored_on_demand_and_charged_once(catalog_system: 
         "catalog", "show", key, "--dynamodb-endpoint", f"http://127.0.0.1:{catalog_system.ports['dynamodb']}"
     )
     assert (shown["state"], shown["storage_class"]) == ("ready", "GLACIER")
+
+
+def test_archived_object_unknown_to_the_catalog_is_found_by_its_403(catalog_system: RunningSystem):
+    """No sync: the first GET is charged, S3 says 403; the refund finds the archive and starts the restore."""
+    account_id, _, api_key = catalog_system.new_account(credits=20, name="archive-403")
+    key = "archive/never-synced.bin"
+    s3_client(catalog_system).put_object(
+        Bucket="edgemeter-local", Key=key, Body=b"cold bytes", StorageClass="GLACIER"
+    )
+    headers = {"x-api-key": api_key}
+    with httpx.Client(base_url=catalog_system.cdn_url, timeout=60, trust_env=False) as cdn:
+        first = cdn.get(f"/{key}", headers=headers)
+        assert first.status_code == 503
+        assert first.json()["error"]["code"] == "restore_in_progress"
+        assert int(first.headers["retry-after"]) >= 1
+        reached_after_first = origin_stats(catalog_system)["by_key"][key]
+        later = cdn.get(f"/{key}", headers=headers)
+        assert later.status_code == 503
+    stats = origin_stats(catalog_system)
+    assert stats["restore_requests"][key] == 1
+    # The later 503 came from the catalog: it did not reach the origin.
+    assert stats["by_key"][key] == reached_after_first
+    assert len(entries_of(catalog_system, account_id, "charge")) == 1
+    assert len(entries_of(catalog_system, account_id, "refund")) == 1
+    assert catalog_system.balance(account_id) == 20
