@@ -223,6 +223,30 @@ class ObjectAccessGate:
         self._catalog.replace_if_unchanged(refreshed, entry)
         return AccessDecision.proceed(refreshed.size)
 
+    # ------------------------------------------------------------------ writes authorized (charged)
+
+    def record_write(self, method: str, path: str, body_bytes: int, now: datetime) -> None:
+        """A write through the CDN was charged: update the catalog before the origin has answered.
+
+        PUT records the object as ready with its Content-Length; POST (multipart completion, form
+        uploads) and DELETE forget the key. Either way nothing can wrongly refuse it later: if the
+        write fails, the next GET reaches the origin and its 404/403 corrects the entry (refund +
+        tombstone, or restore); deployed, the ObjectCreated/Removed event refines it within seconds.
+        """
+        method = method.upper()
+        key = object_key_from_path(path)
+        if not key or method not in {"PUT", "POST", "DELETE"}:
+            return
+        try:
+            if method == "PUT":
+                self._record_upload(
+                    key, now, size=body_bytes, etag=None, content_type=None, storage_class=None
+                )
+            else:
+                self._catalog.delete(key)
+        except CatalogUnavailable:
+            logger.warning("catalog unavailable; %s of %r not recorded", method, key)
+
     # ------------------------------------------------------------------ after the origin answered
 
     def observe_origin_response(

@@ -63,6 +63,10 @@ class CatalogGuard:
             restore_started=decision.restore_started,
         )
 
+    def after_charge(self, *, method: str, path: str, body_bytes: int, now: datetime) -> None:
+        """A charged upload or delete: the catalog follows the write (see ObjectAccessGate.record_write)."""
+        self._gate.record_write(method, path, body_bytes, now)
+
     def after_refund(self, *, method: str, path: str, reason: str, now: datetime) -> ObservedOutcome:
         status = REFUND_REASON_STATUS.get(reason)
         if status is None:

@@ -402,6 +402,10 @@ class CreditsService:
         assert isinstance(outcome, Charged)
         self._telemetry.charged(price)
         self._check_deadline(request, charged=True)
+        if self._catalog is not None:
+            self._catalog.after_charge(
+                method=request.method, path=request.path, body_bytes=request.bytes, now=now
+            )
         return Decision(
             decision="allow",
             account_id=key.account_id,

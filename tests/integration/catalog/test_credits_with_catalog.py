@@ -152,3 +152,27 @@ def test_known_size_makes_the_download_price(service: CreditsService):
     )
     assert head.charged == 1
     assert service.get_account(account_id).balance == 86
+
+
+def test_upload_through_the_cdn_lifts_a_tombstone_and_prices_by_size(service: CreditsService):
+    account_id, digest = funded(service, 100)
+    _, first = authorize(service, digest, "/fresh/upload.bin")
+    service.refund(RefundRequest(request_id=first.request_id, reason="origin_404"))
+    upload = service.authorize(
+        AuthorizeRequest(
+            key_digest=digest,
+            request_id=uuid.uuid4().hex,
+            method="PUT",
+            path="/fresh/upload.bin",
+            bytes=2 * MIB,
+        )
+    )
+    assert upload.decision == "allow"
+    download = service.authorize(
+        AuthorizeRequest(
+            key_digest=digest, request_id=uuid.uuid4().hex, method="GET", path="/fresh/upload.bin"
+        )
+    )
+    # No longer refused; priced 1 + 2 per started MiB of the 2 MiB the upload declared.
+    assert (download.decision, download.charged) == ("allow", 5)
+    assert service.get_account(account_id).balance == 100 - 1 - 5

@@ -348,3 +348,27 @@ def test_listed_object_states():
         key="k", size=1, etag="e", storage_class="INTELLIGENT_TIERING", archive_status="ARCHIVE_ACCESS"
     )
     assert tiered.catalog_state(NOW) is ObjectState.ARCHIVED
+
+
+def test_charged_put_records_the_object_and_lifts_a_tombstone(catalog, origin):
+    gate = gate_for(catalog, origin)
+    gate.observe_origin_response(method="GET", path="/new.bin", status=404, now=NOW)
+    gate.record_write("PUT", "/new.bin", 4096, NOW + timedelta(seconds=1))
+    decision = gate.check("GET", "/new.bin", NOW + timedelta(seconds=2))
+    assert (decision.outcome, decision.size) == (AccessOutcome.PROCEED, 4096)
+
+
+@pytest.mark.parametrize("method", ["POST", "DELETE"])
+def test_charged_post_or_delete_forgets_the_key(catalog, origin, method):
+    gate = gate_for(catalog, origin)
+    gate.observe_origin_response(method="GET", path="/k.bin", status=404, now=NOW)
+    gate.record_write(method, "/k.bin", 0, NOW)
+    assert catalog.get("k.bin") is None
+    assert gate.check("GET", "/k.bin", NOW).outcome is AccessOutcome.PROCEED
+
+
+def test_record_write_survives_a_catalog_outage(catalog, origin):
+    catalog.unavailable = True
+    gate_for(catalog, origin).record_write("PUT", "/x.bin", 1, NOW)
+    catalog.unavailable = False
+    assert catalog.get("x.bin") is None
