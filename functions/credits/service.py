@@ -372,6 +372,8 @@ class CreditsService:
                 earlier = self._repository.get_charge(request.request_id)
                 if earlier is not None:
                     return self._replay(earlier, request, key)
+                if verdict.restore_started and self._catalog.restore_price > 0:
+                    self._charge_restore(request, key, now)
                 return self._deny(
                     DenialReason(verdict.deny_reason),
                     price,
@@ -414,6 +416,26 @@ class CreditsService:
             balance=self._balance_after_charge(key.account_id),
             entry_id=outcome.entry_id,
         )
+
+    def _charge_restore(self, request: AuthorizeRequest, key: KeyByDigestItem, now: datetime) -> None:
+        """The request that started a restore pays the configured restore price (its own request id).
+
+        The restore has already been requested from S3 at this point; an account that cannot pay
+        it is simply not charged for it (the download itself is still charged when served).
+        """
+        assert self._catalog is not None
+        outcome = self._repository.charge(
+            account_id=key.account_id,
+            key_id=key.key_id,
+            request_id=f"restore:{request.request_id}",
+            amount=self._catalog.restore_price,
+            method=request.method,
+            path=request.path,
+            body_bytes=0,
+            now=now,
+        )
+        if isinstance(outcome, Charged):
+            self._telemetry.charged(self._catalog.restore_price)
 
     def _check_deadline(self, request: AuthorizeRequest, *, charged: bool) -> None:
         """Never leave a charge for a request the edge has stopped waiting for.

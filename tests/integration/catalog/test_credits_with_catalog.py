@@ -176,3 +176,30 @@ def test_upload_through_the_cdn_lifts_a_tombstone_and_prices_by_size(service: Cr
     # No longer refused; priced 1 + 2 per started MiB of the 2 MiB the upload declared.
     assert (download.decision, download.charged) == ("allow", 5)
     assert service.get_account(account_id).balance == 100 - 1 - 5
+
+
+def test_the_request_that_starts_a_restore_pays_the_restore_price(
+    tables: tuple[Settings, CatalogSettings], origin: FakeArchiveOrigin
+):
+    credits, catalog = tables
+    priced = catalog.model_copy(update={"restore": catalog.restore.model_copy(update={"price": 7})})
+    guard = CatalogGuard(ObjectAccessGate(DynamoObjectCatalog(), origin, priced), priced)
+    service = CreditsService(CreditsRepository(credits), credits, telemetry=NoTelemetry(), catalog=guard)
+    account_id, digest = funded(service, 20)
+    origin.add("cold/priced.bin", storage_class="GLACIER")
+    DynamoObjectCatalog().put(
+        CatalogEntry(
+            key="cold/priced.bin",
+            state=ObjectState.ARCHIVED,
+            updated_at=datetime.now(UTC),
+            storage_class="GLACIER",
+        )
+    )
+    for _ in range(2):
+        waiting = service.authorize(
+            AuthorizeRequest(
+                key_digest=digest, request_id=uuid.uuid4().hex, method="GET", path="/cold/priced.bin"
+            )
+        )
+        assert waiting.reason == "restore_in_progress"
+    assert service.get_account(account_id).balance == 13
