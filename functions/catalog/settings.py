@@ -90,7 +90,8 @@ class CatalogSettings(_Frozen):
     restore: RestoreSettings = RestoreSettings()
     dynamodb_connect_timeout_seconds: float = Field(default=1.0, gt=0, le=10)
     dynamodb_read_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
-    s3_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    # The edge waits about 1.5 s for authorize (edgemeter:edge authorize_budget_ms): stay inside it.
+    s3_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
 
     @model_validator(mode="after")
     def _expected_times_name_tiers_for_glacier(self) -> CatalogSettings:
