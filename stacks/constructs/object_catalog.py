@@ -67,6 +67,11 @@ class ObjectCatalog(Construct):
                 actions=["s3:GetObject", "s3:RestoreObject"], resources=[bucket.arn_for_objects("*")]
             )
         )
+        # Without ListBucket S3 answers a HEAD of a missing key with 403, not 404: the catalog could
+        # then never tell a missing object (tombstone) from an access problem after an origin 403.
+        credits_function.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
+        )
 
         function_logs = logs.LogGroup(
             self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.RETAIN

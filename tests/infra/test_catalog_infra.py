@@ -309,3 +309,18 @@ def test_objects_table_has_the_listing_index_and_ttl(s3_app: SynthesizedApp):
             "TimeToLiveSpecification": {"AttributeName": "ttl", "Enabled": True},
         },
     )
+
+
+def test_credits_role_may_list_the_bucket_so_missing_keys_are_404s(s3_app: SynthesizedApp):
+    policies = s3_app.main.find_resources("AWS::IAM::Policy")
+    statements = [
+        statement
+        for policy in policies.values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert any(statement["Action"] == "s3:ListBucket" for statement in statements)
+    assert any(
+        isinstance(statement["Action"], list)
+        and {"s3:GetObject", "s3:RestoreObject"} <= set(statement["Action"])
+        for statement in statements
+    )
