@@ -312,6 +312,12 @@ class EdgemeterSettings(_Settings):
                     for detail in error.errors()
                 )
                 raise ValueError(f"edgemeter:catalog: {problems}") from None
+            if self.failover is not None and self.catalog.get("mode") == "authoritative":
+                # The catalog lists the primary bucket only: it would refuse what the secondary serves.
+                raise ValueError(
+                    'edgemeter:catalog mode "authoritative" cannot be combined with '
+                    'edgemeter:secondaryOrigin; use mode "advisory"'
+                )
         # The edge validates its file at cold start; validate the same document now, so a
         # bad value fails the synth instead of every viewer request after the deploy.
         try:

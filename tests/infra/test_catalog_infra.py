@@ -324,3 +324,17 @@ def test_credits_role_may_list_the_bucket_so_missing_keys_are_404s(s3_app: Synth
         and {"s3:GetObject", "s3:RestoreObject"} <= set(statement["Action"])
         for statement in statements
     )
+
+
+def test_an_authoritative_catalog_cannot_hide_a_secondary_origin():
+    from stacks.settings import SettingsError, settings_from_context
+
+    with pytest.raises(SettingsError, match="authoritative"):
+        settings_from_context(
+            {
+                "region": "eu-west-1",
+                "originKind": "s3",
+                "catalog": {"mode": "authoritative"},
+                "secondaryOrigin": {"kind": "bucket", "bucketName": "old-media-bucket"},
+            }
+        )
