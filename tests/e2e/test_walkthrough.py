@@ -178,6 +178,7 @@ def test_credits_api_requires_a_sigv4_signature(local_system: RunningSystem) -> 
         )
         openapi = client.get("/openapi.json")
         docs = client.get("/docs")
+        swagger_script = client.get("/docs/assets/swagger-ui-bundle.js")
     assert unsigned.status_code == 403
     assert wrong_secret.status_code == 403
     assert "signature" in wrong_secret.json()["error"]["message"]
@@ -186,6 +187,10 @@ def test_credits_api_requires_a_sigv4_signature(local_system: RunningSystem) -> 
     assert "/v1/accounts/{account_id}/ledger" in openapi.json()["paths"]
     assert docs.status_code == 200
     assert "swagger-ui" in docs.text
+    # The page works offline: its assets come from the local server, not a public CDN.
+    assert "https://" not in docs.text
+    assert swagger_script.status_code == 200
+    assert "SwaggerUIBundle" in swagger_script.text
 
 
 def test_cli_reports_errors_with_exit_codes(local_system: RunningSystem) -> None:
