@@ -20,6 +20,7 @@ from functions.credits.config import HTTP_METHODS
 from functions.credits.ids import IDEMPOTENCY_KEY_PATTERN, KEY_DIGEST_PATTERN, REQUEST_ID_PATTERN
 from functions.credits.schemas import (
     MAX_BODY_BYTES,
+    MAX_DEADLINE_MS,
     MAX_GRANT,
     AuthorizeRequest,
     CreateAccountRequest,
@@ -58,6 +59,7 @@ def via_json(model: type[ModelT], data: Any) -> ModelT:
         method=st.sampled_from(HTTP_METHODS),
         path=paths,
         bytes=st.integers(min_value=0, max_value=MAX_BODY_BYTES),
+        deadline_ms=st.none() | st.integers(min_value=0, max_value=MAX_DEADLINE_MS),
     )
 )
 def test_valid_authorize_requests_are_accepted_and_round_trip(data: dict[str, Any]) -> None:
