@@ -11,6 +11,8 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
+from functions.shared.errors import ErrorCode, error_json
+
 # A generated viewer-request response must stay under CloudFront's 40 KB limit;
 # ours are tiny JSON documents, and this cap keeps them so whatever the input.
 MAX_GENERATED_BODY_BYTES = 8 * 1024
@@ -69,6 +71,19 @@ def generated_response(status: int, body: str, extra_headers: dict[str, str] | N
         "body": body,
         "bodyEncoding": "text",
     }
+
+
+def restore_in_progress_response(retry_after: int) -> dict[str, Any]:
+    """503 for an archived object whose restore is running: come back after ``retry_after`` s."""
+    return generated_response(
+        503,
+        error_json(
+            ErrorCode.RESTORE_IN_PROGRESS,
+            "The object is archived; its restore is in progress.",
+            retry_after=retry_after,
+        ),
+        {"retry-after": str(retry_after)},
+    )
 
 
 def status_description(status: int) -> str:

@@ -28,6 +28,7 @@ from functions.edge_auth.cloudfront import (
     first_header_value,
     generated_response,
     header_entry,
+    restore_in_progress_response,
 )
 from functions.edge_auth.credits_client import CreditsUnavailableError, RefundOutcome
 from functions.edge_auth.runtime import EdgeRuntime, exception_location, get_runtime, log_event
@@ -120,17 +121,7 @@ def _refund(record: dict[str, Any], response: dict[str, Any], reason: str) -> No
         # like viewer-request does for a known archived object (503 + Retry-After).
         retry_after = outcome.restore_retry_after
         response.clear()
-        response.update(
-            generated_response(
-                503,
-                error_json(
-                    ErrorCode.RESTORE_IN_PROGRESS,
-                    "The object is archived; its restore is in progress.",
-                    retry_after=retry_after,
-                ),
-                {"retry-after": str(retry_after)},
-            )
-        )
+        response.update(restore_in_progress_response(retry_after))
     if outcome is not None and outcome.refunded > 0:
         headers = response["headers"]
         headers[REFUNDED_HEADER] = header_entry(REFUNDED_HEADER, str(outcome.refunded))

@@ -31,6 +31,7 @@ from functions.edge_auth.cloudfront import (
     generated_response,
     header_entry,
     header_values,
+    restore_in_progress_response,
 )
 from functions.edge_auth.credits_client import AuthorizeDecision, CreditsUnavailableError
 from functions.edge_auth.runtime import (
@@ -337,15 +338,8 @@ def _denied_response(
     if reason == "object_not_found":
         return generated_response(404, error_json(ErrorCode.OBJECT_NOT_FOUND, "The object does not exist."))
     if reason == "restore_in_progress":
-        retry_after = decision.retry_after or runtime.settings.restore_retry_after_seconds
-        return generated_response(
-            503,
-            error_json(
-                ErrorCode.RESTORE_IN_PROGRESS,
-                "The object is archived; its restore is in progress.",
-                retry_after=retry_after,
-            ),
-            {"retry-after": str(retry_after)},
+        return restore_in_progress_response(
+            decision.retry_after or runtime.settings.restore_retry_after_seconds
         )
     # _parse_decision only lets known reasons through; this is a programming error, fail closed.
     return _unavailable_response(runtime.settings.unavailable_retry_after_seconds)
