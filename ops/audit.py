@@ -40,10 +40,7 @@ from functions.credits.data.models import (
     LedgerEntryItem,
     RefundRecordItem,
 )
-
-CHARGE_KIND = "charge"
-REFUND_KIND = "refund"
-GRANT_KIND = "grant"
+from functions.credits.schemas import EntryKind
 
 
 class MismatchKind(StrEnum):
@@ -185,7 +182,7 @@ def audit_items(items: Iterable[CreditsTableModel]) -> AuditReport:
     charges_by_request: dict[str, list[LedgerEntryItem]] = defaultdict(list)
     refunds_by_request: dict[str, list[LedgerEntryItem]] = defaultdict(list)
     entry_by_id: dict[str, LedgerEntryItem] = {}
-    counts = {CHARGE_KIND: 0, REFUND_KIND: 0, GRANT_KIND: 0}
+    counts: dict[str, int] = {kind.value: 0 for kind in EntryKind}
     for entry in contents.ledger_entries:
         entries_by_account[entry.account_id].append(entry)
         entry_by_id[entry.entry_id] = entry
@@ -202,7 +199,7 @@ def audit_items(items: Iterable[CreditsTableModel]) -> AuditReport:
             continue
         counts[entry.kind] += 1
         # Charges take credits (negative); refunds and grants give them (positive).
-        sign_ok = amount < 0 if entry.kind == CHARGE_KIND else amount > 0
+        sign_ok = amount < 0 if entry.kind == EntryKind.CHARGE else amount > 0
         if not sign_ok:
             mismatches.append(
                 Mismatch(
@@ -212,9 +209,9 @@ def audit_items(items: Iterable[CreditsTableModel]) -> AuditReport:
                     f"{entry.kind} entry {entry.entry_id} has amount {amount}",
                 )
             )
-        if entry.kind == CHARGE_KIND:
+        if entry.kind == EntryKind.CHARGE:
             charges_by_request[entry.request_id].append(entry)
-        elif entry.kind == REFUND_KIND:
+        elif entry.kind == EntryKind.REFUND:
             refunds_by_request[entry.request_id].append(entry)
 
     mismatches += _check_balances(contents.balances, entries_by_account)
@@ -245,9 +242,9 @@ def audit_items(items: Iterable[CreditsTableModel]) -> AuditReport:
     return AuditReport(
         accounts=accounts,
         ledger_entries=len(contents.ledger_entries),
-        charges=counts[CHARGE_KIND],
-        refunds=counts[REFUND_KIND],
-        grants=counts[GRANT_KIND],
+        charges=counts[EntryKind.CHARGE],
+        refunds=counts[EntryKind.REFUND],
+        grants=counts[EntryKind.GRANT],
         charge_records=len(contents.charge_records),
         refund_records=len(contents.refund_records),
         grant_records=len(contents.grant_records),
