@@ -214,7 +214,8 @@ def audit_items(items: Iterable[CreditsTableModel]) -> AuditReport:
         elif entry.kind == EntryKind.REFUND:
             refunds_by_request[entry.request_id].append(entry)
 
-    mismatches += _check_balances(contents.balances, entries_by_account)
+    accounts = _account_totals(contents.balances, entries_by_account)
+    mismatches += _check_balances(accounts)
     mismatches += _check_charges(contents.charge_records, charges_by_request)
     mismatches += _check_refunds(contents.refund_records, refunds_by_request, charges_by_request)
     for grant in contents.grant_records:
@@ -228,17 +229,6 @@ def audit_items(items: Iterable[CreditsTableModel]) -> AuditReport:
                 )
             )
 
-    balances = {balance.account_id: int(balance.balance) for balance in contents.balances}
-    account_ids = sorted(set(balances) | set(entries_by_account))
-    accounts = tuple(
-        AccountTotals(
-            account_id=account_id,
-            balance=balances.get(account_id),
-            ledger_sum=sum(int(entry.amount) for entry in entries_by_account.get(account_id, [])),
-            ledger_entries=len(entries_by_account.get(account_id, [])),
-        )
-        for account_id in account_ids
-    )
     return AuditReport(
         accounts=accounts,
         ledger_entries=len(contents.ledger_entries),
@@ -252,14 +242,26 @@ def audit_items(items: Iterable[CreditsTableModel]) -> AuditReport:
     )
 
 
-def _check_balances(
+def _account_totals(
     balances: list[BalanceItem], entries_by_account: dict[str, list[LedgerEntryItem]]
-) -> list[Mismatch]:
-    mismatches: list[Mismatch] = []
+) -> tuple[AccountTotals, ...]:
+    """Balance and ledger sum of every account that has either, sorted by account id."""
     balance_by_account = {balance.account_id: int(balance.balance) for balance in balances}
-    for account_id in sorted(set(balance_by_account) | set(entries_by_account)):
-        ledger_sum = sum(int(entry.amount) for entry in entries_by_account.get(account_id, []))
-        balance = balance_by_account.get(account_id)
+    return tuple(
+        AccountTotals(
+            account_id=account_id,
+            balance=balance_by_account.get(account_id),
+            ledger_sum=sum(int(entry.amount) for entry in entries_by_account.get(account_id, [])),
+            ledger_entries=len(entries_by_account.get(account_id, [])),
+        )
+        for account_id in sorted(set(balance_by_account) | set(entries_by_account))
+    )
+
+
+def _check_balances(accounts: tuple[AccountTotals, ...]) -> list[Mismatch]:
+    mismatches: list[Mismatch] = []
+    for totals in accounts:
+        account_id, balance, ledger_sum = totals.account_id, totals.balance, totals.ledger_sum
         if balance is None:
             mismatches.append(
                 Mismatch(
