@@ -183,9 +183,7 @@ class CreditsService:
         return self._account_view(item, balance=0)
 
     def get_account(self, account_id: str) -> Account:
-        item = self._repository.get_account(account_id)
-        if item is None:
-            raise AccountNotFound(account_id)
+        item = self._require_account(account_id)
         return self._account_view(item, balance=self._balance(account_id))
 
     @staticmethod
