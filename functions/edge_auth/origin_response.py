@@ -23,16 +23,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from functions.edge_auth.cloudfront import (
+from functions.edge_auth.credits_client import CreditsUnavailableError, RefundOutcome
+from functions.edge_auth.runtime import EdgeRuntime, exception_location, get_runtime, log_event
+from functions.edge_auth.settings import SettingsError
+from functions.shared.cloudfront import (
     cloudfront_record,
     first_header_value,
     generated_response,
     header_entry,
     restore_in_progress_response,
 )
-from functions.edge_auth.credits_client import CreditsUnavailableError, RefundOutcome
-from functions.edge_auth.runtime import EdgeRuntime, exception_location, get_runtime, log_event
-from functions.edge_auth.settings import SettingsError
 from functions.shared.errors import ErrorCode, error_json
 
 DOWNLOAD_METHODS = frozenset({"GET", "HEAD"})

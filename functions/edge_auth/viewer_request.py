@@ -25,14 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
-from functions.edge_auth.cloudfront import (
-    cloudfront_record,
-    first_header_value,
-    generated_response,
-    header_entry,
-    header_values,
-    restore_in_progress_response,
-)
 from functions.edge_auth.credits_client import AuthorizeDecision, CreditsUnavailableError
 from functions.edge_auth.runtime import (
     EdgeRuntime,
@@ -44,6 +36,14 @@ from functions.edge_auth.runtime import (
 )
 from functions.edge_auth.settings import EdgeSettings, SettingsError
 from functions.shared.api_keys import MAX_PRESENTED_KEY_LENGTH, hash_api_key, looks_like_api_key
+from functions.shared.cloudfront import (
+    cloudfront_record,
+    first_header_value,
+    generated_response,
+    header_entry,
+    header_values,
+    restore_in_progress_response,
+)
 from functions.shared.errors import ErrorCode, error_json
 
 # The methods CloudFront forwards (and the credits API prices); anything else is refused here.

@@ -14,7 +14,7 @@ import itertools
 from collections.abc import Mapping
 from typing import Any
 
-from functions.edge_auth.cloudfront import canonical_header_key
+from functions.shared.cloudfront import canonical_header_key
 
 DISTRIBUTION_DOMAIN = "d111111abcdef8.cloudfront.net"
 _request_ids = itertools.count(1)
