@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from functions.origin_signer.settings import SignerSettings, SignerSettingsError, load_signer_settings
+from functions.shared.cloudfront import cloudfront_record, generated_response, header_entry, header_values
 from functions.shared.errors import ErrorCode, error_json
 from functions.shared.sigv4 import SIGNING_HEADER_NAMES, sign_request, static_credentials
 
@@ -217,8 +218,8 @@ def _sign_in_place(request: dict[str, Any], cloudfront_request_id: str | None) -
         url += f"?{canonical_query}"
 
     extra_signed = {
-        name: _joined_values(entries)
-        for name, entries in headers.items()
+        name: ",".join(header_values(headers, name)) or None
+        for name in headers
         if isinstance(name, str) and name.startswith("x-amz-") and name not in SIGNING_HEADER_NAMES
     }
     if cloudfront_request_id is not None:
@@ -241,7 +242,7 @@ def _sign_in_place(request: dict[str, Any], cloudfront_request_id: str | None) -
     for name, value in signed_headers.items():
         if name == CLOUDFRONT_REQUEST_ID_HEADER:
             continue  # CloudFront sets it; a function that does is refused (read-only header)
-        headers[name] = [{"key": _header_key(name), "value": value}]
+        headers[name] = header_entry(name, value)
     return request
 
 
@@ -268,25 +269,10 @@ def canonical_querystring(querystring: str) -> str:
     return "&".join(f"{name}={value}" for name, value in sorted(pairs))
 
 
-def _joined_values(entries: Any) -> str | None:
-    if not isinstance(entries, list):
-        return None
-    values = [
-        entry["value"] for entry in entries if isinstance(entry, dict) and isinstance(entry.get("value"), str)
-    ]
-    return ",".join(values) if values else None
-
-
-def _header_key(name: str) -> str:
-    return "-".join(part.capitalize() for part in name.split("-"))
-
-
 def _cloudfront_request_id(event: Any) -> str | None:
     """``config.requestId`` of the event: the value CloudFront sends as X-Amz-Cf-Id."""
-    records = event.get("Records") if isinstance(event, dict) else None
-    record = records[0] if isinstance(records, list) and records else None
-    cloudfront = record.get("cf") if isinstance(record, dict) else None
-    config = cloudfront.get("config") if isinstance(cloudfront, dict) else None
+    record = cloudfront_record(event)
+    config = record.get("config") if record is not None else None
     request_id = config.get("requestId") if isinstance(config, dict) else None
     if isinstance(request_id, str) and _CLOUDFRONT_REQUEST_ID.fullmatch(request_id):
         return request_id
@@ -294,28 +280,13 @@ def _cloudfront_request_id(event: Any) -> str | None:
 
 
 def _request_of(event: Any) -> dict[str, Any] | None:
-    if not isinstance(event, dict):
-        return None
-    records = event.get("Records")
-    if not isinstance(records, list) or not records or not isinstance(records[0], dict):
-        return None
-    cloudfront = records[0].get("cf")
-    request = cloudfront.get("request") if isinstance(cloudfront, dict) else None
+    record = cloudfront_record(event)
+    request = record.get("request") if record is not None else None
     return request if isinstance(request, dict) else None
 
 
 def _error_response(status: int, code: ErrorCode, message: str) -> dict[str, Any]:
-    body = error_json(code, message)
-    return {
-        "status": str(status),
-        "statusDescription": "Bad Gateway" if status == 502 else "Bad Request",
-        "headers": {
-            "content-type": [{"key": "Content-Type", "value": "application/json"}],
-            "cache-control": [{"key": "Cache-Control", "value": "no-store"}],
-        },
-        "body": body,
-        "bodyEncoding": "text",
-    }
+    return generated_response(status, error_json(code, message))
 
 
 def _log(level: int, event_name: str, **fields: Any) -> None:
