@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import ArnFormat, RemovalPolicy, Stack, custom_resources
+from aws_cdk import ArnFormat, Stack, custom_resources
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from stacks.constructs.monitoring import encrypted_alarm_topic
 from stacks.nag import acknowledge
 from stacks.settings import EDGE_REGION
 
@@ -54,26 +53,16 @@ class CdnAlarmTopic(Construct):
         self, scope: Construct, construct_id: str, *, topic_name: str, alarm_email: str | None
     ) -> None:
         super().__init__(scope, construct_id)
-        # CloudWatch can only publish to an encrypted topic whose key lets it: not the AWS-managed SNS key.
-        key = kms.Key(
-            self,
-            "Key",
-            enable_key_rotation=True,
-            description="edgemeter CDN alarm topic encryption",
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
         # An explicit name: the main stack names this topic in the alarms it puts (cross-region, by name).
-        self.topic = sns.Topic(
+        self.topic = encrypted_alarm_topic(
             self,
-            "Topic",
-            topic_name=topic_name,
+            key_id="Key",
+            topic_id="Topic",
+            key_description="edgemeter CDN alarm topic encryption",
             display_name="edgemeter CDN alarms",
-            master_key=key,
-            enforce_ssl=True,
+            alarm_email=alarm_email,
+            topic_name=topic_name,
         )
-        if alarm_email is not None:
-            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
 
 
 class CdnAlarms(Construct):

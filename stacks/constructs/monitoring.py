@@ -52,6 +52,41 @@ def _cloudfront_metric(distribution_id: str, name: str, statistic: str, label: s
     )
 
 
+def encrypted_alarm_topic(
+    scope: Construct,
+    *,
+    key_id: str,
+    topic_id: str,
+    key_description: str,
+    display_name: str,
+    alarm_email: str | None,
+    topic_name: str | None = None,
+) -> sns.Topic:
+    """An SNS topic CloudWatch alarms can notify: KMS-encrypted, TLS only, optionally mailed."""
+    # CloudWatch alarms can only publish to an encrypted topic whose key lets CloudWatch use it,
+    # which rules out the AWS-managed SNS key.
+    key = kms.Key(
+        scope,
+        key_id,
+        enable_key_rotation=True,
+        description=key_description,
+        # Encrypts alarm notifications in flight only: nothing to keep once the stack is gone.
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
+    topic = sns.Topic(
+        scope,
+        topic_id,
+        topic_name=topic_name,
+        display_name=display_name,
+        master_key=key,
+        enforce_ssl=True,
+    )
+    if alarm_email is not None:
+        topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+    return topic
+
+
 class Monitoring(Construct):
     """One dashboard for the whole system, and alarms (to an SNS topic) on the credits API's error rates."""
 
@@ -68,24 +103,14 @@ class Monitoring(Construct):
         alarm_email: str | None,
     ) -> None:
         super().__init__(scope, construct_id)
-        # CloudWatch alarms can only publish to an encrypted topic whose key lets CloudWatch use it,
-        # which rules out the AWS-managed SNS key.
-        alarm_topic_key = kms.Key(
+        self.alarm_topic = encrypted_alarm_topic(
             self,
-            "AlarmTopicKey",
-            enable_key_rotation=True,
-            description="edgemeter alarm topic encryption",
-            # Encrypts alarm notifications in flight only: nothing to keep once the stack is gone.
-            removal_policy=RemovalPolicy.DESTROY,
+            key_id="AlarmTopicKey",
+            topic_id="AlarmTopic",
+            key_description="edgemeter alarm topic encryption",
+            display_name="edgemeter alarms",
+            alarm_email=alarm_email,
         )
-        alarm_topic_key.grant(
-            iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
-        )
-        self.alarm_topic = sns.Topic(
-            self, "AlarmTopic", display_name="edgemeter alarms", master_key=alarm_topic_key, enforce_ssl=True
-        )
-        if alarm_email is not None:
-            self.alarm_topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
 
         api_requests = rest_api.metric_count(period=_PERIOD, statistic="Sum", label="requests")
         api_5xx_rate = rest_api.metric_server_error(period=_PERIOD, statistic="Average", label="5xx rate")
