@@ -318,12 +318,7 @@ class ObjectAccessGate:
     # ------------------------------------------------------------------ writes
 
     def _tombstone(self, key: str, now: datetime) -> None:
-        tombstone = CatalogEntry(
-            key=key,
-            state=ObjectState.MISSING,
-            updated_at=now,
-            tombstone_expires_at=now + timedelta(seconds=self._settings.tombstone_ttl_seconds),
-        )
+        tombstone = CatalogEntry.tombstone(key, now, timedelta(seconds=self._settings.tombstone_ttl_seconds))
         self._catalog.put_tombstone(tombstone, observed_at=now)
 
     def _record_upload(

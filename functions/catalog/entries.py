@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import urllib.parse
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -71,6 +71,19 @@ class CatalogEntry:
     sequencer: str | None = None
     # Changes on every write: conditional transitions compare it (optimistic concurrency).
     revision: str | None = None
+
+    @classmethod
+    def tombstone(
+        cls, key: str, now: datetime, ttl: timedelta, *, sequencer: str | None = None
+    ) -> CatalogEntry:
+        """A ``missing`` entry for ``key``, believed for ``ttl`` from ``now``."""
+        return cls(
+            key=key,
+            state=ObjectState.MISSING,
+            updated_at=now,
+            tombstone_expires_at=now + ttl,
+            sequencer=sequencer,
+        )
 
     def effective_state(self, now: datetime) -> ObjectState | None:
         """The state at ``now``; None when the entry no longer says anything (expired tombstone).

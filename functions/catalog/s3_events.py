@@ -104,12 +104,7 @@ class CatalogEventApplier:
         return False
 
     def _tombstone(self, key: str, now: datetime) -> CatalogEntry:
-        return CatalogEntry(
-            key=key,
-            state=ObjectState.MISSING,
-            updated_at=now,
-            tombstone_expires_at=now + timedelta(seconds=self._settings.tombstone_ttl_seconds),
-        )
+        return CatalogEntry.tombstone(key, now, timedelta(seconds=self._settings.tombstone_ttl_seconds))
 
     def _removed(self, record: S3EventRecord, now: datetime) -> bool:
         tombstone = self._tombstone(record.key, now)

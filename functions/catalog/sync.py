@@ -113,15 +113,7 @@ def reconcile(
 
     def remove(entry: CatalogEntry) -> None:
         report.note("removed", entry.key)
-        pending_puts.append(
-            CatalogEntry(
-                key=entry.key,
-                state=ObjectState.MISSING,
-                updated_at=now,
-                tombstone_expires_at=now + tombstone_ttl,
-                sequencer=entry.sequencer,
-            )
-        )
+        pending_puts.append(CatalogEntry.tombstone(entry.key, now, tombstone_ttl, sequencer=entry.sequencer))
 
     listed_objects = _ordered(listing)
     catalog_entries = catalog.iter_listed()
