@@ -19,9 +19,9 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -58,6 +58,8 @@ from local.cdn.events import (
 logger = logging.getLogger("edgemeter.local.cdn")
 
 CHUNK_BYTES = 1024 * 1024
+
+TriggerOutcome = TypeVar("TriggerOutcome")
 # Headers CloudFront passes to an S3 origin (no origin request policy): conditionals, Range and,
 # for uploads, the entity headers S3 stores.
 _FORWARDED_TO_ORIGIN = frozenset(
@@ -226,15 +228,13 @@ class LocalCdn:
             return request
         origin = self.origin_description if event_type is EventType.ORIGIN_REQUEST else None
         event = build_request_event(event_type, self.distribution, request_id, request, origin)
-        try:
-            result = await self.containers.invoke(str(event_type), event, timeout=timeout)
-            return parse_request_trigger_result(result, request, generated_limit=generated_limit)
-        except (EdgeFunctionError, EdgeFunctionTimeout) as error:
-            logger.warning("%s failed for %s: %s", event_type, request_id, error)
-            return _cdn_error(503, "LambdaExecutionError", str(error))
-        except EdgeResultError as error:
-            logger.warning("%s returned an invalid result for %s: %s", event_type, request_id, error)
-            return _cdn_error(502, "LambdaValidationError", str(error))
+        return await self._invoke_trigger(
+            event_type,
+            request_id,
+            event,
+            lambda result: parse_request_trigger_result(result, request, generated_limit=generated_limit),
+            timeout=timeout,
+        )
 
     async def _response_trigger(
         self,
@@ -252,9 +252,28 @@ class LocalCdn:
         event = build_response_event(
             event_type, self.distribution, request_id, request=request, response=response, origin=origin
         )
+        return await self._invoke_trigger(
+            event_type,
+            request_id,
+            event,
+            lambda result: parse_response_trigger_result(result, response, generated_limit=generated_limit),
+            timeout=timeout,
+        )
+
+    async def _invoke_trigger(
+        self,
+        event_type: EventType,
+        request_id: str,
+        event: dict[str, Any],
+        parse_result: Callable[[Any], TriggerOutcome],
+        *,
+        timeout: float,
+    ) -> TriggerOutcome | EdgeResponse:
+        """Run a trigger in a container; a failed or overrunning function is CloudFront's 503
+        LambdaExecutionError, an invalid result its 502 LambdaValidationError."""
         try:
             result = await self.containers.invoke(str(event_type), event, timeout=timeout)
-            return parse_response_trigger_result(result, response, generated_limit=generated_limit)
+            return parse_result(result)
         except (EdgeFunctionError, EdgeFunctionTimeout) as error:
             logger.warning("%s failed for %s: %s", event_type, request_id, error)
             return _cdn_error(503, "LambdaExecutionError", str(error))
