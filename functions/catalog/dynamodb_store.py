@@ -106,6 +106,11 @@ def item_to_entry(item: ObjectItem) -> CatalogEntry:
     )
 
 
+def _unavailable(operation: str, error: PynamoDBException) -> CatalogUnavailable:
+    """The one way a pynamodb failure leaves this module."""
+    return CatalogUnavailable(f"catalog {operation} failed: {error.cause_response_code or error}")
+
+
 def _write_chunk(saves: list[ObjectItem], deletes: list[ObjectItem]) -> None:
     try:
         # pynamodb's batch writer retries unprocessed items with backoff.
@@ -115,9 +120,7 @@ def _write_chunk(saves: list[ObjectItem], deletes: list[ObjectItem]) -> None:
             for item in deletes:
                 batch.delete(item)
     except PynamoDBException as error:
-        raise CatalogUnavailable(
-            f"catalog batch write failed: {error.cause_response_code or error}"
-        ) from error
+        raise _unavailable("batch write", error) from error
 
 
 def _is_condition_failure(error: PynamoDBException) -> bool:
@@ -133,7 +136,7 @@ class DynamoObjectCatalog:
         except ObjectItem.DoesNotExist:
             return None
         except PynamoDBException as error:
-            raise CatalogUnavailable(f"catalog read failed: {error.cause_response_code or error}") from error
+            raise _unavailable("read", error) from error
         return item_to_entry(item)
 
     def _conditional_save(self, entry: CatalogEntry, condition: Condition | None) -> CatalogEntry | None:
@@ -143,7 +146,7 @@ class DynamoObjectCatalog:
         except PynamoDBException as error:
             if _is_condition_failure(error):
                 return None
-            raise CatalogUnavailable(f"catalog write failed: {error.cause_response_code or error}") from error
+            raise _unavailable("write", error) from error
         return written
 
     def put(self, entry: CatalogEntry) -> CatalogEntry:
@@ -178,9 +181,7 @@ class DynamoObjectCatalog:
         try:
             ObjectItem(object_pk(key), OBJECT_SK).delete()
         except PynamoDBException as error:
-            raise CatalogUnavailable(
-                f"catalog delete failed: {error.cause_response_code or error}"
-            ) from error
+            raise _unavailable("delete", error) from error
 
     def write_batch(self, entries: Iterable[CatalogEntry], deleted_keys: Iterable[str]) -> None:
         items = [entry_to_item(entry.with_changes(revision=_new_revision())) for entry in entries]
@@ -203,9 +204,7 @@ class DynamoObjectCatalog:
                 for item in ObjectItem.listing.query(shard):
                     yield item_to_entry(item)
             except PynamoDBException as error:
-                raise CatalogUnavailable(
-                    f"catalog listing failed: {error.cause_response_code or error}"
-                ) from error
+                raise _unavailable("listing", error) from error
 
         # Each shard is in key order; merging them lazily keeps memory at one page per shard.
         return heapq.merge(
