@@ -6,7 +6,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from functions.catalog.entries import ListedObject, is_archive_storage
 from functions.catalog.origin import (
@@ -18,6 +18,9 @@ from functions.catalog.origin import (
     RestoreStatus,
 )
 from functions.catalog.settings import RestoreTier
+
+# The fixed clock of the catalog unit tests (fixtures in conftest.py start the fake origin at it).
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
 @dataclass

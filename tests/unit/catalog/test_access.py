@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -11,9 +11,7 @@ from functions.catalog.access import AccessOutcome, ObjectAccessGate, ObservedAc
 from functions.catalog.entries import CatalogEntry, ListedObject, ObjectState
 from functions.catalog.memory_store import InMemoryObjectCatalog
 from functions.catalog.settings import CatalogSettings, RestoreSettings
-from tests.unit.catalog.fakes import FakeArchiveOrigin
-
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+from tests.unit.catalog.fakes import NOW, FakeArchiveOrigin
 
 
 def settings(**overrides: object) -> CatalogSettings:
@@ -28,16 +26,6 @@ def settings(**overrides: object) -> CatalogSettings:
     values: dict[str, object] = {"bucket": "media-bucket", "restore": restore, "tombstone_ttl_seconds": 300}
     values.update(overrides)
     return CatalogSettings.model_validate(values)
-
-
-@pytest.fixture
-def catalog() -> InMemoryObjectCatalog:
-    return InMemoryObjectCatalog()
-
-
-@pytest.fixture
-def origin() -> FakeArchiveOrigin:
-    return FakeArchiveOrigin(NOW)
 
 
 def gate_for(

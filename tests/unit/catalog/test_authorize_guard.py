@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import pytest
 
@@ -12,19 +11,7 @@ from functions.catalog.authorize_guard import CatalogGuard
 from functions.catalog.entries import CatalogEntry, ObjectState
 from functions.catalog.memory_store import InMemoryObjectCatalog
 from functions.catalog.settings import CATALOG_ENV_VAR, CatalogSettings
-from tests.unit.catalog.fakes import FakeArchiveOrigin
-
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def catalog() -> InMemoryObjectCatalog:
-    return InMemoryObjectCatalog()
-
-
-@pytest.fixture
-def origin() -> FakeArchiveOrigin:
-    return FakeArchiveOrigin(NOW)
+from tests.unit.catalog.fakes import NOW, FakeArchiveOrigin
 
 
 @pytest.fixture

@@ -11,9 +11,8 @@ from functions.catalog.entries import CatalogEntry, ObjectState, normalise_seque
 from functions.catalog.memory_store import InMemoryObjectCatalog
 from functions.catalog.s3_events import CatalogEventApplier, S3EventRecord
 from functions.catalog.settings import CatalogSettings
-from tests.unit.catalog.fakes import FakeArchiveOrigin
+from tests.unit.catalog.fakes import NOW, FakeArchiveOrigin
 
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 BUCKET = "media-bucket"
 
 
@@ -35,16 +34,6 @@ def record(event_name: str, key: str, *, sequencer: str | None = None, **extra: 
     }
     document.update(extra)
     return document
-
-
-@pytest.fixture
-def catalog() -> InMemoryObjectCatalog:
-    return InMemoryObjectCatalog()
-
-
-@pytest.fixture
-def origin() -> FakeArchiveOrigin:
-    return FakeArchiveOrigin(NOW)
 
 
 @pytest.fixture

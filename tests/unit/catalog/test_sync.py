@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from functions.catalog.entries import CatalogEntry, ListedObject, ObjectState
 from functions.catalog.memory_store import InMemoryObjectCatalog
 from functions.catalog.sync import ListingOrderError, reconcile
+from tests.unit.catalog.fakes import NOW
 
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 TTL = timedelta(hours=1)
 
 
