@@ -30,11 +30,6 @@ class TtlCache(Generic[CachedValue]):
         self._entries: OrderedDict[str, tuple[float, CachedValue]] = OrderedDict()
         self._lock = threading.Lock()
 
-    @property
-    def enabled(self) -> bool:
-        """A TTL of 0 turns the cache off."""
-        return self._ttl_seconds > 0
-
     def get(self, cache_key: str) -> CachedValue | None:
         """The live value for ``cache_key``, or None (expired entries are dropped)."""
         with self._lock:
@@ -48,26 +43,17 @@ class TtlCache(Generic[CachedValue]):
             self._entries.move_to_end(cache_key)
             return value
 
-    def put(self, cache_key: str, value: CachedValue, ttl_seconds: float | None = None) -> None:
-        """Store ``value``; ``ttl_seconds`` may only shorten the cache's TTL, never extend it."""
-        ttl = self._ttl_seconds if ttl_seconds is None else min(ttl_seconds, self._ttl_seconds)
-        if ttl <= 0:
+    def put(self, cache_key: str, value: CachedValue) -> None:
+        """Store ``value`` for the cache's TTL (a TTL of 0 turns the cache off)."""
+        if self._ttl_seconds <= 0:
             return
         with self._lock:
-            self._entries[cache_key] = (self._clock() + ttl, value)
+            self._entries[cache_key] = (self._clock() + self._ttl_seconds, value)
             self._entries.move_to_end(cache_key)
             while len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)
-
-    def discard(self, cache_key: str) -> None:
-        with self._lock:
-            self._entries.pop(cache_key, None)
 
     def keys(self) -> list[str]:
         """Current cache keys (for inspection: they must be digests, never keys)."""
         with self._lock:
             return list(self._entries)
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._entries)
