@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 from urllib.parse import urlsplit
 
 from functions.shared.sigv4 import load_credentials, sign_request
@@ -356,14 +356,10 @@ class CreditsClient:
         document = _json_object(reply.body)
         refunded = document.get("refunded")
         replayed = document.get("replayed", False)
-        if not isinstance(refunded, int) or isinstance(refunded, bool) or not isinstance(replayed, bool):
+        if not _is_int(refunded) or not isinstance(replayed, bool):
             raise CreditsUnavailableError("bad_reply")
         restore_retry_after = document.get("restore_retry_after")
-        if (
-            not isinstance(restore_retry_after, int)
-            or isinstance(restore_retry_after, bool)
-            or restore_retry_after < 1
-        ):
+        if not _is_int(restore_retry_after) or restore_retry_after < 1:
             restore_retry_after = None
         return RefundOutcome(
             refunded=refunded, found=True, replayed=replayed, restore_retry_after=restore_retry_after
@@ -406,7 +402,7 @@ def _json_object(body: bytes) -> dict[str, Any]:
     return document
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
