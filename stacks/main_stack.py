@@ -120,12 +120,13 @@ class EdgemeterStack(Stack):
         ).bucket
 
         credits_code = lambda_code(credits_asset_spec(settings))
+        architecture = _ARCHITECTURES[settings.lambda_architecture]
         self.credits_api = CreditsApi(
             self,
             "CreditsApi",
             settings=settings,
             code=credits_code,
-            architecture=_ARCHITECTURES[settings.lambda_architecture],
+            architecture=architecture,
             users_table=self.tables.users_table,
             credits_table=self.tables.credits_table,
         )
@@ -184,8 +185,7 @@ class EdgemeterStack(Stack):
                     objects_table=self.tables.objects_table,
                     credits_function=self.credits_api.function,
                     code=credits_code,
-                    architecture=_ARCHITECTURES[settings.lambda_architecture],
-                    log_retention=retention,
+                    architecture=architecture,
                 )
         else:
             assert settings.custom_origin is not None  # guaranteed by EdgemeterSettings

@@ -16,7 +16,7 @@ from constructs import Construct
 from functions.catalog.settings import CATALOG_ENV_VAR
 from stacks.constructs.edge_functions import LAMBDA_PYTHON_RUNTIME
 from stacks.nag import acknowledge
-from stacks.settings import EdgemeterSettings
+from stacks.settings import EdgemeterSettings, log_retention
 
 S3_EVENTS_HANDLER = "functions.catalog.s3_events.handler"
 # Construct id of CDK's singleton BucketNotificationsHandler (aws-s3/lib/notifications-resource).
@@ -48,7 +48,6 @@ class ObjectCatalog(Construct):
         credits_function: lambda_.Function,
         code: lambda_.Code,
         architecture: lambda_.Architecture,
-        log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
         catalog = settings.catalog_settings(bucket="resolved-at-deploy", objects_table="resolved-at-deploy")
@@ -74,7 +73,7 @@ class ObjectCatalog(Construct):
         )
 
         function_logs = logs.LogGroup(
-            self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.RETAIN
+            self, "Logs", retention=log_retention(settings), removal_policy=RemovalPolicy.RETAIN
         )
         role = iam.Role(
             self,
