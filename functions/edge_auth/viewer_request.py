@@ -43,6 +43,7 @@ from functions.shared.cloudfront import (
     header_entry,
     header_values,
     restore_in_progress_response,
+    retry_later_response,
 )
 from functions.shared.errors import ErrorCode, error_json
 
@@ -328,12 +329,8 @@ def _denied_response(
         return _insufficient_credits(balance, decision.price)
     if reason == "rate_limited":
         retry_after = decision.retry_after or _DEFAULT_RATE_LIMIT_RETRY_AFTER_SECONDS
-        return generated_response(
-            429,
-            error_json(
-                ErrorCode.RATE_LIMITED, "Too many requests for this API key.", retry_after=retry_after
-            ),
-            {"retry-after": str(retry_after)},
+        return retry_later_response(
+            429, ErrorCode.RATE_LIMITED, "Too many requests for this API key.", retry_after
         )
     if reason == "object_not_found":
         return generated_response(404, error_json(ErrorCode.OBJECT_NOT_FOUND, "The object does not exist."))
@@ -366,12 +363,9 @@ def _bad_request(message: str) -> dict[str, Any]:
 
 
 def _unavailable_response(retry_after_seconds: int) -> dict[str, Any]:
-    return generated_response(
+    return retry_later_response(
         503,
-        error_json(
-            ErrorCode.SERVICE_UNAVAILABLE,
-            "Authorization is temporarily unavailable; retry later.",
-            retry_after=retry_after_seconds,
-        ),
-        {"retry-after": str(retry_after_seconds)},
+        ErrorCode.SERVICE_UNAVAILABLE,
+        "Authorization is temporarily unavailable; retry later.",
+        retry_after_seconds,
     )

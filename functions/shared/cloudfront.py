@@ -73,16 +73,17 @@ def generated_response(status: int, body: str, extra_headers: dict[str, str] | N
     }
 
 
+def retry_later_response(status: int, code: ErrorCode, message: str, retry_after: int) -> dict[str, Any]:
+    """An error that tells the viewer when to retry, in the body and as ``Retry-After``."""
+    return generated_response(
+        status, error_json(code, message, retry_after=retry_after), {"retry-after": str(retry_after)}
+    )
+
+
 def restore_in_progress_response(retry_after: int) -> dict[str, Any]:
     """503 for an archived object whose restore is running: come back after ``retry_after`` s."""
-    return generated_response(
-        503,
-        error_json(
-            ErrorCode.RESTORE_IN_PROGRESS,
-            "The object is archived; its restore is in progress.",
-            retry_after=retry_after,
-        ),
-        {"retry-after": str(retry_after)},
+    return retry_later_response(
+        503, ErrorCode.RESTORE_IN_PROGRESS, "The object is archived; its restore is in progress.", retry_after
     )
 
 
