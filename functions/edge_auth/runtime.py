@@ -103,7 +103,10 @@ def reset_runtime() -> None:
 
 def log_event(level: int, event_name: str, **fields: Any) -> None:
     """One JSON log line. Callers pass digests' absence by construction: never a key."""
-    logger.log(level, json.dumps({"event": event_name, **fields}, separators=(",", ":"), default=str))
+    # Checked first: the viewer-request path logs every request at INFO, and the JSON is
+    # built only when that level is actually emitted.
+    if logger.isEnabledFor(level):
+        logger.log(level, json.dumps({"event": event_name, **fields}, separators=(",", ":"), default=str))
 
 
 def exception_location(exc: BaseException) -> str:
