@@ -12,19 +12,13 @@
 
 from __future__ import annotations
 
-import io
 import json
-import tempfile
 import time
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from bench.edge_package import _BOTOCORE_CHILD as BOTOCORE_CHILD
-from bench.edge_package import _COLD_START_CHILD as COLD_START_CHILD
-from bench.edge_package import PACKAGES, package_zip, run_child
+from bench.edge_package import PACKAGES, cold_start_samples, package_zip
 from bench.stats import median
 from functions.edge_auth import runtime, viewer_request
 from functions.edge_auth.credits_client import TransportResponse
@@ -32,10 +26,8 @@ from functions.edge_auth.settings import CacheSettings, CreditsApiSettings, Edge
 from functions.shared.api_keys import generate_api_key
 from functions.shared.sigv4 import static_credentials
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TARGET_DECISION_MICROSECONDS = 100.0
 TARGET_COLD_IMPORT_MS = 30.0
-EDGE_HANDLER_MODULES = ("functions.edge_auth.viewer_request", "functions.edge_auth.origin_response")
 BENCH_CREDITS_URL = "https://abc123defg.execute-api.us-east-1.amazonaws.com/prod"
 
 
@@ -62,15 +54,7 @@ class EdgeFigures:
 
 def cold_start_medians(runs: int) -> tuple[float, float, float, float]:
     """Medians of (handler import, first invocation, first signature, botocore alone), fresh interpreters."""
-    with tempfile.TemporaryDirectory(prefix="edge-package-") as scratch:
-        package_dir = Path(scratch)
-        with zipfile.ZipFile(io.BytesIO(package_zip("edge_auth"))) as archive:
-            archive.extractall(package_dir)
-        settings_example = PROJECT_ROOT / "functions" / "edge_auth" / "config.example.json"
-        (package_dir / "functions" / "edge_auth" / "config.json").write_text(settings_example.read_text())
-        child = COLD_START_CHILD.format(package_dir=str(package_dir))
-        cold_starts = [run_child(child, package_dir) for _ in range(runs)]
-        botocore_alone = [run_child(BOTOCORE_CHILD, package_dir) for _ in range(runs)]
+    cold_starts, botocore_alone = cold_start_samples(runs)
     return (
         median([figures["import_ms"] for figures in cold_starts]),
         median([figures["first_call_ms"] for figures in cold_starts]),

@@ -88,6 +88,23 @@ def run_child(source: str, cwd: Path) -> dict[str, float]:
     return figures
 
 
+def cold_start_samples(runs: int) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+    """``runs`` fresh interpreters in the unzipped edge_auth package with its baked settings.
+
+    Returns the cold-start child's figures per run, then botocore's own import per run.
+    """
+    with tempfile.TemporaryDirectory(prefix="edge-package-") as scratch:
+        package_dir = Path(scratch)
+        with zipfile.ZipFile(io.BytesIO(package_zip("edge_auth"))) as archive:
+            archive.extractall(package_dir)
+        example_settings = PROJECT_ROOT / "functions" / "edge_auth" / "config.example.json"
+        (package_dir / "functions" / "edge_auth" / "config.json").write_text(example_settings.read_text())
+        child = _COLD_START_CHILD.format(package_dir=str(package_dir))
+        cold_starts = [run_child(child, package_dir) for _ in range(runs)]
+        botocore_alone = [run_child(_BOTOCORE_CHILD, package_dir) for _ in range(runs)]
+    return cold_starts, botocore_alone
+
+
 def describe(label: str, samples: list[float]) -> str:
     return (
         f"{label}: median {statistics.median(samples):.1f} ms, "
@@ -111,16 +128,7 @@ def main() -> None:
             f"{unzipped:,} bytes unzipped, {file_count} files"
         )
 
-    with tempfile.TemporaryDirectory(prefix="edge-package-") as scratch:
-        package_dir = Path(scratch)
-        with zipfile.ZipFile(io.BytesIO(package_zip("edge_auth"))) as archive:
-            archive.extractall(package_dir)
-        example_settings = PROJECT_ROOT / "functions" / "edge_auth" / "config.example.json"
-        (package_dir / "functions" / "edge_auth" / "config.json").write_text(example_settings.read_text())
-        child = _COLD_START_CHILD.format(package_dir=str(package_dir))
-        cold_starts = [run_child(child, package_dir) for _ in range(arguments.runs)]
-        botocore_alone = [run_child(_BOTOCORE_CHILD, package_dir) for _ in range(arguments.runs)]
-
+    cold_starts, botocore_alone = cold_start_samples(arguments.runs)
     print(
         describe(
             "cold import of both edge handlers (botocore deferred)", [c["import_ms"] for c in cold_starts]
