@@ -164,21 +164,15 @@ class LocalCreditsApi:
                 timeout=API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS,
             )
         except TimeoutError:
-            return ProxyResponse(
-                504, [("Content-Type", "application/json")], _error_bytes("Endpoint request timed out")
-            )
+            return _integration_failure(504, "Endpoint request timed out")
         if not succeeded:
             logger.error("credits handler raised:\n%s", result)
-            return ProxyResponse(
-                502, [("Content-Type", "application/json")], _error_bytes("Internal server error")
-            )
+            return _integration_failure(502, "Internal server error")
         try:
             return parse_proxy_response(result)
         except InvalidProxyResponse as error:
             logger.error("credits handler returned an invalid proxy response: %s", error)
-            return ProxyResponse(
-                502, [("Content-Type", "application/json")], _error_bytes("Internal server error")
-            )
+            return _integration_failure(502, "Internal server error")
 
     async def handle(self, http_request: web.Request) -> web.StreamResponse:
         if (
@@ -242,8 +236,11 @@ def _openapi_in_worker() -> str | None:
     return json.dumps(container_api().openapi())
 
 
-def _error_bytes(message: str) -> bytes:
-    return error_json(ErrorCode.INTERNAL_ERROR, message).encode()
+def _integration_failure(status: int, message: str) -> ProxyResponse:
+    """API Gateway's own answer when the Lambda integration fails (timeout, error, invalid result)."""
+    return ProxyResponse(
+        status, [("Content-Type", "application/json")], error_json(ErrorCode.INTERNAL_ERROR, message).encode()
+    )
 
 
 # Swagger UI from the pinned npm package (works offline), pointed at the local document.
