@@ -9,7 +9,6 @@ test) called ``configure`` first.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from functions.edge_auth.caches import TtlCache
 from functions.edge_auth.credits_client import Clock, CreditsClient, CreditsTransport, HttpCreditsTransport
 from functions.edge_auth.settings import EdgeSettings, load_settings_file
+from functions.shared.json_log import log_json
 from functions.shared.sigv4 import load_credentials
 
 if TYPE_CHECKING:
@@ -103,10 +103,7 @@ def reset_runtime() -> None:
 
 def log_event(level: int, event_name: str, **fields: Any) -> None:
     """One JSON log line. Callers pass digests' absence by construction: never a key."""
-    # Checked first: the viewer-request path logs every request at INFO, and the JSON is
-    # built only when that level is actually emitted.
-    if logger.isEnabledFor(level):
-        logger.log(level, json.dumps({"event": event_name, **fields}, separators=(",", ":"), default=str))
+    log_json(logger, level, event_name, **fields)
 
 
 def exception_location(exc: BaseException) -> str:

@@ -32,6 +32,7 @@ from urllib.parse import quote, unquote
 from functions.origin_signer.settings import SignerSettings, SignerSettingsError, load_signer_settings
 from functions.shared.cloudfront import cloudfront_record, generated_response, header_entry, header_values
 from functions.shared.errors import ErrorCode, error_json
+from functions.shared.json_log import log_json
 from functions.shared.sigv4 import SIGNING_HEADER_NAMES, sign_request, static_credentials
 
 if TYPE_CHECKING:
@@ -290,4 +291,4 @@ def _error_response(status: int, code: ErrorCode, message: str) -> dict[str, Any
 
 
 def _log(level: int, event_name: str, **fields: Any) -> None:
-    logger.log(level, json.dumps({"event": event_name, **fields}, separators=(",", ":"), default=str))
+    log_json(logger, level, event_name, **fields)
