@@ -10,7 +10,7 @@ from stacks.settings import EDGE_REGION, EdgemeterSettings
 
 
 def cdn_alarm_topic_name(settings: EdgemeterSettings) -> str:
-    return f"{settings.stack_name_prefix}-{settings.region}-cdn-alarms"
+    return f"{settings.deployment_name}-cdn-alarms"
 
 
 class EdgemeterEdgeStack(Stack):

@@ -72,8 +72,8 @@ ORIGIN_SIGNER_ASSET = PythonAssetSpec(
 
 
 def edge_role_name(settings: EdgemeterSettings, function_purpose: str) -> str:
-    """IAM role names are account-wide: prefix and main region keep two deployments apart."""
-    role_name = f"{settings.stack_name_prefix}-{settings.region}-{function_purpose}"
+    """IAM role names are account-wide: the deployment name keeps two deployments apart."""
+    role_name = f"{settings.deployment_name}-{function_purpose}"
     if len(role_name) > 64:
         raise ValueError(
             f"edge role name {role_name!r} is longer than IAM's 64 characters; shorten stackNamePrefix"
@@ -224,7 +224,7 @@ class EdgemeterStack(Stack):
         self.monitoring = Monitoring(
             self,
             "Monitoring",
-            dashboard_name=f"{settings.stack_name_prefix}-{settings.region}",
+            dashboard_name=settings.deployment_name,
             rest_api=self.credits_api.rest_api,
             credits_function=self.credits_api.function,
             tables={"users": self.tables.users_table, "credits": self.tables.credits_table},
@@ -234,7 +234,7 @@ class EdgemeterStack(Stack):
         self.cdn_alarms = CdnAlarms(
             self,
             "CdnAlarms",
-            alarm_name_prefix=f"{settings.stack_name_prefix}-{settings.region}",
+            alarm_name_prefix=settings.deployment_name,
             distribution_id=self.distribution.distribution.distribution_id,
             topic=edge_stack.cdn_alarm_topic,
         )

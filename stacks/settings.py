@@ -265,6 +265,11 @@ class EdgemeterSettings(_Settings):
         return self.secondary_origin
 
     @property
+    def deployment_name(self) -> str:
+        """Prefix and main region: keeps account-wide names (IAM roles, alarms, dashboards) apart."""
+        return f"{self.stack_name_prefix}-{self.region}"
+
+    @property
     def catalog_enabled(self) -> bool:
         return self.origin_kind is OriginKind.S3 and bool(self.catalog.get("enabled", True))
 
