@@ -33,6 +33,17 @@ def cloudfront_headers(headers: Mapping[str, str | list[str]]) -> dict[str, list
     return shaped
 
 
+def cloudfront_event(event_type: str, request_id: str | None, **cloudfront: Any) -> dict[str, Any]:
+    """``{"Records": [{"cf": {"config": ..., **cloudfront}}]}`` for this distribution."""
+    config = {
+        "distributionDomainName": DISTRIBUTION_DOMAIN,
+        "distributionId": "EDFDVBD6EXAMPLE",
+        "eventType": event_type,
+        "requestId": request_id or new_request_id(),
+    }
+    return {"Records": [{"cf": {"config": config, **cloudfront}}]}
+
+
 def viewer_request_event(
     method: str = "GET",
     uri: str = "/bucket/object.bin",
@@ -58,21 +69,7 @@ def viewer_request_event(
             "encoding": "base64",
             "inputTruncated": False,
         }
-    return {
-        "Records": [
-            {
-                "cf": {
-                    "config": {
-                        "distributionDomainName": DISTRIBUTION_DOMAIN,
-                        "distributionId": "EDFDVBD6EXAMPLE",
-                        "eventType": "viewer-request",
-                        "requestId": request_id or new_request_id(),
-                    },
-                    "request": request,
-                }
-            }
-        ]
-    }
+    return cloudfront_event("viewer-request", request_id, request=request)
 
 
 def origin_response_event(
@@ -93,32 +90,14 @@ def origin_response_event(
             "region": "us-east-1",
         }
     }
-    return {
-        "Records": [
-            {
-                "cf": {
-                    "config": {
-                        "distributionDomainName": DISTRIBUTION_DOMAIN,
-                        "distributionId": "EDFDVBD6EXAMPLE",
-                        "eventType": "origin-response",
-                        "requestId": request_id or new_request_id(),
-                    },
-                    "request": request,
-                    "response": {
-                        "headers": cloudfront_headers(
-                            {
-                                "content-type": "application/xml",
-                                "server": "AmazonS3",
-                                **(response_headers or {}),
-                            }
-                        ),
-                        "status": str(status),
-                        "statusDescription": "Origin Status",
-                    },
-                }
-            }
-        ]
+    response = {
+        "headers": cloudfront_headers(
+            {"content-type": "application/xml", "server": "AmazonS3", **(response_headers or {})}
+        ),
+        "status": str(status),
+        "statusDescription": "Origin Status",
     }
+    return cloudfront_event("origin-response", request_id, request=request, response=response)
 
 
 def response_header(response: dict[str, Any], name: str) -> str | None:

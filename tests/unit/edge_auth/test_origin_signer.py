@@ -25,7 +25,7 @@ from functions.origin_signer.settings import (
 )
 from functions.shared.sigv4 import static_credentials
 from tests.unit.edge_auth.conftest import ManualClock
-from tests.unit.edge_auth.events import cloudfront_headers
+from tests.unit.edge_auth.events import DISTRIBUTION_DOMAIN, cloudfront_event, cloudfront_headers
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:edgemeter/origin-AbCdEf"
 STORE_SECRET = json.dumps({"accessKeyId": "MINIOACCESS", "secretAccessKey": "minio-secret-key"})
@@ -74,45 +74,28 @@ def origin_request_event(
     port: int = 9000,
     protocol: str = "https",
 ) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "cf": {
-                    "config": {
-                        "distributionDomainName": "d111111abcdef8.cloudfront.net",
-                        "distributionId": "EDFDVBD6EXAMPLE",
-                        "eventType": "origin-request",
-                        "requestId": CLOUDFRONT_REQUEST_ID,
-                    },
-                    "request": {
-                        "clientIp": "203.0.113.178",
-                        "headers": cloudfront_headers(
-                            {
-                                "host": "d111111abcdef8.cloudfront.net",
-                                "range": "bytes=0-99",
-                                **(headers or {}),
-                            }
-                        ),
-                        "method": method,
-                        "origin": {
-                            "custom": {
-                                "customHeaders": {},
-                                "domainName": "store.example.com",
-                                "keepaliveTimeout": 5,
-                                "path": "/objects",
-                                "port": port,
-                                "protocol": protocol,
-                                "readTimeout": 30,
-                                "sslProtocols": ["TLSv1.2"],
-                            }
-                        },
-                        "querystring": querystring,
-                        "uri": uri,
-                    },
-                }
+    request = {
+        "clientIp": "203.0.113.178",
+        "headers": cloudfront_headers(
+            {"host": DISTRIBUTION_DOMAIN, "range": "bytes=0-99", **(headers or {})}
+        ),
+        "method": method,
+        "origin": {
+            "custom": {
+                "customHeaders": {},
+                "domainName": "store.example.com",
+                "keepaliveTimeout": 5,
+                "path": "/objects",
+                "port": port,
+                "protocol": protocol,
+                "readTimeout": 30,
+                "sslProtocols": ["TLSv1.2"],
             }
-        ]
+        },
+        "querystring": querystring,
+        "uri": uri,
     }
+    return cloudfront_event("origin-request", CLOUDFRONT_REQUEST_ID, request=request)
 
 
 def header(request: dict[str, Any], name: str) -> str:
