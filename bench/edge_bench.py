@@ -63,33 +63,44 @@ def cold_start_medians(runs: int) -> tuple[float, float, float, float]:
     )
 
 
-class CannedDenyTransport:
-    """The credits API's reply to an unknown key, from memory; counts the calls that reach it."""
+class CannedTransport:
+    """One credits API reply, from memory (the cheapest possible credits call); counts the calls."""
 
-    def __init__(self) -> None:
+    def __init__(self, reply: Mapping[str, object]) -> None:
         self.calls = 0
-        self._reply = TransportResponse(
-            status=200,
-            body=json.dumps(
-                {
-                    "decision": "deny",
-                    "reason": "invalid_api_key",
-                    "account_id": None,
-                    "price": 1,
-                    "charged": 0,
-                    "balance": None,
-                    "entry_id": None,
-                    "retry_after": None,
-                    "replayed": False,
-                }
-            ).encode(),
-        )
+        self._reply = TransportResponse(status=200, body=json.dumps(reply).encode())
 
     def send(
         self, method: str, path: str, headers: Mapping[str, str], body: bytes, deadline: float
     ) -> TransportResponse:
         self.calls += 1
         return self._reply
+
+
+# The credits API's reply to an unknown key.
+DENY_UNKNOWN_KEY_REPLY: Mapping[str, object] = {
+    "decision": "deny",
+    "reason": "invalid_api_key",
+    "account_id": None,
+    "price": 1,
+    "charged": 0,
+    "balance": None,
+    "entry_id": None,
+    "retry_after": None,
+    "replayed": False,
+}
+# The credits API's allow reply.
+ALLOW_REPLY: Mapping[str, object] = {
+    "decision": "allow",
+    "reason": None,
+    "account_id": "acct_0123456789abcdef0123",
+    "price": 1,
+    "charged": 1,
+    "balance": 41,
+    "entry_id": "le_0123456789abcdef01234567",
+    "retry_after": None,
+    "replayed": False,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +115,7 @@ class DenialFigures:
 
 def credits_calls_for_unknown_keys(requests: int, distinct_keys: int, *, cache_ttl_seconds: int) -> int:
     """Credits API calls one warm container makes for ``requests`` from ``distinct_keys`` unknown keys."""
-    transport = CannedDenyTransport()
+    transport = CannedTransport(DENY_UNKNOWN_KEY_REPLY)
     settings = EdgeSettings(
         credits_api=CreditsApiSettings(url=BENCH_CREDITS_URL, region="us-east-1"),
         cache=CacheSettings(unknown_key_ttl_seconds=cache_ttl_seconds),
@@ -136,35 +147,6 @@ def run_denial_bench(*, requests: int, distinct_keys: int) -> DenialFigures:
         ),
         credits_calls_uncached=credits_calls_for_unknown_keys(requests, distinct_keys, cache_ttl_seconds=0),
     )
-
-
-class CannedAllowTransport:
-    """The credits API's allow reply, from memory: the cheapest possible credits call."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self._reply = TransportResponse(
-            status=200,
-            body=json.dumps(
-                {
-                    "decision": "allow",
-                    "reason": None,
-                    "account_id": "acct_0123456789abcdef0123",
-                    "price": 1,
-                    "charged": 1,
-                    "balance": 41,
-                    "entry_id": "le_0123456789abcdef01234567",
-                    "retry_after": None,
-                    "replayed": False,
-                }
-            ).encode(),
-        )
-
-    def send(
-        self, method: str, path: str, headers: Mapping[str, str], body: bytes, deadline: float
-    ) -> TransportResponse:
-        self.calls += 1
-        return self._reply
 
 
 def viewer_request_event(api_key: str, request_id: str) -> dict[str, Any]:
@@ -199,7 +181,7 @@ def viewer_request_event(api_key: str, request_id: str) -> dict[str, Any]:
 
 def warm_decision_microseconds(decisions: int) -> tuple[float, float]:
     """(CPU, wall) microseconds per allow decision of a warm container."""
-    transport = CannedAllowTransport()
+    transport = CannedTransport(ALLOW_REPLY)
     runtime.configure(
         EdgeSettings(credits_api=CreditsApiSettings(url=BENCH_CREDITS_URL, region="us-east-1")),
         transport=transport,
