@@ -359,17 +359,17 @@ class CreditsService:
                 denial, retry_after = DenialReason.RATE_LIMITED, max(1, math.ceil(wait_us / 1_000_000))
         if denial is not None:
             # A retry of a request that was charged before the key changed gets its first outcome.
-            earlier = self._repository.get_charge(request.request_id)
+            earlier = self._earlier_outcome(request, key)
             if earlier is not None:
-                return self._replay(earlier, request, key)
+                return earlier
             return self._deny(denial, price, account_id=key.account_id, retry_after=retry_after)
 
         if self._catalog is not None:
             verdict = self._catalog.before_charge(request.method, request.path, now)
             if verdict.deny_reason is not None:
-                earlier = self._repository.get_charge(request.request_id)
+                earlier = self._earlier_outcome(request, key)
                 if earlier is not None:
-                    return self._replay(earlier, request, key)
+                    return earlier
                 if verdict.restore_started and self._catalog.restore_price > 0:
                     self._charge_restore(request, key, now)
                 return self._deny(
@@ -470,6 +470,11 @@ class CreditsService:
             balance=balance,
             retry_after=retry_after,
         )
+
+    def _earlier_outcome(self, request: AuthorizeRequest, key: KeyByDigestItem) -> Decision | None:
+        """The first outcome of this request id when it was charged already, else None."""
+        earlier = self._repository.get_charge(request.request_id)
+        return None if earlier is None else self._replay(earlier, request, key)
 
     def _replay(self, record: ChargeRecordItem, request: AuthorizeRequest, key: KeyByDigestItem) -> Decision:
         """The first outcome of a request id, provided it is the same request."""
