@@ -113,9 +113,7 @@ class ObjectAccessGate:
         entry = self._catalog.get(key)
         state = entry.effective_state(now) if entry is not None else None
         if entry is None or state is None:
-            if self._settings.mode == "authoritative":
-                return NOT_FOUND
-            return AccessDecision.proceed()
+            return self._unknown_key()
         if state is ObjectState.MISSING:
             return NOT_FOUND
         if state is ObjectState.READY or method == "HEAD":
@@ -124,6 +122,10 @@ class ObjectAccessGate:
         if state is ObjectState.ARCHIVED:
             return self._start_restore(entry.with_changes(state=ObjectState.ARCHIVED), now)
         return self._while_restoring(entry, now)
+
+    def _unknown_key(self) -> AccessDecision:
+        """No entry or an expired tombstone: authoritative mode refuses, advisory asks the origin."""
+        return NOT_FOUND if self._settings.mode == "authoritative" else AccessDecision.proceed()
 
     # ------------------------------------------------------------------ restores
 
@@ -179,7 +181,7 @@ class ObjectAccessGate:
         current = self._catalog.get(key, consistent=True)
         state = current.effective_state(now) if current is not None else None
         if current is None or state is None:
-            return NOT_FOUND if self._settings.mode == "authoritative" else AccessDecision.proceed()
+            return self._unknown_key()
         if state is ObjectState.MISSING:
             return NOT_FOUND
         if state is ObjectState.READY:
