@@ -449,7 +449,7 @@ class CreditsRepository:
             run_transaction(build, attempts=self._settings.transaction_attempts)
         except TransactionCancelled as cancelled:
             if cancelled.failed("record"):
-                existing = _get(RefundRecordItem, request_pk(request_id), REFUND_SK)
+                existing = self.get_refund(request_id)
                 if existing is None:
                     raise DataIntegrityError("a refund record vanished after blocking a refund") from None
                 return Refunded(existing, replayed=True)
