@@ -8,6 +8,7 @@ from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from stacks.constructs.path_style_origin import path_style_https_origin
 from stacks.settings import CustomOriginSettings
 
 
@@ -64,11 +65,6 @@ class CustomContentOrigin(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, custom_origin: CustomOriginSettings) -> None:
         super().__init__(scope, construct_id)
         self.settings = custom_origin
-        self.cloudfront_origin: cloudfront.IOrigin = origins.HttpOrigin(
-            custom_origin.hostname,
-            protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
-            https_port=custom_origin.https_port,
-            origin_ssl_protocols=[cloudfront.OriginSslPolicy.TLS_V1_2],
-            # Path-style addressing: /<bucket>/<key> on the store.
-            origin_path=f"/{custom_origin.bucket}",
+        self.cloudfront_origin: cloudfront.IOrigin = path_style_https_origin(
+            custom_origin.hostname, custom_origin.https_port, custom_origin.bucket
         )

@@ -28,6 +28,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from stacks.constructs.path_style_origin import path_style_https_origin
+
 DEFAULT_FALLBACK_STATUS_CODES = (500, 502, 503, 504, 404)
 # Status codes CloudFront accepts as failover criteria.
 _ALLOWED_FALLBACK_CODES = frozenset({400, 403, 404, 416, 500, 502, 503, 504})
@@ -117,12 +119,9 @@ class OriginFailover(Construct):
         else:
             endpoint = urlsplit(settings.endpoint or "")
             assert endpoint.hostname is not None  # guaranteed by SecondaryOriginSettings
-            self.secondary = origins.HttpOrigin(
-                endpoint.hostname,
-                protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
-                https_port=endpoint.port or 443,
-                origin_ssl_protocols=[cloudfront.OriginSslPolicy.TLS_V1_2],
-                origin_path=f"/{settings.path_bucket}",
+            assert settings.path_bucket is not None  # guaranteed by SecondaryOriginSettings
+            self.secondary = path_style_https_origin(
+                endpoint.hostname, endpoint.port or 443, settings.path_bucket
             )
         self.origin_group = origins.OriginGroup(
             primary_origin=primary,
