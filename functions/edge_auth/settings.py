@@ -128,6 +128,8 @@ def load_settings_file(path: Path = BAKED_SETTINGS_PATH) -> EdgeSettings:
         ) from None
     except OSError as exc:
         raise SettingsError(f"edge settings file {path.name} cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"edge settings file {path.name} is not UTF-8 text") from None
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -317,6 +317,20 @@ def test_missing_settings_file_is_503_and_logged(
     runtime.reset_runtime()
 
 
+def test_settings_file_that_is_not_utf8_is_503_and_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Any
+) -> None:
+    runtime.reset_runtime()
+    garbled = tmp_path / "config.json"
+    garbled.write_bytes(b'{"credits_api_url": "\xff\xfe"}')
+    monkeypatch.setattr(runtime, "load_settings_file", lambda: load_settings_file(garbled))
+    with caplog.at_level(logging.CRITICAL, logger="edgemeter.edge"):
+        response = viewer_request.handler(viewer_request_event(headers={"x-api-key": "em_" + "e" * 43}))
+    assert_generated_json_error(response, 503, "service_unavailable")
+    assert "config.json is not UTF-8 text" in caplog.text
+    runtime.reset_runtime()
+
+
 # --- negative caches -------------------------------------------------------------------------
 
 
