@@ -26,6 +26,7 @@ from typing import Generic, TypeVar
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.models import Model
+from pynamodb.pagination import ResultIterator
 
 from functions.credits.config import Settings
 from functions.credits.data.models import (
@@ -255,8 +256,7 @@ class CreditsRepository:
             last_evaluated_key=_decode_cursor(cursor, pk, KEY_SK_PREFIX),
             consistent_read=True,
         )
-        items = list(results)
-        return Page(items, _encode_cursor(results.last_evaluated_key) if len(items) == limit else None)
+        return _page(results, limit)
 
     def revoke_key(self, key: KeyByIdItem, now: datetime) -> None:
         """Mark both copies of an active key revoked, in one transaction (idempotent)."""
@@ -543,8 +543,7 @@ class CreditsRepository:
             last_evaluated_key=_decode_cursor(cursor, pk, LEDGER_SK_PREFIX),
             consistent_read=True,
         )
-        items = list(results)
-        return Page(items, _encode_cursor(results.last_evaluated_key) if len(items) == limit else None)
+        return _page(results, limit)
 
     def ledger_entries(self, account_id: str, *, start: datetime, end: datetime) -> Iterator[LedgerEntryItem]:
         """Every entry created in [start, end), oldest first, fetched page by page."""
@@ -580,6 +579,12 @@ class CreditsRepository:
 
 
 M = TypeVar("M", bound=Model)
+
+
+def _page(results: ResultIterator[M], limit: int) -> Page[M]:
+    """One page of a limited query; a cursor only when the page is full (more may follow)."""
+    items = list(results)
+    return Page(items, _encode_cursor(results.last_evaluated_key) if len(items) == limit else None)
 
 
 def _get(model: type[M], hash_key: str, range_key: str) -> M | None:
