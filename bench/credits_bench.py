@@ -26,7 +26,7 @@ from typing import Any
 
 import boto3
 
-from bench.dynamodb_counting import DynamoDBCounter, DynamoDBCounts, count_dynamodb
+from bench.dynamodb_counting import DynamoDBCounter, count_dynamodb
 from bench.inprocess import InProcessCredits
 from bench.stats import percentile
 from functions.credits.config import Settings
@@ -271,12 +271,3 @@ def _replay(client: Any, template: _ChargeTemplate) -> None:
         template.entry_id, f"le_{secrets.token_hex(12)}"
     )
     client.transact_write_items(**json.loads(fresh))
-
-
-def counts_summary(counts: DynamoDBCounts) -> dict[str, Any]:
-    return {
-        "http_attempts": counts.http_attempts,
-        "operations": counts.operations,
-        "billed_write_units": counts.billed_write_units,
-        "billed_read_units": counts.billed_read_units,
-    }

@@ -51,9 +51,6 @@ class RunningLocalSystem:
         """Where the credits tables live (for the audit)."""
         return credits_settings(self.config)
 
-    def object_url_at_origin(self, key: str) -> str:
-        return f"{self.origin_url}/{self.config.bucket}/{key}"
-
     def put_object(self, key: str, body: bytes) -> None:
         self.s3.put_object(Bucket=self.config.bucket, Key=key, Body=body)
 
