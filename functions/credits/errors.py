@@ -65,11 +65,6 @@ class BalanceLimitExceeded(Conflict):
         super().__init__(f"the grant would take account {account_id} over the balance limit", limit=limit)
 
 
-class PayloadTooLarge(CreditsError):
-    status = 413
-    code = ErrorCode.PAYLOAD_TOO_LARGE
-
-
 class ServiceBusy(CreditsError):
     """DynamoDB throttled us, or conflicting transactions outlasted our retries: try again shortly."""
 
