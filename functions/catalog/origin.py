@@ -110,17 +110,27 @@ class S3ArchiveOrigin:
 
     def __init__(self, settings: CatalogSettings, client: S3Client | None = None) -> None:
         self._bucket = settings.bucket
-        self._client: S3Client = client or boto3.client(
-            "s3",
-            region_name=settings.region,
-            endpoint_url=settings.s3_endpoint,
-            config=Config(
-                connect_timeout=settings.s3_timeout_seconds,
-                read_timeout=settings.s3_timeout_seconds,
-                retries={"mode": "standard", "max_attempts": 2},
-                s3={"addressing_style": "path"} if settings.s3_endpoint else {},
-            ),
-        )
+        self._settings = settings
+        self._s3: S3Client | None = client
+
+    @property
+    def _client(self) -> S3Client:
+        # Built on first use, not at cold start: most authorizations never reach the origin, and an
+        # S3 client costs tens of milliseconds to build.
+        if self._s3 is None:
+            settings = self._settings
+            self._s3 = boto3.client(
+                "s3",
+                region_name=settings.region,
+                endpoint_url=settings.s3_endpoint,
+                config=Config(
+                    connect_timeout=settings.s3_timeout_seconds,
+                    read_timeout=settings.s3_timeout_seconds,
+                    retries={"mode": "standard", "max_attempts": 2},
+                    s3={"addressing_style": "path"} if settings.s3_endpoint else {},
+                ),
+            )
+        return self._s3
 
     def head(self, key: str) -> ObjectHead | None:
         try:
