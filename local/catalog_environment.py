@@ -9,9 +9,6 @@ off, exactly as the CDK app refuses it for a custom origin: it needs the origin'
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from functions.catalog.settings import CATALOG_ENV_VAR, CatalogSettings
 from local.config import LocalConfig
 
@@ -19,8 +16,10 @@ from local.config import LocalConfig
 _FILLED_IN_HERE = ("bucket", "region", "dynamodb_endpoint", "s3_endpoint")
 
 
-def local_catalog_settings(config: LocalConfig, overrides: Mapping[str, Any]) -> CatalogSettings | None:
-    """The catalog settings for this local runtime, or None when the catalog is off."""
+def local_catalog_settings(config: LocalConfig) -> CatalogSettings | None:
+    """The catalog settings for this local runtime (``config.catalog`` plus what the runtime
+    fills in), or None when the catalog is off."""
+    overrides = config.catalog
     clashing = sorted(set(overrides) & set(_FILLED_IN_HERE))
     if clashing:
         raise ValueError(f"[catalog] must not set {', '.join(clashing)}: the local runtime fills them in")
@@ -37,15 +36,15 @@ def local_catalog_settings(config: LocalConfig, overrides: Mapping[str, Any]) ->
     )
 
 
-def catalog_handler_environment(config: LocalConfig, overrides: Mapping[str, Any]) -> dict[str, str]:
+def catalog_handler_environment(config: LocalConfig) -> dict[str, str]:
     """``EDGEMETER_CATALOG`` for the credits handler, or nothing when the catalog is off."""
-    settings = local_catalog_settings(config, overrides)
+    settings = local_catalog_settings(config)
     return {} if settings is None else {CATALOG_ENV_VAR: settings.model_dump_json()}
 
 
-def create_local_objects_table(config: LocalConfig, overrides: Mapping[str, Any]) -> None:
+def create_local_objects_table(config: LocalConfig) -> None:
     """Create the objects table in DynamoDB Local (the CDK stack does it in AWS)."""
-    settings = local_catalog_settings(config, overrides)
+    settings = local_catalog_settings(config)
     if settings is None:
         return
     from functions.catalog.dynamodb_store import create_objects_table  # noqa: PLC0415 - pynamodb is slow to import

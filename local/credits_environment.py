@@ -30,7 +30,7 @@ def credits_handler_environment(config: LocalConfig) -> dict[str, str]:
         "POWERTOOLS_METRICS_NAMESPACE": "edgemeter-local",
         "AWS_LAMBDA_FUNCTION_NAME": "edgemeter-credits-local",
     }
-    environment.update(catalog_handler_environment(config, config.catalog))
+    environment.update(catalog_handler_environment(config))
     environment.update(config.credits_environment)
     return environment
 

@@ -133,7 +133,7 @@ class LocalSystem:
         )
         self.dynamodb.start()
         _create_tables(config)
-        create_local_objects_table(config, config.catalog)
+        create_local_objects_table(config)
         if config.uses_local_origin:
             self.start_python_child("origin", "local.origin_server", config.origin_port)
         _ensure_bucket(config)
@@ -382,7 +382,7 @@ def main(  # noqa: PLR0917 - typer maps each command-line option to one paramete
         overrides["demo"] = {"enabled": False}
     try:
         config = build_config(config_file, overrides)
-        local_catalog_settings(config, config.catalog)  # fail at start, not in a child
+        local_catalog_settings(config)  # fail at start, not in a child
     except (ValueError, OSError) as error:
         typer.echo(f"invalid local configuration: {error}", err=True)
         raise typer.Exit(2) from None
