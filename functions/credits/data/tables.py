@@ -6,6 +6,8 @@ tests and the local runtime gets them from ``create_tables``, built from the sam
 
 from __future__ import annotations
 
+from typing import Any
+
 from pynamodb.connection import Connection
 from pynamodb.models import Model
 
@@ -28,31 +30,24 @@ def bind_tables(settings: Settings) -> Connection:
     pynamodb keeps table settings on each model's ``Meta`` (shared by the subclasses of one
     table's base model) and caches a connection per class, so the caches are dropped here.
     """
+    # The same options for the models' connections and the transaction connection.
+    connection_options: dict[str, Any] = {
+        "region": settings.region,
+        "host": settings.dynamodb_endpoint,
+        "connect_timeout_seconds": settings.dynamodb_connect_timeout_seconds,
+        "read_timeout_seconds": settings.dynamodb_read_timeout_seconds,
+        "max_retry_attempts": settings.dynamodb_max_retry_attempts,
+        "max_pool_connections": settings.dynamodb_max_pool_connections,
+    }
     for base, table_name in (
         (UsersTableModel, settings.users_table),
         (CreditsTableModel, settings.credits_table),
     ):
-        meta_values = {
-            "table_name": table_name,
-            "region": settings.region,
-            "host": settings.dynamodb_endpoint,
-            "connect_timeout_seconds": settings.dynamodb_connect_timeout_seconds,
-            "read_timeout_seconds": settings.dynamodb_read_timeout_seconds,
-            "max_retry_attempts": settings.dynamodb_max_retry_attempts,
-            "max_pool_connections": settings.dynamodb_max_pool_connections,
-        }
-        for name, value in meta_values.items():
+        for name, value in {"table_name": table_name, **connection_options}.items():
             setattr(base.Meta, name, value)
     for model in _all_models():
         model._connection = None
-    return Connection(
-        region=settings.region,
-        host=settings.dynamodb_endpoint,
-        connect_timeout_seconds=settings.dynamodb_connect_timeout_seconds,
-        read_timeout_seconds=settings.dynamodb_read_timeout_seconds,
-        max_retry_attempts=settings.dynamodb_max_retry_attempts,
-        max_pool_connections=settings.dynamodb_max_pool_connections,
-    )
+    return Connection(**connection_options)
 
 
 def create_tables(settings: Settings) -> None:
