@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from local.processes import LOOPBACK, free_port
+from local.processes import LOOPBACK, free_port, wait_until
 from local.seaweedfs import SeaweedFS
 
 STARTUP_TIMEOUT_SECONDS = 240.0
@@ -103,12 +103,13 @@ class RunningSystem:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-        while not state_file.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError(f"local.run did not come up:\n{self.output_path.read_text()}")
-            time.sleep(0.2)
+        try:
+            wait_until(
+                state_file.exists, timeout=STARTUP_TIMEOUT_SECONDS, what="local.run", process=self.process
+            )
+        except (RuntimeError, TimeoutError):
+            self.stop()
+            raise AssertionError(f"local.run did not come up:\n{self.output_path.read_text()}") from None
         self.state = json.loads(state_file.read_text())
 
     def stop(self) -> None:
