@@ -15,14 +15,13 @@ import typer
 from pynamodb.exceptions import PynamoDBException
 
 from functions.credits.config import ConfigurationError, Settings, settings_from_env
+from local.config import LocalConfig
 from local.dynamodb_local import LOCAL_CREDENTIALS
 from ops.audit import AuditReport, run_audit
 
 EXIT_CLEAN = 0
 EXIT_MISMATCH = 1
 EXIT_UNREADABLE = 2
-# Where `make run` puts DynamoDB Local (local/config.py LocalConfig.dynamodb_port).
-LOCAL_RUNTIME_DYNAMODB_URL = "http://127.0.0.1:8000"
 ENDPOINT_ENV_VAR = "EDGEMETER_DYNAMODB_ENDPOINT"
 
 
@@ -41,7 +40,8 @@ def audit_settings(
     elif aws:
         overrides["dynamodb_endpoint"] = None
     elif not os.environ.get(ENDPOINT_ENV_VAR):
-        overrides["dynamodb_endpoint"] = LOCAL_RUNTIME_DYNAMODB_URL
+        # Where `make run` puts DynamoDB Local by default.
+        overrides["dynamodb_endpoint"] = LocalConfig().dynamodb_url
     if credits_table is not None:
         overrides["credits_table"] = credits_table
     if region is not None:
