@@ -151,10 +151,22 @@ def test_insufficient_credits_names_balance_and_price(call: Caller, funded_key: 
     assert stored_balance(account_id) == ledger_sum(account_id) == 0
 
 
+class FrozenClock:
+    """The service's wall clock, moved only by the test (rate limits are about time)."""
+
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def now(self) -> datetime:
+        return self.moment
+
+
 def test_rate_limited_key_gets_retry_after_and_unlimited_keys_write_no_bucket(
-    call: Caller, funded_key: FundedKey
+    call: Caller, funded_key: FundedKey, service: CreditsService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, limited = funded_key(100, rate_limit={"per_second": 1, "burst": 3})
+    # Frozen: on a loaded machine five calls can span a second and refill a slot.
+    monkeypatch.setattr(service, "_clock", FrozenClock(datetime.now(UTC)))
     decisions = [authorize(call, limited, f"rl-{n}") for n in range(5)]
     assert [d["decision"] for d in decisions[:3]] == ["allow"] * 3
     assert all(d["reason"] == "rate_limited" and d["retry_after"] >= 1 for d in decisions[3:])
@@ -348,14 +360,7 @@ def test_rate_limit_recovers_after_retry_after(
 ) -> None:
     _, api_key = funded_key(100, rate_limit={"per_second": 2, "burst": 2})
     start = datetime.now(UTC)
-
-    class Clock:
-        moment = start
-
-        def now(self) -> datetime:
-            return self.moment
-
-    clock = Clock()
+    clock = FrozenClock(start)
     monkeypatch.setattr(service, "_clock", clock)
     assert [authorize(call, api_key, f"gcra-{n}")["decision"] for n in range(3)] == ["allow", "allow", "deny"]
     clock.moment = start + timedelta(milliseconds=400)
