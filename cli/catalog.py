@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cli.common import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, aws_region, fail, stderr
 from functions.catalog.dynamodb_store import DynamoObjectCatalog, bind_objects_table, create_objects_table
 from functions.catalog.models import OBJECTS_TABLE_DEFAULT_NAME
 from functions.catalog.origin import OriginUnavailable, S3ArchiveOrigin
@@ -30,22 +31,14 @@ from functions.catalog.sync import ListingOrderError, SyncReport, reconcile
 from local.config import build_config
 from local.dynamodb_local import LOCAL_CREDENTIALS
 
-EXIT_FAILED = 1
-EXIT_UNREACHABLE = 3
 # Redrawing the progress bar for every object would cost more than the sync itself.
 _PROGRESS_EVERY = 250
 
 stdout = Console()
-stderr = Console(stderr=True, soft_wrap=True)
 
 catalog_app = typer.Typer(
     help="The objects catalog: sync it with the bucket, show an entry.", no_args_is_help=True
 )
-
-
-def _fail(code: int, message: str) -> typer.Exit:
-    stderr.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
 
 
 def _json_requested(context: typer.Context, flag: bool) -> bool:
@@ -89,7 +82,7 @@ def _settings(
     settings = CatalogSettings(
         bucket=bucket,
         objects_table=table or OBJECTS_TABLE_DEFAULT_NAME,
-        region=region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        region=aws_region(region),
         s3_endpoint=s3_endpoint,
         dynamodb_endpoint=dynamodb_endpoint,
         tombstone_ttl_seconds=tombstone_ttl_seconds,
@@ -138,7 +131,7 @@ def sync_command(  # noqa: PLR0917 - typer maps each option to one parameter
     """Reconcile the catalog with a listing of the bucket: added, changed and removed objects."""
     if prefix and not dry_run:
         # Objects outside the prefix would look removed to a merge of a partial listing.
-        raise _fail(2, "--prefix needs --dry-run: a partial listing cannot tell removed objects apart")
+        fail(EXIT_USAGE, "--prefix needs --dry-run: a partial listing cannot tell removed objects apart")
     settings, origin = _settings(
         bucket=bucket,
         table=table,
@@ -178,11 +171,11 @@ def sync_command(  # noqa: PLR0917 - typer maps each option to one parameter
                 on_progress=advance,
             )
     except OriginUnavailable as error:
-        raise _fail(EXIT_UNREACHABLE, f"the bucket could not be listed: {error}") from None
+        fail(EXIT_UNREACHABLE, f"the bucket could not be listed: {error}")
     except CatalogUnavailable as error:
-        raise _fail(EXIT_UNREACHABLE, f"the objects table could not be used: {error}") from None
+        fail(EXIT_UNREACHABLE, f"the objects table could not be used: {error}")
     except ListingOrderError as error:
-        raise _fail(EXIT_FAILED, str(error)) from None
+        fail(EXIT_FAILED, str(error))
     elapsed = (datetime.now(UTC) - started).total_seconds()
     if as_json:
         document: dict[str, Any] = {**asdict(report), "bucket": settings.bucket, "elapsed_seconds": elapsed}
@@ -219,9 +212,9 @@ def show_command(  # noqa: PLR0917 - typer maps each option to one parameter
         bind_objects_table(settings)
         entry = DynamoObjectCatalog().get(key.removeprefix("/"), consistent=True)
     except CatalogUnavailable as error:
-        raise _fail(EXIT_UNREACHABLE, f"the objects table could not be read: {error}") from None
+        fail(EXIT_UNREACHABLE, f"the objects table could not be read: {error}")
     if entry is None:
-        raise _fail(EXIT_FAILED, f"the catalog has no entry for {key!r}")
+        fail(EXIT_FAILED, f"the catalog has no entry for {key!r}")
     document = {
         name: (value.isoformat() if isinstance(value, datetime) else value)
         for name, value in asdict(entry).items()

@@ -5,7 +5,7 @@ a deployed API with ``--api URL``. Every request is SigV4-signed
 (functions/shared/sigv4.py): with the caller's AWS credentials for a deployed
 API, with the local runtime's credentials for a loopback one.
 
-Exit codes: 0 success, 1 the API refused or failed the request, 2 bad usage,
+Exit codes (cli/common.py): 0 success, 1 the API refused or failed the request, 2 bad usage,
 3 the API could not be reached, 4 access denied (a rejected signature or credentials).
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import re
 import sys
 import uuid
@@ -21,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import botocore.exceptions
@@ -31,20 +30,16 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.client import CreditsApiClient, CreditsApiError, CreditsApiUnreachable
+from cli.common import EXIT_DENIED, EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, aws_region, fail
 from functions.shared.sigv4 import MissingCredentialsError, load_credentials, static_credentials
 from local.config import LocalCredentials
 
 DEFAULT_API_URL = "http://127.0.0.1:8081"
-EXIT_API_ERROR = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
-EXIT_DENIED = 4
 _RELATIVE_TIME = re.compile(r"^(?P<count>\d+)(?P<unit>[smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 # Piped output (logs, CI) gets room for the tables; a terminal's own width is used otherwise.
 stdout = Console(width=None if sys.stdout.isatty() else 160)
-stderr = Console(stderr=True, soft_wrap=True)
 
 
 @dataclass(frozen=True)
@@ -85,10 +80,7 @@ def global_options(  # noqa: PLR0917 - typer maps each option to one parameter
     ] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="seconds to wait for the API")] = 15.0,
 ) -> None:
-    resolved_region = (
-        region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    )
-    context.obj = CliOptions(api, resolved_region, profile, json_output, timeout)
+    context.obj = CliOptions(api, aws_region(region), profile, json_output, timeout)
 
 
 def _is_loopback(url: str) -> bool:
@@ -105,7 +97,7 @@ def _client(context: typer.Context) -> CreditsApiClient:
     options: CliOptions = context.obj
     split = urlsplit(options.api)
     if split.scheme not in ("http", "https") or not split.hostname:
-        _fail(EXIT_USAGE, f"--api must be an http(s) URL, got {options.api!r}")
+        fail(EXIT_USAGE, f"--api must be an http(s) URL, got {options.api!r}")
     if _is_loopback(options.api):
         # The local runtime accepts exactly its own credentials (local/config.py).
         local = LocalCredentials()
@@ -114,20 +106,15 @@ def _client(context: typer.Context) -> CreditsApiClient:
         try:
             credentials = load_credentials(botocore.session.Session(profile=options.profile))
         except MissingCredentialsError as error:
-            _fail(EXIT_DENIED, f"{error}; configure AWS credentials (aws configure, AWS_PROFILE, env vars)")
+            fail(EXIT_DENIED, f"{error}; configure AWS credentials (aws configure, AWS_PROFILE, env vars)")
         except botocore.exceptions.ProfileNotFound as error:
-            _fail(EXIT_USAGE, str(error))
+            fail(EXIT_USAGE, str(error))
     return CreditsApiClient(
         base_url=options.api,
         credentials=credentials,
         region=options.region,
         timeout_seconds=options.timeout_seconds,
     )
-
-
-def _fail(code: int, message: str) -> NoReturn:
-    stderr.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
 
 
 @contextmanager
@@ -137,15 +124,15 @@ def _api_errors(options: CliOptions) -> Iterator[None]:
         yield
     except CreditsApiUnreachable as error:
         hint = " Is `make run` running?" if _is_loopback(options.api) else " Check --api and your network."
-        _fail(EXIT_UNREACHABLE, f"{error}.{hint}")
+        fail(EXIT_UNREACHABLE, f"{error}.{hint}")
     except CreditsApiError as error:
         if error.status in (401, 403):
-            _fail(
+            fail(
                 EXIT_DENIED,
                 f"access denied by the credits API ({error.status} {error.code}): {error.message}",
             )
         details = "".join(f"\n  {name}: {value}" for name, value in error.details.items())
-        _fail(EXIT_API_ERROR, f"{error.status} {error.code}: {error.message}{details}")
+        fail(EXIT_FAILED, f"{error.status} {error.code}: {error.message}{details}")
 
 
 def _emit(context: typer.Context, document: dict[str, Any], render: Callable[[dict[str, Any]], None]) -> None:
