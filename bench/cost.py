@@ -1,14 +1,17 @@
-"""Cost model: counted AWS calls per download -> dollars per million downloads at list prices.
+"""Cost model: counted AWS calls per viewer request -> dollars per million requests at list prices.
 
-Every per-download figure fed in here is counted by the benchmark run (DynamoDB units from
-ReturnConsumedCapacity, calls from botocore hooks and fake transports, cache hits from the local
-CDN); only the prices and the deployed memory sizes are constants, and each names its source.
-Data transfer out is left out: it is the same with or without edgemeter.
+Every per-request figure fed in here is counted by the benchmark run (DynamoDB units billed by
+AWS's rules from the requests botocore sent, calls from botocore hooks and fake transports, cache
+hits from the local CDN); only the prices and the deployed memory sizes are constants, and each
+names its source. A traffic mix is priced kind by kind and the breakdowns are weighted by each
+kind's share (``weighted_breakdown``). Data transfer out is left out: it is the same with or
+without edgemeter.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 # --- public list prices, USD, us-east-1 -------------------------------------------------------
@@ -22,7 +25,7 @@ LAMBDA_PER_MILLION_REQUESTS = 0.20
 LAMBDA_PER_GB_SECOND = 0.0000166667  # x86
 DYNAMODB_PER_MILLION_WRITE_UNITS = 0.625  # on-demand write request units
 DYNAMODB_PER_MILLION_READ_UNITS = 0.125  # on-demand read request units
-S3_GET_PER_THOUSAND = 0.0004
+S3_GET_PER_THOUSAND = 0.0004  # GET, HEAD and all other read requests (S3 Standard)
 S3_PUT_PER_THOUSAND = 0.005
 CLOUDFRONT_HTTPS_PER_TEN_THOUSAND = 0.0100  # US/Europe HTTPS requests
 PRICES_RECORDED_ON = "2026-11-21"
@@ -36,11 +39,11 @@ MILLION = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
-class DownloadCounts:
-    """What one download costs in billable units (averages over a counted run)."""
+class RequestCounts:
+    """What one viewer request of a kind costs in billable units (averages over a counted run)."""
 
-    cloudfront_requests: float  # viewer requests per download (1)
-    viewer_request_invocations: float  # Lambda@Edge viewer-request per download (1: runs on hits too)
+    cloudfront_requests: float  # viewer requests per request (1)
+    viewer_request_invocations: float  # Lambda@Edge viewer-request per request (1: runs on hits too)
     viewer_request_ms: float  # billed duration of one viewer-request invocation
     origin_response_invocations: float  # Lambda@Edge origin-response: only on cache misses
     origin_response_ms: float
@@ -48,14 +51,15 @@ class DownloadCounts:
     credits_lambda_ms: float  # billed duration of one credits Lambda invocation
     dynamodb_write_units: float
     dynamodb_read_units: float
-    s3_gets: float  # origin GETs per download (the CDN cache's miss ratio)
+    s3_gets: float  # origin GETs per request (for downloads: the CDN cache's miss ratio)
+    s3_heads: float = 0.0  # origin HEADs per request (the catalog checks a 403 with one)
 
 
 @dataclass(frozen=True, slots=True)
 class CostLine:
     item: str
-    units_per_million_downloads: float
-    dollars_per_million_downloads: float
+    units_per_million_requests: float
+    dollars_per_million_requests: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +69,7 @@ class CostBreakdown:
 
     @property
     def total(self) -> float:
-        return sum(line.dollars_per_million_downloads for line in self.lines)
+        return sum(line.dollars_per_million_requests for line in self.lines)
 
     def to_json_dict(self) -> dict[str, object]:
         return {
@@ -86,7 +90,7 @@ def gb_seconds(invocations: float, measured_ms: float, memory_mb: int) -> float:
     return invocations * billed_ms(measured_ms) / 1000 * memory_mb / 1024
 
 
-def cost_per_million_downloads(scenario: str, counts: DownloadCounts) -> CostBreakdown:
+def cost_per_million_requests(scenario: str, counts: RequestCounts) -> CostBreakdown:
     m = MILLION
     viewer_gbs = gb_seconds(
         counts.viewer_request_invocations * m, counts.viewer_request_ms, EDGE_VIEWER_MEMORY_MB
@@ -129,22 +133,41 @@ def cost_per_million_downloads(scenario: str, counts: DownloadCounts) -> CostBre
             counts.dynamodb_read_units * m,
             counts.dynamodb_read_units * DYNAMODB_PER_MILLION_READ_UNITS,
         ),
-        CostLine("S3 GET requests", counts.s3_gets * m, counts.s3_gets * m / 1000 * S3_GET_PER_THOUSAND),
+        s3_read_requests_line(counts.s3_gets + counts.s3_heads),
     )
     return CostBreakdown(scenario=scenario, lines=lines)
 
 
-def bare_origin_per_million_downloads(s3_gets_per_download: float) -> CostBreakdown:
-    """The same downloads served by CloudFront straight from S3: no edgemeter at all (no metering)."""
+def s3_read_requests_line(requests_per_request: float) -> CostLine:
+    requests = requests_per_request * MILLION
+    return CostLine("S3 GET/HEAD requests", requests, requests / 1000 * S3_GET_PER_THOUSAND)
+
+
+def bare_origin_per_million_requests(
+    s3_gets_per_request: float, scenario: str = "CloudFront + S3, no edgemeter"
+) -> CostBreakdown:
+    """The same requests served by CloudFront straight from S3: no edgemeter at all (no metering)."""
     m = MILLION
     return CostBreakdown(
-        scenario="CloudFront + S3, no edgemeter",
+        scenario=scenario,
         lines=(
             CostLine("CloudFront requests (HTTPS)", m, m / 10_000 * CLOUDFRONT_HTTPS_PER_TEN_THOUSAND),
-            CostLine(
-                "S3 GET requests",
-                s3_gets_per_download * m,
-                s3_gets_per_download * m / 1000 * S3_GET_PER_THOUSAND,
-            ),
+            s3_read_requests_line(s3_gets_per_request),
         ),
+    )
+
+
+def weighted_breakdown(scenario: str, parts: Sequence[tuple[float, CostBreakdown]]) -> CostBreakdown:
+    """A traffic mix: each kind's breakdown weighted by its share of the requests, line by line.
+
+    Lines with the same item add up (units and dollars); items keep the order they first appear in.
+    """
+    units: dict[str, float] = {}
+    dollars: dict[str, float] = {}
+    for share, breakdown in parts:
+        for line in breakdown.lines:
+            units[line.item] = units.get(line.item, 0.0) + share * line.units_per_million_requests
+            dollars[line.item] = dollars.get(line.item, 0.0) + share * line.dollars_per_million_requests
+    return CostBreakdown(
+        scenario=scenario, lines=tuple(CostLine(item, units[item], dollars[item]) for item in units)
     )

@@ -14,9 +14,17 @@ from typing import Any
 from bench.cost import (
     PRICES_RECORDED_ON,
     CostBreakdown,
-    DownloadCounts,
-    bare_origin_per_million_downloads,
-    cost_per_million_downloads,
+    RequestCounts,
+    bare_origin_per_million_requests,
+    cost_per_million_requests,
+)
+from bench.cost_scenarios import (
+    CostScenarioFigures,
+    KindFigures,
+    MixCosts,
+    TrafficMix,
+    price_mix,
+    run_cost_scenarios,
 )
 from bench.credits_bench import TARGET_RATIO_OF_RAW, CreditsFigures, run_credits_bench
 from bench.e2e_bench import EndToEndFigures, PhaseFigures, run_e2e_bench
@@ -49,6 +57,17 @@ def parse_arguments() -> argparse.Namespace:
         "--cache-hit-ratio",
         type=float,
         help="CDN cache hit ratio for the cost model (default: measured by the end-to-end run)",
+    )
+    parser.add_argument(
+        "--mix",
+        default="0.90,0.05,0.05",
+        help="traffic mix for the cost comparison: shares of allowed,unknown-key,missing-object requests",
+    )
+    parser.add_argument(
+        "--requests-per-missing-object",
+        type=int,
+        default=100,
+        help="how often each missing object is asked for within the catalog's tombstone lifetime",
     )
     return parser.parse_args()
 
@@ -204,6 +223,91 @@ def cost_rows(breakdowns: list[CostBreakdown]) -> list[Row]:
     ]
 
 
+def mix_rows(mix: TrafficMix, costs: MixCosts, hit_ratio: float) -> list[Row]:
+    with_, without, bare = (
+        costs.with_caches_and_catalog,
+        costs.without_caches_and_catalog,
+        costs.no_edgemeter,
+    )
+    rows = [
+        Row("cost", "traffic mix", mix.describe(), f"CDN hit ratio {hit_ratio:.0%} on downloads"),
+        *(
+            Row(
+                "cost",
+                f"$ per 1M requests of the mix: {breakdown.scenario}",
+                f"${breakdown.total:.2f}",
+                f"no edgemeter ${bare.total:.2f}",
+                f"{breakdown.total / bare.total:.1f}x",
+            )
+            for breakdown in (with_, without, bare)
+        ),
+        Row(
+            "cost",
+            "mix: with caches and catalog vs without",
+            f"${with_.total:.2f}",
+            f"${without.total:.2f} without",
+            f"{with_.total / without.total:.0%}",
+        ),
+    ]
+    rows += [
+        Row(
+            "cost",
+            f"$ per 1M {kind} requests",
+            f"${with_kind.total:.2f} with",
+            f"${without_kind.total:.2f} without",
+            f"{with_kind.total / without_kind.total:.0%}",
+        )
+        for kind, (with_kind, without_kind) in costs.by_kind.items()
+    ]
+    return rows
+
+
+def counted_kind_rows(scenarios: CostScenarioFigures) -> list[Row]:
+    """What the scenario run counted per request, each kind and configuration (the model's inputs)."""
+
+    def row(configuration: str, kind: KindFigures, note: str = "") -> Row:
+        viewer, origin, n = kind.viewer_request, kind.origin_response, kind.requests
+        statuses = ", ".join(f"{count}x {status}" for status, count in sorted(kind.viewer_statuses.items()))
+        return Row(
+            configuration,
+            f"{kind.kind} (n={n}){note}",
+            f"{(viewer.credits_calls + origin.credits_calls) / n:.2f} calls",
+            f"{(viewer.dynamodb_requests + origin.dynamodb_requests) / n:.2f} req, "
+            f"{(viewer.billed_write_units + origin.billed_write_units) / n:.2f} WRU, "
+            f"{(viewer.billed_read_units + origin.billed_read_units) / n:.2f} RRU",
+            f"{(kind.origin_gets + kind.origin_heads) / n:.2f} S3",
+            f"{origin.invocations / n:.2f} origin-response",
+            statuses,
+        )
+
+    rows: list[Row] = []
+    for figures in (scenarios.with_caches_and_catalog, scenarios.without_caches_and_catalog):
+        name = figures.configuration.name
+        rows += [
+            row(name, figures.allowed, ", every one a CDN miss"),
+            row(name, figures.unknown_key_call, ", per credits call"),
+            row(name, figures.missing_object),
+        ]
+    return rows
+
+
+def mix_breakdown_rows(costs: MixCosts) -> list[Row]:
+    bare = {line.item: line for line in costs.no_edgemeter.lines}
+    return [
+        Row(
+            "cost",
+            line.item,
+            f"${line.dollars_per_million_requests:.2f}",
+            f"${without.dollars_per_million_requests:.2f}",
+            f"${bare[line.item].dollars_per_million_requests:.2f}" if line.item in bare else "",
+            f"{line.units_per_million_requests:,.0f} / {without.units_per_million_requests:,.0f}",
+        )
+        for line, without in zip(
+            costs.with_caches_and_catalog.lines, costs.without_caches_and_catalog.lines, strict=True
+        )
+    ]
+
+
 def main() -> None:
     arguments = parse_arguments()
     quick = arguments.quick
@@ -211,6 +315,7 @@ def main() -> None:
     import_runs = arguments.import_runs or (3 if quick else 9)
     authorizations = arguments.authorizations or (200 if quick else 1_200)
     e2e_requests = arguments.e2e_requests or (100 if quick else 400)
+    mix = TrafficMix.parse(arguments.mix, arguments.requests_per_missing_object)
     started = time.monotonic()
 
     print("edge: cold import and warm decisions ...", flush=True)
@@ -220,6 +325,14 @@ def main() -> None:
     with DynamoDBLocal() as dynamodb:
         credits = run_credits_bench(
             dynamodb.endpoint_url, authorizations=authorizations, threads=arguments.threads
+        )
+        print("cost: the traffic mix with and without caches and catalog ...", flush=True)
+        scenarios = run_cost_scenarios(
+            dynamodb.endpoint_url,
+            mix=mix,
+            allowed_requests=100 if quick else 300,
+            unknown_key_calls=20 if quick else 50,
+            missing_objects=2 if quick else 5,
         )
 
     print("local e2e: origin direct, CDN hits, misses, mixed ...", flush=True)
@@ -231,7 +344,7 @@ def main() -> None:
         hit_ratio = 1.0 - e2e.mixed_s3_gets_per_download
         hit_ratio_source = f"counted in the mixed e2e phase ({e2e.mixed_objects} objects)"
     edge_ms = edge.wall_microseconds_per_decision / 1000 + credits.handler_p50_ms
-    per_download = DownloadCounts(
+    per_download = RequestCounts(
         cloudfront_requests=1.0,
         viewer_request_invocations=1.0,
         viewer_request_ms=edge_ms,
@@ -243,18 +356,25 @@ def main() -> None:
         dynamodb_read_units=credits.billed_read_units_per_authorization,
         s3_gets=1.0 - hit_ratio,
     )
-    no_cache = DownloadCounts(**{**asdict(per_download), "origin_response_invocations": 1.0, "s3_gets": 1.0})
+    no_cache = RequestCounts(**{**asdict(per_download), "origin_response_invocations": 1.0, "s3_gets": 1.0})
     breakdowns = [
-        cost_per_million_downloads(f"edgemeter, CDN hit ratio {hit_ratio:.0%}", per_download),
-        cost_per_million_downloads("edgemeter, no CDN cache", no_cache),
-        bare_origin_per_million_downloads(1.0 - hit_ratio),
+        cost_per_million_requests(f"edgemeter, CDN hit ratio {hit_ratio:.0%}", per_download),
+        cost_per_million_requests("edgemeter, no CDN cache", no_cache),
+        bare_origin_per_million_requests(1.0 - hit_ratio),
     ]
+    mix_costs = price_mix(
+        mix,
+        scenarios,
+        cdn_hit_ratio=hit_ratio,
+        unknown_key_calls_per_request_cached=denial.credits_calls_cached / denial.requests,
+        unknown_key_calls_per_request_uncached=denial.credits_calls_uncached / denial.requests,
+    )
     # The same refused traffic (unknown keys), priced with and without the edge's negative cache.
     edge_denial_ms = edge.wall_microseconds_per_decision / 1000
     denial_breakdowns = [
-        cost_per_million_downloads(
+        cost_per_million_requests(
             f"1M unknown-key requests, {label}",
-            DownloadCounts(
+            RequestCounts(
                 cloudfront_requests=1.0,
                 viewer_request_invocations=1.0,
                 viewer_request_ms=edge_denial_ms + credits.denial_p50_ms * calls,
@@ -286,6 +406,7 @@ def main() -> None:
             f"${denial_breakdowns[1].total:.2f} without",
             f"{denial_breakdowns[0].total / denial_breakdowns[1].total:.0%}",
         ),
+        *mix_rows(mix, mix_costs, hit_ratio),
     ]
     host = machine()
     print()
@@ -297,12 +418,30 @@ def main() -> None:
                 Row(
                     "cost",
                     line.item,
-                    f"${line.dollars_per_million_downloads:.2f}",
-                    f"{line.units_per_million_downloads:,.0f} units",
+                    f"${line.dollars_per_million_requests:.2f}",
+                    f"{line.units_per_million_requests:,.0f} units",
                 )
                 for line in breakdowns[0].lines
             ],
             header=Row("", "line", "$ per 1M downloads", "billed units per 1M downloads", "", "", ""),
+        )
+    )
+    print(f"\ncost of the mix per 1M requests ({mix.describe()}), line by line:")
+    print(
+        render_table(
+            mix_breakdown_rows(mix_costs),
+            header=Row(
+                "", "line", "with caches+catalog", "without", "no edgemeter", "units with / without", ""
+            ),
+        )
+    )
+    print("\ncounted per request by the cost scenarios (real edge + credits code, DynamoDB Local):")
+    print(
+        render_table(
+            counted_kind_rows(scenarios),
+            header=Row(
+                "edgemeter", "kind", "credits calls", "DynamoDB", "origin", "Lambda@Edge", "viewer statuses"
+            ),
         )
     )
     print(
@@ -326,6 +465,12 @@ def main() -> None:
             "prices_recorded_on": PRICES_RECORDED_ON,
             "per_download": asdict(per_download),
             "scenarios": [breakdown.to_json_dict() for breakdown in [*breakdowns, *denial_breakdowns]],
+            "mix": {
+                "traffic": asdict(mix),
+                "cdn_hit_ratio": hit_ratio,
+                "counted": asdict(scenarios),
+                "dollars_per_million_requests": mix_costs.to_json_dict(),
+            },
         },
         "table": [asdict(row) for row in rows],
     }
