@@ -1,7 +1,7 @@
 """Count DynamoDB calls and capacity units in this process, through botocore event hooks.
 
-``count_dynamodb()`` wraps ``botocore.session.Session.create_client`` so that every DynamoDB
-client created inside the block (boto3's, pynamodb's) reports to one ``DynamoDBCounter``:
+``count_dynamodb()`` hooks every DynamoDB client created inside the block (boto3's, pynamodb's;
+through bench/dynamodb_clients.py) so that it reports to one ``DynamoDBCounter``:
 HTTP attempts (``before-send``), completed operations, and capacity two ways:
 
 - ``reported_*``: what the server put in ``ConsumedCapacity`` (``ReturnConsumedCapacity=TOTAL``
@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import botocore.session
+from bench.dynamodb_clients import hook_new_dynamodb_clients
 
 # Operations that accept ReturnConsumedCapacity (DynamoDB API reference).
 CAPACITY_REPORTING_OPERATIONS = frozenset(
@@ -234,16 +234,5 @@ def billed_read_units(operation: str, parsed: dict[str, Any], consistent: bool) 
 def count_dynamodb() -> Iterator[DynamoDBCounter]:
     """Count every DynamoDB call of clients created inside the block (all threads)."""
     counter = DynamoDBCounter()
-    original_create_client = botocore.session.Session.create_client
-
-    def create_counted_client(self: botocore.session.Session, *args: Any, **kwargs: Any) -> Any:
-        client = original_create_client(self, *args, **kwargs)
-        if client.meta.service_model.service_name == "dynamodb":
-            counter.attach(client)
-        return client
-
-    botocore.session.Session.create_client = create_counted_client  # type: ignore[method-assign]
-    try:
+    with hook_new_dynamodb_clients(counter.attach):
         yield counter
-    finally:
-        botocore.session.Session.create_client = original_create_client  # type: ignore[method-assign]

@@ -1,7 +1,8 @@
 """Fault injection for the reliability suite: DynamoDB faults in-process, a slow credits API.
 
-``DynamoDBFaults`` wraps botocore client creation (like bench.dynamodb_counting) and answers
-chosen HTTP attempts of DynamoDB clients itself, before they reach DynamoDB Local:
+``dynamodb_faults`` hooks every DynamoDB client created inside its block (through
+bench/dynamodb_clients.py, as bench/dynamodb_counting.py does) and answers chosen HTTP attempts
+itself, before they reach DynamoDB Local:
 
 - ``THROTTLE``: a 400 ``ThrottlingException`` (what DynamoDB says when a partition is hot); the
   request never reaches the table;
@@ -24,10 +25,11 @@ from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import botocore.session
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.client import BaseClient
 from botocore.compat import HTTPHeaders
 
+from bench.dynamodb_clients import hook_new_dynamodb_clients
 from local.processes import LOOPBACK
 
 
@@ -109,7 +111,6 @@ def _send_for_real(request: AWSPreparedRequest) -> None:
 @contextmanager
 def dynamodb_faults(policy: FaultPolicy) -> Iterator[FaultPolicy]:
     """Every DynamoDB client created inside the block consults ``policy`` on each HTTP attempt."""
-    original_create_client = botocore.session.Session.create_client
 
     def before_send(request: AWSPreparedRequest, event_name: str, **_: Any) -> AWSResponse | None:
         operation = event_name.rsplit(".", 1)[-1]
@@ -126,18 +127,12 @@ def dynamodb_faults(policy: FaultPolicy) -> Iterator[FaultPolicy]:
             return _error_response(request.url, 500, "InternalServerError", "reply lost (injected)")
         return None
 
-    def create_faulty_client(self: botocore.session.Session, *args: Any, **kwargs: Any) -> Any:
-        client = original_create_client(self, *args, **kwargs)
-        if client.meta.service_model.service_name == "dynamodb":
-            answer_some_attempts: Any = before_send  # botocore types handlers as returning None
-            client.meta.events.register("before-send.dynamodb", answer_some_attempts)
-        return client
+    def attach(client: BaseClient) -> None:
+        answer_some_attempts: Any = before_send  # botocore types handlers as returning None
+        client.meta.events.register("before-send.dynamodb", answer_some_attempts)
 
-    botocore.session.Session.create_client = create_faulty_client  # type: ignore[method-assign]
-    try:
+    with hook_new_dynamodb_clients(attach):
         yield policy
-    finally:
-        botocore.session.Session.create_client = original_create_client  # type: ignore[method-assign]
 
 
 class SlowCreditsApi:
