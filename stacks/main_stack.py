@@ -59,15 +59,18 @@ def credits_asset_spec(settings: EdgemeterSettings) -> PythonAssetSpec:
 
 
 # Lambda@Edge runs on x86_64 only; these packages are standard library (+ the runtime's botocore).
+# They ship their bytecode: every cold start would otherwise compile them (stacks/bundling.py).
 EDGE_AUTH_ASSET = PythonAssetSpec(
     package_dirs=("functions/edge_auth", "functions/shared"),
     python_version=LAMBDA_PYTHON_VERSION,
     cpu=LambdaCpu.X86_64,
+    compile_bytecode=True,
 )
 ORIGIN_SIGNER_ASSET = PythonAssetSpec(
     package_dirs=("functions/origin_signer", "functions/shared"),
     python_version=LAMBDA_PYTHON_VERSION,
     cpu=LambdaCpu.X86_64,
+    compile_bytecode=True,
 )
 
 

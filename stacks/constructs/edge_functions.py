@@ -27,7 +27,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.bundling import PROJECT_ROOT
+from stacks.bundling import PROJECT_ROOT, warn_if_shipped_without_bytecode
 from stacks.nag import acknowledge, nag_account, nag_partition
 
 # Python runtime of every edgemeter Lambda; the asset's wheels are built for it (stacks/bundling.py).
@@ -138,6 +138,7 @@ class BakedEdgeFunction(Construct):
             description=f"edgemeter: {description}",
         )
         self._allow_logging_in_every_region(edge_stack, construct_id)
+        warn_if_shipped_without_bytecode(self.edge_function.lambda_, code)
         acknowledge(
             self.edge_function.lambda_,
             "AwsSolutions-L1",
