@@ -18,12 +18,12 @@ origin). Counters and restores are read and driven under ``/_archive_origin/`` (
 name, so it never shadows S3): ``GET stats``, ``POST reset``, ``POST complete-restores``.
 
 HTTP is handled by werkzeug (request parsing, the threaded server) and moto; this module
-only decides. ``python -m local.archive_origin --port 9000 --restore-seconds 30`` runs it alone.
+only decides. The local runtime serves it through local/origin_server.py; tests start
+``ArchiveOriginServer``.
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import threading
@@ -317,27 +317,3 @@ class ArchiveOriginServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="moto S3 with restores that take time, on 127.0.0.1")
-    parser.add_argument("--port", type=int, default=9000)
-    parser.add_argument("--restore-seconds", type=float, default=30.0)
-    arguments = parser.parse_args(argv)
-    server = make_server(
-        LOOPBACK,
-        arguments.port,
-        build_archive_origin_app(arguments.restore_seconds),
-        threaded=True,
-        request_handler=MotoRequestHandler,
-    )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-
-
-if __name__ == "__main__":
-    main()
