@@ -11,26 +11,32 @@ Layers:
   container; tests plug in an in-process fake of the credits API.
 - ``CreditsClient`` builds and signs requests (SigV4 via functions.shared.sigv4)
   and validates replies into typed results.
+
+http.client (with ssl, socket and the email parser it pulls in: about a third of
+the module's cold import) is imported when the transport first connects, as
+botocore is at the first signature: the container's first keyed request pays
+both, the paths that never call the credits API (no key, a malformed key, a
+negative-cache hit) pay neither. AWS's own Lambda runtime client defers
+http.client the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import re
-import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeGuard
 from urllib.parse import urlsplit
 
 from functions.shared.sigv4 import load_credentials, sign_request
 
 if TYPE_CHECKING:
+    import http.client
+    import ssl
+
     from botocore.credentials import ReadOnlyCredentials
 
 AUTHORIZE_PATH = "/v1/authorize"
@@ -68,8 +74,7 @@ class CreditsUnavailableError(Exception):
         self.cause = cause
 
 
-@dataclass(frozen=True, slots=True)
-class TransportResponse:
+class TransportResponse(NamedTuple):
     status: int
     body: bytes
 
@@ -85,8 +90,7 @@ class CreditsTransport(Protocol):
     ) -> TransportResponse: ...
 
 
-@dataclass(frozen=True, slots=True)
-class AuthorizeDecision:
+class AuthorizeDecision(NamedTuple):
     """A validated ``POST /v1/authorize`` reply."""
 
     decision: str
@@ -104,8 +108,7 @@ class AuthorizeDecision:
         return self.decision == "allow"
 
 
-@dataclass(frozen=True, slots=True)
-class RefundOutcome:
+class RefundOutcome(NamedTuple):
     """What ``POST /v1/refunds`` said: refunded (now or before), or no charge to refund."""
 
     refunded: int
@@ -196,6 +199,8 @@ class HttpCreditsTransport:
         deadline: float,
     ) -> TransportResponse:
         """One request/response; the connection goes back to the pool only after a clean reply."""
+        import http.client  # noqa: PLC0415 - deferred to the first exchange (module docstring)
+
         remaining = deadline - self._clock()
         if remaining <= 0:
             if reused_connection is not None:
@@ -214,7 +219,7 @@ class HttpCreditsTransport:
         except ConnectionRefusedError:
             _close(connection)
             raise CreditsUnavailableError("refused") from None
-        except (OSError, ssl.SSLError):
+        except OSError:  # ssl.SSLError included: it is an OSError
             _close(connection)
             raise CreditsUnavailableError("connect_failed") from None
         watchdog = _DeadlineWatchdog(connection, max(deadline - self._clock(), 0.0))
@@ -260,7 +265,11 @@ class HttpCreditsTransport:
         return TransportResponse(status=response.status, body=reply_body)
 
     def _new_connection(self, timeout: float) -> http.client.HTTPConnection:
+        import http.client  # noqa: PLC0415 - deferred to the first connection (module docstring)
+
         if self._scheme == "https":
+            import ssl  # noqa: PLC0415 - http.client has loaded it already; named for the context
+
             if self._tls_context is None:
                 # Built once per container: loading the CA bundle costs milliseconds.
                 self._tls_context = ssl.create_default_context()
@@ -298,6 +307,8 @@ class _DeadlineWatchdog:
         self._timer.cancel()
 
     def _fire(self) -> None:
+        import socket  # noqa: PLC0415 - loaded by http.client before any connection exists
+
         self.fired = True
         sock = self._connection.sock
         if sock is not None:

@@ -12,8 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from functions.edge_auth.caches import TtlCache
 from functions.edge_auth.credits_client import Clock, CreditsClient, CreditsTransport, HttpCreditsTransport
@@ -27,15 +26,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger("edgemeter.edge")
 
 
-@dataclass(frozen=True, slots=True)
-class KeyDenial:
+class KeyDenial(NamedTuple):
     """A cached key-level denial (unknown, revoked or expired key; suspended account)."""
 
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class EmptyAccount:
+class EmptyAccount(NamedTuple):
     """A cached 'account has no credits' answer, for the 402 it produced."""
 
     account_id: str | None
@@ -43,15 +40,27 @@ class EmptyAccount:
     price: int
 
 
-@dataclass(slots=True)
 class EdgeRuntime:
-    settings: EdgeSettings
-    credits: CreditsClient
-    # Keyed by the key's SHA-256 digest (empty accounts: digest plus a digest of the request's
-    # method, size and path), never by the key.
-    key_denials: TtlCache[KeyDenial]
-    empty_accounts: TtlCache[EmptyAccount]
-    clock: Clock
+    """One container's state. A plain slotted class: dataclasses would cost the cold start its import."""
+
+    __slots__ = ("clock", "credits", "empty_accounts", "key_denials", "settings")
+
+    def __init__(
+        self,
+        *,
+        settings: EdgeSettings,
+        credits: CreditsClient,
+        key_denials: TtlCache[KeyDenial],
+        empty_accounts: TtlCache[EmptyAccount],
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.credits = credits
+        # Keyed by the key's SHA-256 digest (empty accounts: digest plus a digest of the request's
+        # method, size and path), never by the key.
+        self.key_denials = key_denials
+        self.empty_accounts = empty_accounts
+        self.clock = clock
 
 
 _current_runtime: EdgeRuntime | None = None

@@ -8,21 +8,21 @@ and passes an ``EdgeSettings`` to ``functions.edge_auth.runtime.configure``.
 
 Nothing here runs at import time: the file is read on the first invocation of a
 container, and any problem is reported as one ``SettingsError`` naming every
-offending field.
+offending field. The settings are NamedTuples and one slotted class rather than
+dataclasses, whose import (inspect, ast, dis, tokenize) would cost the cold start
+more than the rest of this module.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
+import os
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 SETTINGS_SCHEMA_VERSION = 1
-BAKED_SETTINGS_PATH = Path(__file__).with_name("config.json")
+BAKED_SETTINGS_PATH = os.path.join(os.path.dirname(__file__), "config.json")
 
 # The viewer-request trigger is killed at 5 s; the authorize call must leave
 # room for the cold start, signing and building the response.
@@ -62,8 +62,7 @@ class SettingsError(ValueError):
     """The edge settings document is missing or invalid; the message names every problem."""
 
 
-@dataclass(frozen=True, slots=True)
-class CreditsApiSettings:
+class CreditsApiSettings(NamedTuple):
     """Where the credits API lives and how requests to it are signed."""
 
     url: str
@@ -71,8 +70,7 @@ class CreditsApiSettings:
     service: str = "execute-api"
 
 
-@dataclass(frozen=True, slots=True)
-class CacheSettings:
+class CacheSettings(NamedTuple):
     """Per-container negative caches; TTLs bound how long a grant or new key waits."""
 
     unknown_key_ttl_seconds: int = 30
@@ -80,8 +78,7 @@ class CacheSettings:
     max_entries: int = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class HeaderSettings:
+class HeaderSettings(NamedTuple):
     """Header names (lowercase) the edge reads from viewers and writes for the origin."""
 
     api_key: str = "x-api-key"
@@ -90,51 +87,116 @@ class HeaderSettings:
     request_id: str = "x-edgemeter-request-id"
 
 
-@dataclass(frozen=True, slots=True)
-class QueryKeySettings:
+class QueryKeySettings(NamedTuple):
     """Whether a key may come in the query string (off: keys end up in logs and links)."""
 
     enabled: bool = False
     parameter: str = "api_key"
 
 
-@dataclass(frozen=True, slots=True)
 class EdgeSettings:
-    """Everything the edge functions are configured with."""
+    """Everything the edge functions are configured with; immutable, validated when built."""
 
+    __slots__ = (
+        "authorize_budget_ms",
+        "cache",
+        "credits_api",
+        "headers",
+        "query_key",
+        "refund_budget_ms",
+        "restore_retry_after_seconds",
+        "unavailable_retry_after_seconds",
+    )
     credits_api: CreditsApiSettings
-    authorize_budget_ms: int = 1500
-    refund_budget_ms: int = 3000
-    unavailable_retry_after_seconds: int = 5
-    restore_retry_after_seconds: int = 300
-    cache: CacheSettings = field(default_factory=CacheSettings)
-    headers: HeaderSettings = field(default_factory=HeaderSettings)
-    query_key: QueryKeySettings = field(default_factory=QueryKeySettings)
+    authorize_budget_ms: int
+    refund_budget_ms: int
+    unavailable_retry_after_seconds: int
+    restore_retry_after_seconds: int
+    cache: CacheSettings
+    headers: HeaderSettings
+    query_key: QueryKeySettings
 
-    def __post_init__(self) -> None:
+    def __init__(  # noqa: PLR0917 - field order and defaults as the settings document has them
+        self,
+        credits_api: CreditsApiSettings,
+        authorize_budget_ms: int = 1500,
+        refund_budget_ms: int = 3000,
+        unavailable_retry_after_seconds: int = 5,
+        restore_retry_after_seconds: int = 300,
+        cache: CacheSettings = CacheSettings(),  # noqa: B008 - an immutable NamedTuple
+        headers: HeaderSettings = HeaderSettings(),  # noqa: B008 - an immutable NamedTuple
+        query_key: QueryKeySettings = QueryKeySettings(),  # noqa: B008 - an immutable NamedTuple
+    ) -> None:
+        for name, value in (
+            ("credits_api", credits_api),
+            ("authorize_budget_ms", authorize_budget_ms),
+            ("refund_budget_ms", refund_budget_ms),
+            ("unavailable_retry_after_seconds", unavailable_retry_after_seconds),
+            ("restore_retry_after_seconds", restore_retry_after_seconds),
+            ("cache", cache),
+            ("headers", headers),
+            ("query_key", query_key),
+        ):
+            object.__setattr__(self, name, value)
         problems = _settings_problems(self)
         if problems:
             raise SettingsError("invalid edge settings: " + "; ".join(problems))
 
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in _EDGE_SETTINGS_FIELDS)
 
-def load_settings_file(path: Path = BAKED_SETTINGS_PATH) -> EdgeSettings:
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, EdgeSettings):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _EDGE_SETTINGS_FIELDS)
+        return f"EdgeSettings({fields})"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"EdgeSettings is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"EdgeSettings is immutable: cannot delete {name!r}")
+
+
+# Declaration order (the settings document's), for equality and repr.
+_EDGE_SETTINGS_FIELDS = (
+    "credits_api",
+    "authorize_budget_ms",
+    "refund_budget_ms",
+    "unavailable_retry_after_seconds",
+    "restore_retry_after_seconds",
+    "cache",
+    "headers",
+    "query_key",
+)
+
+
+def load_settings_file(path: str | os.PathLike[str] = BAKED_SETTINGS_PATH) -> EdgeSettings:
     """Read and validate the baked settings file."""
+    file_name = os.path.basename(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as settings_file:
+            text = settings_file.read()
     except FileNotFoundError:
         raise SettingsError(
-            f"edge settings file {path.name} is missing from the package "
+            f"edge settings file {file_name} is missing from the package "
             "(the CDK bundling step writes it; locally call runtime.configure)"
         ) from None
     except OSError as exc:
-        raise SettingsError(f"edge settings file {path.name} cannot be read: {exc.strerror}") from None
+        raise SettingsError(f"edge settings file {file_name} cannot be read: {exc.strerror}") from None
     except UnicodeDecodeError:
-        raise SettingsError(f"edge settings file {path.name} is not UTF-8 text") from None
+        raise SettingsError(f"edge settings file {file_name} is not UTF-8 text") from None
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SettingsError(
-            f"edge settings file {path.name} is not JSON (line {exc.lineno}: {exc.msg})"
+            f"edge settings file {file_name} is not JSON (line {exc.lineno}: {exc.msg})"
         ) from None
     return parse_settings(document)
 
@@ -363,6 +425,9 @@ def _credits_api_problems(credits_api: CreditsApiSettings) -> list[str]:
 
 
 def _is_loopback(host: str) -> bool:
+    # Only plain-http URLs (the local runtime) get here; a deployed edge never loads ipaddress.
+    import ipaddress  # noqa: PLC0415
+
     if host in _LOOPBACK_HOSTS:
         return True
     try:

@@ -21,8 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote_plus
 
 from functions.edge_auth.credits_client import AuthorizeDecision, CreditsUnavailableError
@@ -77,8 +76,7 @@ _DENY_MESSAGES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class _ViewerRequest:
+class _ViewerRequest(NamedTuple):
     """The parts of a viewer request the edge decides on."""
 
     request_id: str
