@@ -19,6 +19,8 @@ from bench.cost import (
     cost_per_million_requests,
 )
 from bench.cost_scenarios import (
+    MISSING_OBJECT,
+    UNKNOWN_KEY,
     CostScenarioFigures,
     KindFigures,
     MixCosts,
@@ -223,7 +225,7 @@ def cost_rows(breakdowns: list[CostBreakdown]) -> list[Row]:
     ]
 
 
-def mix_rows(mix: TrafficMix, costs: MixCosts, hit_ratio: float) -> list[Row]:
+def mix_rows(mix: TrafficMix, costs: MixCosts, hit_ratio: float, denial: DenialFigures) -> list[Row]:
     with_, without, bare = (
         costs.with_caches_and_catalog,
         costs.without_caches_and_catalog,
@@ -249,10 +251,14 @@ def mix_rows(mix: TrafficMix, costs: MixCosts, hit_ratio: float) -> list[Row]:
             f"{with_.total / without.total:.0%}",
         ),
     ]
+    repetition = {
+        UNKNOWN_KEY: f" ({denial.distinct_keys} keys per {denial.requests})",
+        MISSING_OBJECT: f" ({mix.requests_per_missing_object} per missing key)",
+    }
     rows += [
         Row(
             "cost",
-            f"$ per 1M {kind} requests",
+            f"$ per 1M {kind} requests{repetition.get(kind, '')}",
             f"${with_kind.total:.2f} with",
             f"${without_kind.total:.2f} without",
             f"{with_kind.total / without_kind.total:.0%}",
@@ -369,44 +375,13 @@ def main() -> None:
         unknown_key_calls_per_request_cached=denial.credits_calls_cached / denial.requests,
         unknown_key_calls_per_request_uncached=denial.credits_calls_uncached / denial.requests,
     )
-    # The same refused traffic (unknown keys), priced with and without the edge's negative cache.
-    edge_denial_ms = edge.wall_microseconds_per_decision / 1000
-    denial_breakdowns = [
-        cost_per_million_requests(
-            f"1M unknown-key requests, {label}",
-            RequestCounts(
-                cloudfront_requests=1.0,
-                viewer_request_invocations=1.0,
-                viewer_request_ms=edge_denial_ms + credits.denial_p50_ms * calls,
-                origin_response_invocations=0.0,
-                origin_response_ms=0.0,
-                credits_api_calls=calls,
-                credits_lambda_ms=credits.denial_p50_ms,
-                dynamodb_write_units=0.0,
-                dynamodb_read_units=credits.billed_read_units_per_denial * calls,
-                s3_gets=0.0,
-            ),
-        )
-        for label, calls in (
-            ("edge negative cache", denial.credits_calls_cached / denial.requests),
-            ("no negative cache", denial.credits_calls_uncached / denial.requests),
-        )
-    ]
-
     rows = [
         *edge_rows(edge),
         *credits_rows(credits),
         *denial_rows(denial, credits),
         *e2e_rows(e2e),
         *cost_rows(breakdowns),
-        Row(
-            "cost",
-            f"$ per 1M unknown-key requests ({denial.distinct_keys} keys per {denial.requests})",
-            f"${denial_breakdowns[0].total:.2f} edge negative cache",
-            f"${denial_breakdowns[1].total:.2f} without",
-            f"{denial_breakdowns[0].total / denial_breakdowns[1].total:.0%}",
-        ),
-        *mix_rows(mix, mix_costs, hit_ratio),
+        *mix_rows(mix, mix_costs, hit_ratio, denial),
     ]
     host = machine()
     print()
@@ -464,7 +439,7 @@ def main() -> None:
         "cost": {
             "prices_recorded_on": PRICES_RECORDED_ON,
             "per_download": asdict(per_download),
-            "scenarios": [breakdown.to_json_dict() for breakdown in [*breakdowns, *denial_breakdowns]],
+            "scenarios": [breakdown.to_json_dict() for breakdown in breakdowns],
             "mix": {
                 "traffic": asdict(mix),
                 "cdn_hit_ratio": hit_ratio,
