@@ -2,15 +2,25 @@
 
 ``python -m bench.edge_package [--runs N]``
 
-- Zipped size of each Lambda@Edge package as stacks/ bundles it
-  (``functions/__init__.py`` + the function's package + ``functions/shared``),
-  deflate-compressed, against the 1 MB viewer-trigger limit.
-- Cold start in fresh interpreters started in the unzipped package with the
-  baked ``config.json`` next to the handler: the time to import both handler
-  modules, and the time of the first invocation (reads and validates the
-  settings, builds the per-container runtime, answers a key-less request with
-  401, so no network is involved). Median and spread over ``--runs``; botocore's
-  own import, which the Lambda runtime pays too, is measured alone alongside.
+- Each Lambda@Edge package as stacks/ bundles it (``stacks.bundling.bundle_into`` on the
+  main stack's asset specs): the sources plus their bytecode, here compiled by this
+  interpreter (the deployed bytecode comes from a Python of the Lambda runtime's version;
+  the format differs per version, the work it saves does not). Zipped size against the
+  1 MB viewer-trigger limit, with and without the bytecode.
+- Cold start in fresh isolated interpreters (``-I -B``) started in the unzipped
+  edge_auth package with the baked ``config.json`` next to the handler, once with the
+  bytecode and once with sources only, alternating in the same run:
+  - import: both handler modules;
+  - first invocation: reads and validates the settings, builds the per-container
+    runtime, answers a key-less request with 401 (no network, no botocore, no http.client);
+  - first keyed request: the real handler on a request with a key, the runtime built from
+    the baked settings with the real credentials loader (botocore's session reading the
+    environment's credentials, as in Lambda), the authorize call signed by botocore; the
+    transport is the real one up to the socket (it imports http.client and builds the TLS
+    context and the connection, as the first connection does) and answers allow from
+    memory. Everything the import defers is paid here, so this is the figure to add.
+  Median and spread over ``--runs``; botocore's signing modules' own import is measured
+  alone alongside.
 """
 
 from __future__ import annotations
@@ -18,18 +28,18 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = {
-    "edge_auth": ("functions/__init__.py", "functions/edge_auth", "functions/shared"),
-    "origin_signer": ("functions/__init__.py", "functions/origin_signer", "functions/shared"),
-}
+PACKAGES = ("edge_auth", "origin_signer")
 VIEWER_PACKAGE_LIMIT_BYTES = 1024 * 1024
 
 _COLD_START_CHILD = """
@@ -39,20 +49,41 @@ started = time.perf_counter()
 import functions.edge_auth.viewer_request as viewer_request
 import functions.edge_auth.origin_response
 imported = time.perf_counter()
-event = {{"Records": [{{"cf": {{"config": {{"eventType": "viewer-request", "requestId": "bench-1"}},
-    "request": {{"clientIp": "198.51.100.7", "headers": {{}}, "method": "GET", "querystring": "",
-    "uri": "/bench"}}}}}}]}}
-answer = viewer_request.handler(event, None)
+
+def event(headers, request_id):
+    return {{"Records": [{{"cf": {{"config": {{"eventType": "viewer-request", "requestId": request_id}},
+        "request": {{"clientIp": "198.51.100.7", "headers": headers, "method": "GET", "querystring": "",
+        "uri": "/bench"}}}}}}]}}
+
+answer = viewer_request.handler(event({{}}, "bench-1"), None)
 invoked = time.perf_counter()
 assert answer["status"] == "401", answer
-# The first keyed request signs its authorize call: botocore is loaded then, not at import.
-from functions.shared.sigv4 import sign_request, static_credentials
-sign_request("POST", "https://abc.execute-api.us-east-1.amazonaws.com/live/v1/authorize",
-    {{"content-type": "application/json"}}, b"{{}}", static_credentials("AKID", "SECRET"),
-    "us-east-1", "execute-api")
-signed = time.perf_counter()
+
+from functions.edge_auth import runtime
+from functions.edge_auth.credits_client import HttpCreditsTransport, TransportResponse
+from functions.edge_auth.settings import load_settings_file
+
+ALLOW = json.dumps({{"decision": "allow", "reason": None, "account_id": "acct_bench", "price": 1,
+    "charged": 1, "balance": 41, "entry_id": "le_bench", "retry_after": None, "replayed": False}}).encode()
+
+class UpToTheSocket(HttpCreditsTransport):
+    # The real transport's first-connection work (http.client, TLS context, connection object),
+    # then the credits API's allow from memory instead of the network exchange.
+    def send(self, method, path, headers, body, deadline):
+        self._new_connection(1.0)
+        return TransportResponse(status=200, body=ALLOW)
+
+settings = runtime.get_runtime().settings
+runtime.configure(settings, transport=UpToTheSocket(settings.credits_api.url))
+keyed_started = time.perf_counter()
+key = "em_" + "k" * 43
+keyed_event = event({{"x-api-key": [{{"key": "x-api-key", "value": key}}]}}, "bench-2")
+answer = viewer_request.handler(keyed_event, None)
+keyed = time.perf_counter()
+assert "status" not in answer and "x-edgemeter-account" in answer["headers"], answer
+assert {{"http.client", "ssl", "botocore.auth", "botocore.session"}} <= set(sys.modules)
 print(json.dumps({{"import_ms": (imported - started) * 1000, "first_call_ms": (invoked - imported) * 1000,
-    "first_signature_ms": (signed - invoked) * 1000}}))
+    "first_keyed_request_ms": (keyed - keyed_started) * 1000}}))
 """
 
 _BOTOCORE_CHILD = """
@@ -62,23 +93,60 @@ import botocore.auth, botocore.awsrequest, botocore.config, botocore.credentials
 print(json.dumps({"import_ms": (time.perf_counter() - started) * 1000}))
 """
 
+# The child's botocore finds these first, as Lambda's own environment credentials.
+_CHILD_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "AKIDBENCH",
+    "AWS_SECRET_ACCESS_KEY": "bench-secret",
+    "AWS_SESSION_TOKEN": "bench-session-token",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
 
-def package_zip(package: str) -> bytes:
+
+def bundle_package(package: str, output_dir: Path, *, bytecode: bool) -> None:
+    """The package exactly as stacks/ bundles it; with bytecode compiled by this interpreter."""
+    # Imported here: stacks/ loads the CDK, which only this step needs.
+    from stacks.bundling import bundle_into, current_interpreter_compiler  # noqa: PLC0415
+    from stacks.main_stack import EDGE_AUTH_ASSET, ORIGIN_SIGNER_ASSET  # noqa: PLC0415
+
+    spec = {"edge_auth": EDGE_AUTH_ASSET, "origin_signer": ORIGIN_SIGNER_ASSET}[package]
+    bundle_into(spec, output_dir, current_interpreter_compiler() if bytecode else None)
+
+
+def zip_directory(directory: Path) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for relative in PACKAGES[package]:
-            path = PROJECT_ROOT / relative
-            files = [path] if path.is_file() else sorted(path.rglob("*"))
-            for file in files:
-                if file.is_file() and "__pycache__" not in file.parts and file.suffix != ".pyc":
-                    archive.write(file, file.relative_to(PROJECT_ROOT).as_posix())
+        for file in sorted(directory.rglob("*")):
+            if file.is_file():
+                archive.write(file, file.relative_to(directory).as_posix())
     return buffer.getvalue()
+
+
+def package_zip(package: str, *, bytecode: bool = True) -> bytes:
+    """The package's deployment zip (bytecode included unless ``bytecode=False``)."""
+    with tempfile.TemporaryDirectory(prefix="edge-bundle-") as scratch:
+        bundle_package(package, Path(scratch), bytecode=bytecode)
+        return zip_directory(Path(scratch))
+
+
+@contextmanager
+def unzipped_edge_auth(*, bytecode: bool) -> Iterator[Path]:
+    """The edge_auth zip unpacked into a fresh directory (new mtimes, as in Lambda) with its settings."""
+    with tempfile.TemporaryDirectory(prefix="edge-package-") as scratch:
+        package_dir = Path(scratch)
+        with zipfile.ZipFile(io.BytesIO(package_zip("edge_auth", bytecode=bytecode))) as archive:
+            archive.extractall(package_dir)
+        example_settings = PROJECT_ROOT / "functions" / "edge_auth" / "config.example.json"
+        (package_dir / "functions" / "edge_auth" / "config.json").write_text(example_settings.read_text())
+        yield package_dir
 
 
 def run_child(source: str, cwd: Path) -> dict[str, float]:
     completed = subprocess.run(
         [sys.executable, "-I", "-B", "-c", source],
         cwd=cwd,
+        env={**os.environ, **_CHILD_ENVIRONMENT},
         capture_output=True,
         text=True,
         timeout=120,
@@ -88,21 +156,25 @@ def run_child(source: str, cwd: Path) -> dict[str, float]:
     return figures
 
 
-def cold_start_samples(runs: int) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
-    """``runs`` fresh interpreters in the unzipped edge_auth package with its baked settings.
+def cold_start_samples(
+    runs: int,
+) -> tuple[list[dict[str, float]], list[dict[str, float]], list[dict[str, float]]]:
+    """``runs`` fresh interpreters in the unzipped edge_auth package, with and without bytecode.
 
-    Returns the cold-start child's figures per run, then botocore's own import per run.
+    Returns the cold-start child's figures per run with bytecode, then without, then
+    botocore's own import per run. The two packages' runs alternate, so both see the same
+    machine load.
     """
-    with tempfile.TemporaryDirectory(prefix="edge-package-") as scratch:
-        package_dir = Path(scratch)
-        with zipfile.ZipFile(io.BytesIO(package_zip("edge_auth"))) as archive:
-            archive.extractall(package_dir)
-        example_settings = PROJECT_ROOT / "functions" / "edge_auth" / "config.example.json"
-        (package_dir / "functions" / "edge_auth" / "config.json").write_text(example_settings.read_text())
-        child = _COLD_START_CHILD.format(package_dir=str(package_dir))
-        cold_starts = [run_child(child, package_dir) for _ in range(runs)]
-        botocore_alone = [run_child(_BOTOCORE_CHILD, package_dir) for _ in range(runs)]
-    return cold_starts, botocore_alone
+    with unzipped_edge_auth(bytecode=True) as compiled_dir, unzipped_edge_auth(bytecode=False) as source_dir:
+        compiled_child = _COLD_START_CHILD.format(package_dir=str(compiled_dir))
+        source_child = _COLD_START_CHILD.format(package_dir=str(source_dir))
+        with_bytecode: list[dict[str, float]] = []
+        sources_only: list[dict[str, float]] = []
+        for _ in range(runs):
+            with_bytecode.append(run_child(compiled_child, compiled_dir))
+            sources_only.append(run_child(source_child, source_dir))
+        botocore_alone = [run_child(_BOTOCORE_CHILD, compiled_dir) for _ in range(runs)]
+    return with_bytecode, sources_only, botocore_alone
 
 
 def describe(label: str, samples: list[float]) -> str:
@@ -119,33 +191,43 @@ def main() -> None:
 
     for package in PACKAGES:
         zipped = package_zip(package)
+        sources_zipped = package_zip(package, bytecode=False)
         with zipfile.ZipFile(io.BytesIO(zipped)) as archive:
             unzipped = sum(info.file_size for info in archive.infolist())
             file_count = len(archive.infolist())
         print(
             f"{package} package: {len(zipped):,} bytes zipped "
             f"({len(zipped) / VIEWER_PACKAGE_LIMIT_BYTES:.1%} of the 1 MB viewer limit), "
-            f"{unzipped:,} bytes unzipped, {file_count} files"
+            f"{unzipped:,} bytes unzipped, {file_count} files "
+            f"(sources only: {len(sources_zipped):,} bytes zipped)"
         )
 
-    cold_starts, botocore_alone = cold_start_samples(arguments.runs)
+    with_bytecode, sources_only, botocore_alone = cold_start_samples(arguments.runs)
     print(
         describe(
-            "cold import of both edge handlers (botocore deferred)", [c["import_ms"] for c in cold_starts]
+            "cold import of both edge handlers, bundled with bytecode",
+            [c["import_ms"] for c in with_bytecode],
+        )
+    )
+    print(
+        describe(
+            "cold import of both edge handlers, sources only (compiled at import)",
+            [c["import_ms"] for c in sources_only],
+        )
+    )
+    print(
+        describe(
+            "first invocation (settings load + validation + a 401)",
+            [c["first_call_ms"] for c in with_bytecode],
+        )
+    )
+    print(
+        describe(
+            "first keyed request (loads http.client, ssl, botocore; credentials, signing, TLS context)",
+            [c["first_keyed_request_ms"] for c in with_bytecode],
         )
     )
     print(describe("botocore's signing modules alone", [b["import_ms"] for b in botocore_alone]))
-    print(
-        describe(
-            "first invocation (settings load + validation + a 401)", [c["first_call_ms"] for c in cold_starts]
-        )
-    )
-    print(
-        describe(
-            "first signature (loads botocore; every keyed cold request pays it)",
-            [c["first_signature_ms"] for c in cold_starts],
-        )
-    )
 
 
 if __name__ == "__main__":
