@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import secrets
 
 API_KEY_PREFIX = "em_"
 # 32 random bytes -> 43 url-safe base64 characters.
@@ -24,6 +23,10 @@ MAX_PRESENTED_KEY_LENGTH = 256
 
 def generate_api_key() -> str:
     """Return a new random API key with the recognisable ``em_`` prefix."""
+    # Imported here: the edge imports this module and never issues keys; secrets would add
+    # base64, hmac and random to its cold start.
+    import secrets  # noqa: PLC0415
+
     return API_KEY_PREFIX + secrets.token_urlsafe(_API_KEY_RANDOM_BYTES)
 
 

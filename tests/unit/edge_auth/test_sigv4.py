@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Iterator
 from unittest import mock
 
+import botocore.credentials
 import botocore.session
 import pytest
 
@@ -114,3 +115,31 @@ def test_load_credentials_without_any_source_raises() -> None:
         pytest.raises(MissingCredentialsError),
     ):
         load_credentials(session)
+
+
+def test_load_credentials_without_a_session_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAENVEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "env-token")
+    with mock.patch.object(botocore.session, "get_session", side_effect=AssertionError("no session needed")):
+        credentials = load_credentials()
+    assert (credentials.access_key, credentials.secret_key, credentials.token) == (
+        "AKIAENVEXAMPLE",
+        "env-secret",
+        "env-token",
+    )
+
+
+def test_load_credentials_without_a_session_falls_back_to_the_default_chain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    session = botocore.session.Session()
+    from_the_chain = botocore.credentials.Credentials("AKIACHAINEXAMPLE", "chain-secret")
+    with (
+        mock.patch.object(session, "get_credentials", return_value=from_the_chain),
+        mock.patch.object(botocore.session, "get_session", return_value=session),
+    ):
+        credentials = load_credentials()
+    assert (credentials.access_key, credentials.secret_key) == ("AKIACHAINEXAMPLE", "chain-secret")
