@@ -167,6 +167,7 @@ def sync_command(  # noqa: PLR0917 - typer maps each option to one parameter
                 DynamoObjectCatalog(),
                 now=started,
                 tombstone_ttl=timedelta(seconds=settings.tombstone_ttl_seconds),
+                restore_recheck=timedelta(seconds=settings.restore.recheck_seconds),
                 dry_run=dry_run,
                 on_progress=advance,
             )

@@ -346,29 +346,5 @@ class ObjectAccessGate:
     def _entry_from_listing(
         self, listed: ListedObject, now: datetime, *, previous: CatalogEntry | None
     ) -> CatalogEntry:
-        state = listed.catalog_state(now)
-        restoring = state is ObjectState.RESTORING
-        return CatalogEntry(
-            key=listed.key,
-            state=state,
-            updated_at=now,
-            size=listed.size,
-            etag=listed.etag,
-            content_type=listed.content_type or (previous.content_type if previous else None),
-            storage_class=listed.storage_class,
-            last_modified=listed.last_modified,
-            restore_started_at=previous.restore_started_at if restoring and previous else None,
-            restore_expected_at=(
-                (
-                    previous.restore_expected_at
-                    if previous and previous.restore_expected_at
-                    else now + timedelta(seconds=self._settings.restore.recheck_seconds)
-                )
-                if restoring
-                else None
-            ),
-            restore_tier=previous.restore_tier if restoring and previous else None,
-            restored_until=listed.restored_until if state is ObjectState.READY else None,
-            sequencer=previous.sequencer if previous else None,
-            revision=previous.revision if previous else None,
-        )
+        recheck = timedelta(seconds=self._settings.restore.recheck_seconds)
+        return CatalogEntry.from_listing(listed, now, previous=previous, restore_recheck=recheck)

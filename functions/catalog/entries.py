@@ -85,6 +85,57 @@ class CatalogEntry:
             sequencer=sequencer,
         )
 
+    @classmethod
+    def from_listing(
+        cls,
+        listed: ListedObject,
+        now: datetime,
+        *,
+        previous: CatalogEntry | None,
+        restore_recheck: timedelta,
+        sequencer: str | None = None,
+    ) -> CatalogEntry:
+        """The entry for an object as a listing, a HEAD or a charged upload describes it.
+
+        The one constructor for ``catalog sync``, the S3 event Lambda and the access gate (see
+        docs/decisions.md, "Objects catalog and archive"). What the description lacks is carried
+        from ``previous`` (the stored entry for the key, if any): the content type (listings have
+        none) and the sequencer of the last S3 event applied (``sequencer`` overrides it for an
+        entry built from an event). A running restore keeps the start, tier and expected time the
+        catalog recorded when ``previous`` is that same restore (restoring, same ETag); otherwise
+        nothing tells when it ends, so the origin is asked again after ``restore_recheck``. The
+        revision is not carried: every store write gives the entry a fresh one.
+        """
+        state = listed.catalog_state(now)
+        restore_started_at: datetime | None = None
+        restore_expected_at: datetime | None = None
+        restore_tier: str | None = None
+        if state is ObjectState.RESTORING:
+            restore_expected_at = now + restore_recheck
+            if (
+                previous is not None
+                and previous.state is ObjectState.RESTORING
+                and previous.etag == listed.etag
+            ):
+                restore_started_at = previous.restore_started_at
+                restore_expected_at = previous.restore_expected_at or restore_expected_at
+                restore_tier = previous.restore_tier
+        return cls(
+            key=listed.key,
+            state=state,
+            updated_at=now,
+            size=listed.size,
+            etag=listed.etag,
+            content_type=listed.content_type or (previous.content_type if previous else None),
+            storage_class=listed.storage_class,
+            last_modified=listed.last_modified,
+            restore_started_at=restore_started_at,
+            restore_expected_at=restore_expected_at,
+            restore_tier=restore_tier,
+            restored_until=listed.restored_until if state is ObjectState.READY else None,
+            sequencer=sequencer or (previous.sequencer if previous else None),
+        )
+
     def effective_state(self, now: datetime) -> ObjectState | None:
         """The state at ``now``; None when the entry no longer says anything (expired tombstone).
 

@@ -121,23 +121,12 @@ class CatalogEventApplier:
         if record.etag is not None and record.etag != listed.etag:
             return False  # overwritten since; the newer ObjectCreated event follows
         previous = self._catalog.get(record.key, consistent=True)
-        state = listed.catalog_state(now)
-        entry = CatalogEntry(
-            key=record.key,
-            state=state,
-            updated_at=now,
-            size=listed.size,
-            etag=listed.etag,
-            content_type=listed.content_type,
-            storage_class=listed.storage_class,
-            last_modified=listed.last_modified,
-            restore_expected_at=(
-                now + timedelta(seconds=self._settings.restore.recheck_seconds)
-                if state is ObjectState.RESTORING
-                else None
-            ),
-            restored_until=listed.restored_until if state is ObjectState.READY else None,
-            sequencer=record.sequencer or (previous.sequencer if previous else None),
+        entry = CatalogEntry.from_listing(
+            listed,
+            now,
+            previous=previous,
+            restore_recheck=timedelta(seconds=self._settings.restore.recheck_seconds),
+            sequencer=record.sequencer,
         )
         if record.sequencer is not None:
             return self._catalog.put_if_newer_event(entry)

@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from functions.catalog.entries import CatalogEntry, ListedObject, ObjectState, is_archive_storage
+from functions.catalog.settings import RestoreSettings
 from functions.catalog.store import ObjectCatalog
 
+DEFAULT_RESTORE_RECHECK = timedelta(seconds=RestoreSettings().recheck_seconds)
 # Writes are flushed in groups this large (BatchWriteItem itself takes 25 per call).
 WRITE_FLUSH_SIZE = 200
 
@@ -75,33 +77,21 @@ def _differs(entry: CatalogEntry, listed: ListedObject, now: datetime) -> bool:
     return entry.effective_state(now) is not listed_state
 
 
-def _entry_for(listed: ListedObject, now: datetime, previous: CatalogEntry | None) -> CatalogEntry:
-    state = listed.catalog_state(now)
-    return CatalogEntry(
-        key=listed.key,
-        state=state,
-        updated_at=now,
-        size=listed.size,
-        etag=listed.etag,
-        content_type=listed.content_type or (previous.content_type if previous else None),
-        storage_class=listed.storage_class,
-        last_modified=listed.last_modified,
-        restore_expected_at=now if state is ObjectState.RESTORING else None,
-        restored_until=listed.restored_until if state is ObjectState.READY else None,
-        sequencer=previous.sequencer if previous else None,
-    )
-
-
 def reconcile(
     listing: Iterable[ListedObject],
     catalog: ObjectCatalog,
     *,
     now: datetime,
     tombstone_ttl: timedelta,
+    restore_recheck: timedelta = DEFAULT_RESTORE_RECHECK,
     dry_run: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> SyncReport:
-    """Make the catalog match ``listing``; return what differed."""
+    """Make the catalog match ``listing``; return what differed.
+
+    ``restore_recheck``: when an object listed as restoring is next checked at the origin (the
+    restore settings' ``recheck_seconds``), unless the catalog already knows that restore.
+    """
     report = SyncReport(dry_run=dry_run)
     pending_puts: list[CatalogEntry] = []
 
@@ -110,6 +100,9 @@ def reconcile(
             if not dry_run:
                 catalog.write_batch(pending_puts, ())
             pending_puts.clear()
+
+    def entry_for(listed: ListedObject, previous: CatalogEntry | None) -> CatalogEntry:
+        return CatalogEntry.from_listing(listed, now, previous=previous, restore_recheck=restore_recheck)
 
     def remove(entry: CatalogEntry) -> None:
         report.note("removed", entry.key)
@@ -129,13 +122,13 @@ def reconcile(
             if entry is not None and entry.key == listed.key:
                 if _differs(entry, listed, now):
                     report.note("changed", listed.key)
-                    pending_puts.append(_entry_for(listed, now, entry))
+                    pending_puts.append(entry_for(listed, entry))
                 else:
                     report.unchanged += 1
                 entry = next(catalog_entries, None)
             else:
                 report.note("added", listed.key)
-                pending_puts.append(_entry_for(listed, now, None))
+                pending_puts.append(entry_for(listed, None))
             listed = next(listed_objects, None)
             if on_progress is not None:
                 on_progress(report.listed)
