@@ -15,6 +15,7 @@ more than the rest of this module.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -425,9 +426,6 @@ def _credits_api_problems(credits_api: CreditsApiSettings) -> list[str]:
 
 
 def _is_loopback(host: str) -> bool:
-    # Only plain-http URLs (the local runtime) get here; a deployed edge never loads ipaddress.
-    import ipaddress  # noqa: PLC0415
-
     if host in _LOOPBACK_HOSTS:
         return True
     try:

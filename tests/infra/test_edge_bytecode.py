@@ -68,14 +68,18 @@ def pyc_header_flags(pyc: Path) -> int:
     return int.from_bytes(pyc.read_bytes()[4:8], "little")
 
 
-def extract_zipped(directory: Path, destination: Path) -> Path:
-    """Zip ``directory`` and unzip it elsewhere: every file gets a new mtime, as in Lambda."""
+def zip_directory(directory: Path) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for file in sorted(directory.rglob("*")):
             if file.is_file():
                 archive.write(file, file.relative_to(directory).as_posix())
-    with zipfile.ZipFile(buffer) as archive:
+    return buffer.getvalue()
+
+
+def extract_zipped(directory: Path, destination: Path) -> Path:
+    """Zip ``directory`` and unzip it elsewhere: every file gets a new mtime, as in Lambda."""
+    with zipfile.ZipFile(io.BytesIO(zip_directory(directory))) as archive:
         archive.extractall(destination)
     return destination
 
@@ -130,6 +134,14 @@ def test_the_bytecode_format_is_part_of_the_asset_hash(fake_project: Path) -> No
 def test_the_edge_packages_ask_for_bytecode() -> None:
     assert EDGE_AUTH_ASSET.compile_bytecode
     assert ORIGIN_SIGNER_ASSET.compile_bytecode
+
+
+@pytest.mark.parametrize("spec", [EDGE_AUTH_ASSET, ORIGIN_SIGNER_ASSET], ids=["edge_auth", "origin_signer"])
+def test_edge_packages_with_bytecode_stay_under_250_kb_zipped(spec: PythonAssetSpec, tmp_path: Path) -> None:
+    # The limit tests/unit/edge_auth/test_package.py holds the sources to, now with their bytecode.
+    bundle_into(spec, tmp_path / "bundle", current_interpreter_compiler())
+    assert list((tmp_path / "bundle").rglob("*.pyc"))
+    assert len(zip_directory(tmp_path / "bundle")) < 250 * 1024
 
 
 def test_an_interpreter_named_by_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:

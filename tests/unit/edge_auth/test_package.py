@@ -164,3 +164,62 @@ def test_unzipped_package_runs_alone_and_loads_only_runtime_modules(tmp_path: Pa
         if name not in sys.stdlib_module_names and not name.startswith("_") and name != "functions"
     }
     assert third_party <= RUNTIME_PROVIDED
+
+
+# What the edge's cold import leaves for later (the first keyed request) or never needs.
+# A module here showing up again at import puts its cost back on every cold start;
+# bench/edge_package.py measures the time.
+DEFERRED_OR_UNUSED_AT_COLD_START = (
+    "http.client",  # the credits transport's first connection
+    "ssl",
+    "socket",
+    "email",
+    "botocore",  # the first signature
+    "dataclasses",  # and with it inspect, ast, dis, tokenize
+    "inspect",
+    "ast",
+    "pathlib",
+    "secrets",  # generating keys: the credits service's job
+)
+
+
+def test_cold_start_without_a_key_leaves_the_heavy_modules_unloaded(tmp_path: Path) -> None:
+    """Import both handlers and answer a key-less request (a 401) in a bare interpreter.
+
+    ``-S`` keeps site (and whatever a virtualenv's .pth files import) out, so every module
+    loaded is one the package's import or its first invocation asked for.
+    """
+    with zipfile.ZipFile(io.BytesIO(package_zip("edge_auth"))) as archive:
+        archive.extractall(tmp_path)
+    example = PROJECT_ROOT / "functions" / "edge_auth" / "config.example.json"
+    (tmp_path / "functions" / "edge_auth" / "config.json").write_text(example.read_text())
+    child = (
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "import functions.edge_auth.viewer_request as viewer_request\n"
+        "import functions.edge_auth.origin_response\n"
+        "event = {'Records': [{'cf': {'config': {'eventType': 'viewer-request', 'requestId': 'r-1'},\n"
+        "  'request': {'clientIp': '198.51.100.7', 'headers': {}, 'method': 'GET', 'querystring': '',\n"
+        "  'uri': '/a'}}}]}\n"
+        "answer = viewer_request.handler(event, None)\n"
+        "print(json.dumps({'status': answer['status'], 'modules': sorted(sys.modules)}))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-I", "-S", "-B", "-c", child],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout)
+    assert report["status"] == "401"
+    loaded = {name for name in report["modules"] if name.split(".")[0] != "functions"}
+    assert "functions.edge_auth.credits_client" in report["modules"]
+    unexpected = sorted(
+        name
+        for name in loaded
+        if any(name == heavy or name.startswith(heavy + ".") for heavy in DEFERRED_OR_UNUSED_AT_COLD_START)
+    )
+    assert unexpected == []
