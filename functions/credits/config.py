@@ -105,6 +105,10 @@ class Settings(_Frozen):
     dynamodb_read_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
     dynamodb_max_retry_attempts: int = Field(default=3, ge=0, le=10)
     dynamodb_max_pool_connections: int = Field(default=10, ge=1, le=256)
+    # Per-container cache of the facts of active keys (docs/decisions.md, "Key standing cache"):
+    # a hit saves the key read and the charge still checks revocation. 0 turns it off.
+    key_cache_ttl_seconds: int = Field(default=600, ge=0, le=86_400)
+    key_cache_max_entries: int = Field(default=10_000, ge=1, le=1_000_000)
 
 
 # Environment variable -> Settings field. JSON-valued fields are parsed before validation.
@@ -118,6 +122,8 @@ ENVIRONMENT: Mapping[str, str] = {
     "EDGEMETER_CHARGE_RECORD_TTL_DAYS": "charge_record_ttl_days",
     "EDGEMETER_TRANSACTION_ATTEMPTS": "transaction_attempts",
     "EDGEMETER_DYNAMODB_MAX_POOL_CONNECTIONS": "dynamodb_max_pool_connections",
+    "EDGEMETER_KEY_CACHE_TTL_SECONDS": "key_cache_ttl_seconds",
+    "EDGEMETER_KEY_CACHE_MAX_ENTRIES": "key_cache_max_entries",
 }
 _JSON_FIELDS = frozenset({"pricing"})
 

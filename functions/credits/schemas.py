@@ -241,7 +241,10 @@ class Decision(_Response):
     account_id: str | None = None
     price: int
     charged: int = 0
-    balance: int | None = None
+    balance: int | None = Field(
+        default=None,
+        description="The account's balance, on insufficient_credits denials; null on allow (not read).",
+    )
     entry_id: str | None = None
     retry_after: int | None = Field(default=None, description="Seconds, for rate_limited.")
     replayed: bool = Field(default=False, description="The request id had been charged already.")

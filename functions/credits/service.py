@@ -8,10 +8,10 @@ that is refused is a ``Decision`` with a reason, not an error.
 from __future__ import annotations
 
 import math
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
-
-from pynamodb.exceptions import PynamoDBException
 
 from functions.catalog.authorize_guard import CatalogGuard
 from functions.credits.config import Settings
@@ -35,6 +35,7 @@ from functions.credits.data.repository import (
     GrantOverLimit,
     InsufficientCredits,
     InvalidCursor,
+    KeyRevocationsChanged,
 )
 from functions.credits.errors import (
     AccountNotFound,
@@ -71,6 +72,7 @@ from functions.credits.schemas import (
     Usage,
 )
 from functions.shared.api_keys import generate_api_key, hash_api_key
+from functions.shared.ttl_cache import TtlCache
 
 # Bounds of the ledger when no time filter is given, and the longest usage period.
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -150,6 +152,15 @@ def _entry_view(item: LedgerEntryItem) -> LedgerEntry:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class CachedKey:
+    """An active key's facts as this container last read them, with the account's key
+    revocation count of that same snapshot; every charge made on it checks the count."""
+
+    key: KeyByDigestItem
+    key_revocations: int
+
+
 class CreditsService:
     def __init__(
         self,
@@ -166,6 +177,11 @@ class CreditsService:
         self._clock = clock or SystemClock()
         # The objects catalog (functions/catalog/), when one is configured: consulted before charges.
         self._catalog = catalog
+        # Per container, keyed by the key's digest (docs/decisions.md, "Key standing cache").
+        self._key_cache_enabled = settings.key_cache_ttl_seconds > 0
+        self._cached_keys: TtlCache[CachedKey] = TtlCache(
+            settings.key_cache_max_entries, settings.key_cache_ttl_seconds, time.monotonic
+        )
 
     # accounts --------------------------------------------------------------------------------
 
@@ -195,17 +211,6 @@ class CreditsService:
             status=AccountStatus(item.status),
             created_at=item.created_at,
         )
-
-    def _balance_after_charge(self, account_id: str) -> int | None:
-        """The balance for an allow decision, or None when it cannot be read right now.
-
-        The charge has already committed: failing the request here would make the edge refuse
-        a download the account has paid for (found by tests/reliability, throttled GetItem).
-        """
-        try:
-            return self._repository.get_balance(account_id)
-        except PynamoDBException:
-            return None
 
     def _balance(self, account_id: str) -> int:
         balance = self._repository.get_balance(account_id)
@@ -337,8 +342,17 @@ class CreditsService:
     # the edge: authorize and refund ----------------------------------------------------------
 
     def authorize(self, request: AuthorizeRequest) -> Decision:
+        """Allow (and charge) or deny one edge request.
+
+        An allow decision carries no balance: reading it would cost a round trip after the
+        charge on every download, and the edge needs the balance only for a 402.
+        """
         price = self._pricing.price(request.method, request.path, request.bytes)
-        key = self._repository.get_key_by_digest(request.key_digest)
+        cached = self._cached_keys.get(request.key_digest)
+        if cached is not None:
+            key: KeyByDigestItem | None = cached.key
+        else:
+            key = self._repository.get_key_by_digest(request.key_digest)
         if key is None:
             return self._deny(DenialReason.INVALID_API_KEY, price)
         now = self._clock.now()
@@ -392,7 +406,13 @@ class CreditsService:
             path=request.path,
             body_bytes=request.bytes,
             now=now,
+            key_revocations_seen=None if cached is None else cached.key_revocations,
         )
+        if isinstance(outcome, KeyRevocationsChanged):
+            # A key of this account was revoked since this container cached the key: nothing was
+            # charged; decide again on a fresh read (uncached, so this cannot happen twice).
+            self._cached_keys.discard(request.key_digest)
+            return self.authorize(request)
         if isinstance(outcome, InsufficientCredits):
             return self._deny(
                 DenialReason.INSUFFICIENT_CREDITS, price, account_id=key.account_id, balance=outcome.balance
@@ -406,14 +426,31 @@ class CreditsService:
             self._catalog.after_charge(
                 method=request.method, path=request.path, body_bytes=request.bytes, now=now
             )
+        if cached is None:
+            # After the deadline check: a slow or failing snapshot must not turn this paid
+            # request into a refund (the refund could fail under the same throttling).
+            self._cache_key(request.key_digest, key.account_id)
         return Decision(
             decision="allow",
             account_id=key.account_id,
             price=price,
             charged=price,
-            balance=self._balance_after_charge(key.account_id),
             entry_id=outcome.entry_id,
         )
+
+    def _cache_key(self, key_digest: str, account_id: str) -> None:
+        """After a first charge on a key: remember its facts with the account's revocation count.
+
+        Both come from one atomic snapshot taken now, so a revocation of this key is either in
+        the snapshot (the key is not cached) or after it (the count moved on, and the next
+        charge made on the cached facts fails its condition). The snapshot may be unavailable
+        (a conflicting transaction): the key is then simply read again next time.
+        """
+        if not self._key_cache_enabled:
+            return
+        standing = self._repository.get_key_standing(key_digest, account_id)
+        if standing is not None and standing.key.status == KeyStatus.ACTIVE.value:
+            self._cached_keys.put(key_digest, CachedKey(standing.key, standing.key_revocations))
 
     def _charge_restore(self, request: AuthorizeRequest, key: KeyByDigestItem, now: datetime) -> None:
         """The request that started a restore pays the configured restore price (its own request id).
@@ -493,7 +530,6 @@ class CreditsService:
             account_id=record.account_id,
             price=int(record.amount),
             charged=int(record.amount),
-            balance=self._balance_after_charge(record.account_id),
             entry_id=record.entry_id,
             replayed=True,
         )

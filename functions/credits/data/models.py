@@ -148,6 +148,11 @@ class RateLimitItem(UsersTableModel):
 class BalanceItem(CreditsTableModel):
     account_id = UnicodeAttribute()
     balance = NumberAttribute()
+    # How many of the account's keys have ever been revoked. A charge made on key facts cached
+    # in a container is conditioned on the count the container saw, so a revocation committed
+    # anywhere stops every container's next charge (docs/decisions.md, "Key standing cache").
+    # Absent on accounts created before it existed: read as 0.
+    key_revocations = NumberAttribute(null=True)
 
 
 class LedgerEntryItem(CreditsTableModel):

@@ -2,8 +2,9 @@
 
 Each money-moving operation is ONE DynamoDB transaction (see docs/decisions.md):
 
-* charge: balance -= price IF balance >= price; put the charge record IF the request id is
-  new; put the ledger entry.
+* charge: balance -= price IF balance >= price (and, for a key whose facts a container cached,
+  IF the account's key revocation count is still the one it saw); put the charge record IF the
+  request id is new; put the ledger entry.
 * refund: put the refund record IF none exists; balance += charged amount; put the ledger entry.
 * grant: put the grant record IF the idempotency key is new; balance += amount IF it stays
   within the limit; put the ledger entry.
@@ -24,9 +25,11 @@ from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DoesNotExist, PutError, PynamoDBException
+from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 from pynamodb.pagination import ResultIterator
+from pynamodb.transactions import TransactGet
 
 from functions.credits.config import Settings
 from functions.credits.data.models import (
@@ -93,7 +96,20 @@ class InsufficientCredits:
     balance: int
 
 
-ChargeOutcome = Charged | AlreadyCharged | InsufficientCredits
+@dataclass(frozen=True)
+class KeyRevocationsChanged:
+    """A key of the account was revoked since the caller read the count it charged under."""
+
+
+ChargeOutcome = Charged | AlreadyCharged | InsufficientCredits | KeyRevocationsChanged
+
+
+@dataclass(frozen=True)
+class KeyStanding:
+    """A key and its account's key revocation count, read in one atomic snapshot."""
+
+    key: KeyByDigestItem
+    key_revocations: int
 
 
 @dataclass(frozen=True)
@@ -195,7 +211,9 @@ class CreditsRepository:
     # accounts --------------------------------------------------------------------------------
 
     def create_account(self, account: AccountItem) -> None:
-        balance = BalanceItem(account.pk, BALANCE_SK, account_id=account.account_id, balance=0)
+        balance = BalanceItem(
+            account.pk, BALANCE_SK, account_id=account.account_id, balance=0, key_revocations=0
+        )
 
         def build() -> LabelledTransaction:
             transaction = self._transaction()
@@ -247,6 +265,22 @@ class CreditsRepository:
     def get_key_by_digest(self, key_digest: str) -> KeyByDigestItem | None:
         return _get(KeyByDigestItem, key_digest_pk(key_digest), KEY_BY_DIGEST_SK)
 
+    def get_key_standing(self, key_digest: str, account_id: str) -> KeyStanding | None:
+        """The key and its account's revocation count as of one instant (TransactGetItems).
+
+        One snapshot, because a count read after a separate key read could already include
+        the revocation of that very key. None when the pair cannot be read right now (a
+        conflicting transaction, throttling, a failed connection) or either item is missing:
+        callers use this only to warm a cache, never to decide.
+        """
+        try:
+            with TransactGet(connection=self._connection) as snapshot:
+                key = snapshot.get(KeyByDigestItem, key_digest_pk(key_digest), KEY_BY_DIGEST_SK)
+                balance = snapshot.get(BalanceItem, account_pk(account_id), BALANCE_SK)
+            return KeyStanding(key=key.get(), key_revocations=_key_revocations(balance.get()))
+        except PynamoDBException:  # DoesNotExist included
+            return None
+
     def list_keys(self, account_id: str, limit: int, cursor: str | None) -> Page[KeyByIdItem]:
         pk = account_pk(account_id)
         results = KeyByIdItem.query(
@@ -259,7 +293,9 @@ class CreditsRepository:
         return _page(results, limit)
 
     def revoke_key(self, key: KeyByIdItem, now: datetime) -> None:
-        """Mark both copies of an active key revoked, in one transaction (idempotent)."""
+        """Mark both copies of an active key revoked and count the revocation on the account's
+        balance item, in one transaction (idempotent): the count is what stops charges made
+        on cached key facts."""
         actions = [KeyByIdItem.status.set("revoked"), KeyByIdItem.revoked_at.set(now)]
         active = KeyByIdItem.status == "active"
 
@@ -272,13 +308,21 @@ class CreditsRepository:
                 actions,
                 active,
             )
+            transaction.update(
+                "balance",
+                BalanceItem(account_pk(key.account_id), BALANCE_SK),
+                [BalanceItem.key_revocations.add(1)],
+                BalanceItem.pk.exists(),
+            )
             return transaction
 
         try:
             run_transaction(build, attempts=self._settings.transaction_attempts)
-        except TransactionCancelled:
-            # Both copies change together, so a failed condition means: revoked already.
-            return
+        except TransactionCancelled as cancelled:
+            if cancelled.failed("by_id") or cancelled.failed("by_digest"):
+                # Both copies change together, so a failed key condition means: revoked already.
+                return
+            raise DataIntegrityError(f"account {key.account_id} has a key but no balance") from None
 
     # rate limits -----------------------------------------------------------------------------
 
@@ -328,8 +372,14 @@ class CreditsRepository:
         path: str,
         body_bytes: int,
         now: datetime,
+        key_revocations_seen: int | None = None,
     ) -> ChargeOutcome:
-        """ONE transaction: conditional decrement, idempotency record, ledger entry."""
+        """ONE transaction: conditional decrement, idempotency record, ledger entry.
+
+        ``key_revocations_seen``: the account's key revocation count the caller's cached key
+        facts were read with; the charge then also requires the count to be unchanged, so a
+        key revoked since is never charged (``KeyRevocationsChanged``: read the key again).
+        """
         entry = LedgerEntryItem(
             account_pk(account_id),
             "",
@@ -358,6 +408,9 @@ class CreditsRepository:
             ttl=self._ttl(now),
         )
         balance = BalanceItem(account_pk(account_id), BALANCE_SK)
+        balance_condition = BalanceItem.balance >= amount
+        if key_revocations_seen is not None:
+            balance_condition &= _key_revocations_are(key_revocations_seen)
 
         def build() -> LabelledTransaction:
             # A fresh entry id per attempt: a retried attempt is a new write, never a partial one.
@@ -368,7 +421,7 @@ class CreditsRepository:
                 "balance",
                 balance,
                 [BalanceItem.balance.set(BalanceItem.balance - amount)],
-                BalanceItem.balance >= amount,
+                balance_condition,
                 return_old=True,
             )
             transaction.put("record", record, ChargeRecordItem.pk.does_not_exist(), return_old=True)
@@ -389,6 +442,8 @@ class CreditsRepository:
                 if reason.raw_item is None:
                     raise DataIntegrityError(f"account {account_id} has a key but no balance") from None
                 old = BalanceItem.from_raw_data(reason.raw_item)
+                if key_revocations_seen is not None and _key_revocations(old) != key_revocations_seen:
+                    return KeyRevocationsChanged()
                 return InsufficientCredits(balance=int(old.balance))
             raise DataIntegrityError(f"unexpected cancellation of a charge: {cancelled}") from None
         return Charged(entry_id=entry.entry_id, created_at=now)
@@ -587,6 +642,16 @@ def _page(results: ResultIterator[M], limit: int) -> Page[M]:
     return Page(items, _encode_cursor(results.last_evaluated_key) if len(items) == limit else None)
 
 
+def _key_revocations(balance: BalanceItem) -> int:
+    return 0 if balance.key_revocations is None else int(balance.key_revocations)
+
+
+def _key_revocations_are(count: int) -> Condition:
+    """The balance item's key revocation count equals ``count`` (absent counts as 0)."""
+    equal = BalanceItem.key_revocations == count
+    return (BalanceItem.key_revocations.does_not_exist() | equal) if count == 0 else equal
+
+
 def _get(model: type[M], hash_key: str, range_key: str) -> M | None:
     """A strongly consistent GetItem; None when the item does not exist."""
     try:
@@ -603,6 +668,8 @@ __all__ = [
     "Granted",
     "InsufficientCredits",
     "InvalidCursor",
+    "KeyRevocationsChanged",
+    "KeyStanding",
     "NoSuchAccount",
     "Page",
     "Refunded",
