@@ -390,26 +390,14 @@ def _configure_edge(transport: TimedCreditsTransport, *, caches: bool) -> None:
     )
 
 
-# The credits service's per-container cache of key facts is one of edgemeter's caches (0: off).
-# Looked up by name: the setting arrives with the credits service's key cache, and a service
-# without one has no cache to turn off.
-CREDITS_KEY_CACHE_SETTING = "key_cache_ttl_seconds"
-
-
 def _credits_settings(dynamodb_endpoint: str, suffix: str, *, caches: bool) -> Settings:
-    key_cache_off = (
-        {CREDITS_KEY_CACHE_SETTING: 0}
-        if not caches and CREDITS_KEY_CACHE_SETTING in Settings.model_fields
-        else {}
-    )
-    return Settings.model_validate(
-        {
-            "users_table": f"bench-cost-users-{suffix}",
-            "credits_table": f"bench-cost-credits-{suffix}",
-            "region": LOCAL_REGION,
-            "dynamodb_endpoint": dynamodb_endpoint,
-            **key_cache_off,
-        }
+    return Settings(
+        users_table=f"bench-cost-users-{suffix}",
+        credits_table=f"bench-cost-credits-{suffix}",
+        region=LOCAL_REGION,
+        dynamodb_endpoint=dynamodb_endpoint,
+        # The credits service's per-container cache of key facts is one of edgemeter's caches (0: off).
+        key_cache_ttl_seconds=Settings().key_cache_ttl_seconds if caches else 0,
     )
 
 
