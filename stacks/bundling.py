@@ -58,7 +58,7 @@ BYTECODE_PYTHON_ENV = "EDGEMETER_LAMBDA_PYTHON"
 BYTECODE_WARNING_ID = "edgemeter:edgeBytecodeMissing"
 # Run by the compiling interpreter (any Python 3), in the bundle directory, with the
 # bundle-relative source paths as arguments. Unchecked hash-based pycs: loaded without
-# looking at the source's mtime or size, which a zip round trip does not preserve.
+# looking at the source's mtime, which the CDK's asset zip resets.
 # ``dfile`` records the relative path (CPython swaps in the real one at import), so the
 # bytecode does not depend on where the bundle was built.
 _COMPILE_SCRIPT = """
@@ -336,7 +336,7 @@ def warn_if_shipped_without_bytecode(scope: IConstruct, code: lambda_.Code) -> N
         f"This Lambda@Edge package ships without bytecode: no Python {version} interpreter was found "
         f"to compile it (tried {BYTECODE_PYTHON_ENV}, the synthesizing interpreter and python{version} "
         "on PATH). Lambda's /var/task is read-only, so every cold start of this function compiles its "
-        "modules again before answering (about 25 ms more on a developer machine; "
+        "modules again before answering (about 12 ms more on the bench machine; "
         "`python -m bench.edge_package` shows both figures). To fix it, set "
         f"{BYTECODE_PYTHON_ENV} to a Python {version} interpreter and synthesize again.",
     )
