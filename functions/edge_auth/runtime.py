@@ -14,11 +14,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from functions.edge_auth.caches import TtlCache
 from functions.edge_auth.credits_client import Clock, CreditsClient, CreditsTransport, HttpCreditsTransport
 from functions.edge_auth.settings import EdgeSettings, load_settings_file
 from functions.shared.json_log import log_json
 from functions.shared.sigv4 import load_credentials
+from functions.shared.ttl_cache import TtlCache
 
 if TYPE_CHECKING:
     from botocore.credentials import ReadOnlyCredentials
