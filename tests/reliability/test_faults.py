@@ -259,10 +259,10 @@ def test_origin_5xx_storm_is_refunded_once_per_charge(system: CreditsUnderTest) 
     )
 
 
-# --- DynamoDB Local killed and restarted -----------------------------------------------------
+# --- DynamoDB Local stopped and restarted mid-load --------------------------------------------
 
 
-def test_dynamodb_killed_mid_load_loses_no_acknowledged_charge(tmp_path: Any, fault_policy: Any) -> None:
+def test_dynamodb_stopped_mid_load_loses_no_acknowledged_charge(tmp_path: Any, fault_policy: Any) -> None:
     database = DynamoDBLocal(data_dir=tmp_path / "dynamodb", log_path=tmp_path / "dynamodb.log").start()
     try:
         settings = reliability_settings(
@@ -297,9 +297,12 @@ def test_dynamodb_killed_mid_load_loses_no_acknowledged_charge(tmp_path: Any, fa
             load = [pool.submit(client, worker) for worker in range(3)]
             while len(acknowledged) < 20 and not all(future.done() for future in load):
                 time.sleep(0.01)
-            # Killed and restarted from this (long-lived) thread: a DynamoDB Local started from a
-            # worker thread receives SIGTERM when that thread ends.
-            database.kill()
+            # Stopped and restarted from this (long-lived) thread: a DynamoDB Local started from a
+            # worker thread receives SIGTERM when that thread ends. SIGTERM, not SIGKILL: under
+            # SIGKILL DynamoDB Local itself loses the transaction it acknowledged last (shown with
+            # plain boto3 and no edgemeter code; docs/decisions.md), which real DynamoDB never does,
+            # so a SIGKILL would test the emulator. Clients still see connections refused mid-load.
+            database.stop()
             database.start()  # same port, same data directory
             restarted.set()
             for future in load:
@@ -320,7 +323,7 @@ def test_dynamodb_killed_mid_load_loses_no_acknowledged_charge(tmp_path: Any, fa
     assert set(acknowledged) <= charged
     assert balance == 1000 - audit.charges + audit.refunds
     report(
-        "DynamoDB Local killed and restarted",
+        "DynamoDB Local stopped (SIGTERM) and restarted mid-load",
         requests=len(acknowledged) + refused,
         faults_injected=1,
         acknowledged=len(acknowledged),
