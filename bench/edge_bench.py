@@ -43,6 +43,8 @@ class EdgeFigures:
     # The package as bundled, with bytecode (what deploys); then the same package without it.
     cold_import_median_ms: float
     cold_import_sources_only_median_ms: float
+    # With bytecode, in an interpreter started without site (-S): nothing preloaded.
+    cold_import_bare_median_ms: float
     first_call_median_ms: float
     # The first request with a key: http.client, botocore, credentials, signing, TLS context.
     first_keyed_request_median_ms: float
@@ -69,6 +71,7 @@ class EdgeFigures:
 class ColdStartMedians:
     import_ms: float
     import_sources_only_ms: float
+    import_bare_ms: float
     first_call_ms: float
     first_keyed_request_ms: float
     botocore_import_ms: float
@@ -76,13 +79,16 @@ class ColdStartMedians:
 
 def cold_start_medians(runs: int) -> ColdStartMedians:
     """Medians over ``runs`` fresh interpreters of each cold-start figure (bench.edge_package)."""
-    with_bytecode, sources_only, botocore_alone = cold_start_samples(runs)
+    samples = cold_start_samples(runs)
     return ColdStartMedians(
-        import_ms=median([figures["import_ms"] for figures in with_bytecode]),
-        import_sources_only_ms=median([figures["import_ms"] for figures in sources_only]),
-        first_call_ms=median([figures["first_call_ms"] for figures in with_bytecode]),
-        first_keyed_request_ms=median([figures["first_keyed_request_ms"] for figures in with_bytecode]),
-        botocore_import_ms=median([figures["import_ms"] for figures in botocore_alone]),
+        import_ms=median([figures["import_ms"] for figures in samples.with_bytecode]),
+        import_sources_only_ms=median([figures["import_ms"] for figures in samples.sources_only]),
+        import_bare_ms=median([figures["import_ms"] for figures in samples.bare_with_bytecode]),
+        first_call_ms=median([figures["first_call_ms"] for figures in samples.with_bytecode]),
+        first_keyed_request_ms=median(
+            [figures["first_keyed_request_ms"] for figures in samples.with_bytecode]
+        ),
+        botocore_import_ms=median([figures["import_ms"] for figures in samples.botocore_alone]),
     )
 
 
@@ -240,6 +246,7 @@ def run_edge_bench(*, decisions: int, import_runs: int) -> EdgeFigures:
         cold_import_runs=import_runs,
         cold_import_median_ms=cold_start.import_ms,
         cold_import_sources_only_median_ms=cold_start.import_sources_only_ms,
+        cold_import_bare_median_ms=cold_start.import_bare_ms,
         first_call_median_ms=cold_start.first_call_ms,
         first_keyed_request_median_ms=cold_start.first_keyed_request_ms,
         botocore_import_median_ms=cold_start.botocore_import_ms,

@@ -19,8 +19,9 @@
     transport is the real one up to the socket (it imports http.client and builds the TLS
     context and the connection, as the first connection does) and answers allow from
     memory. Everything the import defers is paid here, so this is the figure to add.
-  Median and spread over ``--runs``; botocore's signing modules' own import is measured
-  alone alongside.
+  The same import with bytecode is also timed in an interpreter without site (``-S``), the
+  strictest figure: nothing preloaded. Median and spread over ``--runs``; botocore's signing
+  modules' own import is measured alone alongside.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +85,24 @@ assert "status" not in answer and "x-edgemeter-account" in answer["headers"], an
 assert {{"http.client", "ssl", "botocore.auth", "botocore.credentials"}} <= set(sys.modules)
 print(json.dumps({{"import_ms": (imported - started) * 1000, "first_call_ms": (invoked - imported) * 1000,
     "first_keyed_request_ms": (keyed - keyed_started) * 1000}}))
+"""
+
+# The same import and 401 in an interpreter started with -S as well: no site, so nothing but the
+# interpreter's own startup modules is loaded before the package (a venv's .pth files preload
+# re, enum, pathlib, urllib.parse, ...; Lambda's bootstrap preloads json, logging, traceback, ...).
+# The strictest figure; botocore is not on the path there, so no keyed request.
+_BARE_IMPORT_CHILD = """
+import json, sys, time
+sys.path.insert(0, {package_dir!r})
+started = time.perf_counter()
+import functions.edge_auth.viewer_request as viewer_request
+import functions.edge_auth.origin_response
+imported = time.perf_counter()
+event = {{"Records": [{{"cf": {{"config": {{"eventType": "viewer-request", "requestId": "bench-1"}},
+    "request": {{"clientIp": "198.51.100.7", "headers": {{}}, "method": "GET", "querystring": "",
+    "uri": "/bench"}}}}}}]}}
+assert viewer_request.handler(event, None)["status"] == "401"
+print(json.dumps({{"import_ms": (imported - started) * 1000}}))
 """
 
 _BOTOCORE_CHILD = """
@@ -141,9 +161,10 @@ def unzipped_edge_auth(*, bytecode: bool) -> Iterator[Path]:
         yield package_dir
 
 
-def run_child(source: str, cwd: Path) -> dict[str, float]:
+def run_child(source: str, cwd: Path, *, without_site: bool = False) -> dict[str, float]:
+    flags = ["-I", "-S", "-B"] if without_site else ["-I", "-B"]
     completed = subprocess.run(
-        [sys.executable, "-I", "-B", "-c", source],
+        [sys.executable, *flags, "-c", source],
         cwd=cwd,
         env={**os.environ, **_CHILD_ENVIRONMENT},
         capture_output=True,
@@ -157,25 +178,35 @@ def run_child(source: str, cwd: Path) -> dict[str, float]:
     return figures
 
 
-def cold_start_samples(
-    runs: int,
-) -> tuple[list[dict[str, float]], list[dict[str, float]], list[dict[str, float]]]:
-    """``runs`` fresh interpreters in the unzipped edge_auth package, with and without bytecode.
+@dataclass(frozen=True)
+class ColdStartSamples:
+    """Per-run figures of the cold-start children (``import_ms``, ``first_call_ms``, ...)."""
 
-    Returns the cold-start child's figures per run with bytecode, then without, then
-    botocore's own import per run. The two packages' runs alternate, so both see the same
-    machine load.
+    with_bytecode: list[dict[str, float]] = field(default_factory=list)
+    sources_only: list[dict[str, float]] = field(default_factory=list)
+    # With bytecode, in an interpreter without site (``-S``): import only.
+    bare_with_bytecode: list[dict[str, float]] = field(default_factory=list)
+    botocore_alone: list[dict[str, float]] = field(default_factory=list)
+
+
+def cold_start_samples(runs: int) -> ColdStartSamples:
+    """``runs`` fresh interpreters per figure in the unzipped edge_auth package, with and without bytecode.
+
+    The packages' runs alternate, so every figure sees the same machine load.
     """
     with unzipped_edge_auth(bytecode=True) as compiled_dir, unzipped_edge_auth(bytecode=False) as source_dir:
         compiled_child = _COLD_START_CHILD.format(package_dir=str(compiled_dir))
         source_child = _COLD_START_CHILD.format(package_dir=str(source_dir))
-        with_bytecode: list[dict[str, float]] = []
-        sources_only: list[dict[str, float]] = []
+        bare_child = _BARE_IMPORT_CHILD.format(package_dir=str(compiled_dir))
+        samples = ColdStartSamples(
+            with_bytecode=[], sources_only=[], bare_with_bytecode=[], botocore_alone=[]
+        )
         for _ in range(runs):
-            with_bytecode.append(run_child(compiled_child, compiled_dir))
-            sources_only.append(run_child(source_child, source_dir))
-        botocore_alone = [run_child(_BOTOCORE_CHILD, compiled_dir) for _ in range(runs)]
-    return with_bytecode, sources_only, botocore_alone
+            samples.with_bytecode.append(run_child(compiled_child, compiled_dir))
+            samples.sources_only.append(run_child(source_child, source_dir))
+            samples.bare_with_bytecode.append(run_child(bare_child, compiled_dir, without_site=True))
+        samples.botocore_alone.extend(run_child(_BOTOCORE_CHILD, compiled_dir) for _ in range(runs))
+    return samples
 
 
 def describe(label: str, samples: list[float]) -> str:
@@ -203,32 +234,29 @@ def main() -> None:
             f"(sources only: {len(sources_zipped):,} bytes zipped)"
         )
 
-    with_bytecode, sources_only, botocore_alone = cold_start_samples(arguments.runs)
-    print(
-        describe(
-            "cold import of both edge handlers, bundled with bytecode",
-            [c["import_ms"] for c in with_bytecode],
-        )
-    )
-    print(
-        describe(
+    samples = cold_start_samples(arguments.runs)
+    figures = [
+        ("cold import of both edge handlers, bundled with bytecode", samples.with_bytecode, "import_ms"),
+        (
             "cold import of both edge handlers, sources only (compiled at import)",
-            [c["import_ms"] for c in sources_only],
-        )
-    )
-    print(
-        describe(
-            "first invocation (settings load + validation + a 401)",
-            [c["first_call_ms"] for c in with_bytecode],
-        )
-    )
-    print(
-        describe(
+            samples.sources_only,
+            "import_ms",
+        ),
+        (
+            "cold import with bytecode, bare interpreter (-S: nothing preloaded)",
+            samples.bare_with_bytecode,
+            "import_ms",
+        ),
+        ("first invocation (settings load + validation + a 401)", samples.with_bytecode, "first_call_ms"),
+        (
             "first keyed request (loads http.client, ssl, botocore; credentials, signing, TLS context)",
-            [c["first_keyed_request_ms"] for c in with_bytecode],
-        )
-    )
-    print(describe("botocore's signing modules alone", [b["import_ms"] for b in botocore_alone]))
+            samples.with_bytecode,
+            "first_keyed_request_ms",
+        ),
+        ("botocore's signing modules alone", samples.botocore_alone, "import_ms"),
+    ]
+    for label, runs, figure in figures:
+        print(describe(label, [run[figure] for run in runs]))
 
 
 if __name__ == "__main__":
