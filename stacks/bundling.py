@@ -13,8 +13,8 @@ unpacks a package into a read-only /var/task, so without them every cold start
 compiles the modules again before the first request. The bytecode is written by
 an interpreter of the Lambda runtime's minor version (bytecode is specific to
 it; see ``find_bytecode_compiler``) with ``UNCHECKED_HASH`` invalidation, so
-the timestamps a zip round trip changes never invalidate it. Without such an
-interpreter the asset ships sources only and the stack carries a warning.
+the CDK's asset zip, which resets every mtime, does not invalidate it. Without
+such an interpreter the asset ships sources only and the stack carries a warning.
 
 The asset hash is computed here from the packaged sources, the requirements,
 the target platform and the bytecode format: CDK then reuses an unchanged
