@@ -1,15 +1,19 @@
 """Credits service throughput: the real Lambda handler next to its own DynamoDB transaction, raw.
 
-Both sides run in this process against one DynamoDB Local, with the same number of threads and
-one account per thread (so neither side waits on transaction conflicts of a shared balance):
+One Lambda container serves one invocation at a time, so the service's rate is measured the way
+a container delivers it: one caller, sequential, against one DynamoDB Local, and so is the raw
+side. The two run in interleaved rounds (handler block, raw block, repeated) so that a change in
+the machine's load touches both alike; the ratio is total over total.
 
 - *handler*: ``functions.credits.handler.lambda_handler`` answering ``POST /v1/authorize`` proxy
-  events, everything included (Powertools resolver, validation, key lookup, the charge, the
-  balance read, logging and metrics);
+  events, everything included (Powertools logger, metrics and resolver, validation, the key
+  cache, the charge, logging);
 - *raw*: the charge transaction the handler sent, captured from its botocore parameters and
   replayed with boto3 with fresh request and entry ids: the floor the service builds on.
 
-DynamoDB requests and units per authorization are counted by ``bench.dynamodb_counting``.
+DynamoDB requests and units per authorization are counted by ``bench.dynamodb_counting`` in
+phases of their own (a key's first use in a container, then warm ones); counting is paused while
+calls are timed, so its hooks' work is in neither rate.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ import contextlib
 import json
 import os
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -39,12 +42,16 @@ TARGET_RATIO_OF_RAW = 0.70
 
 @dataclass(frozen=True, slots=True)
 class CreditsFigures:
-    threads: int
-    authorizations: int
+    rounds: int
+    authorizations: int  # timed, through the handler (and as many raw transactions)
     handler_per_second: float
     raw_transactions_per_second: float
+    ratio_of_raw_per_round: list[float]
     handler_p50_ms: float
     handler_p99_ms: float
+    raw_p50_ms: float
+    # Counted on warm authorizations: the key is in the container's cache (the steady state).
+    counted_authorizations: int
     dynamodb_requests_per_authorization: float
     dynamodb_operations: dict[str, int]
     billed_write_units_per_authorization: float
@@ -52,6 +59,9 @@ class CreditsFigures:
     reported_write_units_per_authorization: float
     reported_read_units_per_authorization: float
     raw_billed_write_units_per_transaction: float
+    # Counted on a key's first authorization in a container (fills the cache).
+    first_use_dynamodb_operations: dict[str, int]
+    first_use_billed_read_units: float
     denials: int
     dynamodb_requests_per_denial: float
     billed_read_units_per_denial: float
@@ -99,36 +109,20 @@ def stdout_discarded() -> Iterator[None]:
             os.close(saved)
 
 
-def _run_threads(threads: int, work: Callable[[int], None]) -> float:
-    """Run ``work(thread_index)`` on ``threads`` threads at once; the wall time they took."""
-    start_line = threading.Barrier(threads + 1)
-    errors: list[BaseException] = []
-
-    def runner(index: int) -> None:
-        start_line.wait()
-        try:
-            work(index)
-        except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
-            errors.append(error)
-
-    workers = [threading.Thread(target=runner, args=(index,)) for index in range(threads)]
-    for worker in workers:
-        worker.start()
-    start_line.wait()
-    started = time.perf_counter()
-    for worker in workers:
-        worker.join()
-    elapsed = time.perf_counter() - started
-    if errors:
-        raise errors[0]
-    return elapsed
-
-
 def _per(total: float, count: int) -> float:
     return total / count if count else 0.0
 
 
-def run_credits_bench(dynamodb_endpoint: str, *, authorizations: int, threads: int) -> CreditsFigures:
+def _timed_ms(call: Callable[[], object]) -> float:
+    began = time.perf_counter()
+    call()
+    return (time.perf_counter() - began) * 1000
+
+
+def run_credits_bench(dynamodb_endpoint: str, *, authorizations: int, round_size: int = 50) -> CreditsFigures:
+    """``authorizations`` timed through the handler and as many raw transactions, alternating in
+    rounds of ``round_size``: short rounds, so that the noise of a shared machine (a JVM pause in
+    DynamoDB Local, a neighbour's burst) falls on both sides alike."""
     suffix = secrets.token_hex(4)
     settings = Settings(
         users_table=f"bench-users-{suffix}",
@@ -137,37 +131,37 @@ def run_credits_bench(dynamodb_endpoint: str, *, authorizations: int, threads: i
         dynamodb_endpoint=dynamodb_endpoint,
     )
     os.environ.update(handler_environment(settings))
-    per_thread = max(1, authorizations // threads)
+    per_round = max(1, min(round_size, authorizations))
+    rounds = max(1, authorizations // per_round)
+    counted = 50
     with count_dynamodb() as counter, stdout_discarded():
         create_tables(settings)
-        # Imported here: the handler builds its API from the environment at import (cold start).
+        # Imported here: the handler builds its API from the environment on first use (cold start).
         from functions.credits.handler import lambda_handler  # noqa: PLC0415
 
         credits = InProcessCredits(lambda_handler)
-        funded = [credits.funded_key(f"bench-{index}", per_thread * 4 + 10) for index in range(threads)]
-        digests = [hash_api_key(api_key) for _, api_key in funded]
-        latencies_ms: list[list[float]] = [[] for _ in range(threads)]
+        _, api_key = credits.funded_key("bench", 2 * (per_round * rounds + counted) + 100)
+        digest = hash_api_key(api_key)
 
-        def authorize(index: int) -> None:
-            for _ in range(per_thread):
-                request_id = f"bench-{secrets.token_hex(16)}"
-                began = time.perf_counter()
-                status, document = credits.call(
-                    "POST",
-                    "/v1/authorize",
-                    {"key_digest": digests[index], "request_id": request_id, "method": "GET", "path": "/o"},
-                )
-                latencies_ms[index].append((time.perf_counter() - began) * 1000)
-                if status != 200 or document["decision"] != "allow":
-                    raise RuntimeError(f"authorization was not allowed: {status} {document}")
+        def authorize() -> None:
+            request_id = f"bench-{secrets.token_hex(16)}"
+            status, document = credits.call(
+                "POST",
+                "/v1/authorize",
+                {"key_digest": digest, "request_id": request_id, "method": "GET", "path": "/o"},
+            )
+            if status != 200 or document["decision"] != "allow":
+                raise RuntimeError(f"authorization was not allowed: {status} {document}")
 
-        authorize(0)  # warm: connection pools, first-call imports
         counter.reset()
-        handler_seconds = _run_threads(threads, authorize)
-        handler_counts = counter.snapshot()
-        handled = per_thread * threads
+        authorize()  # the key's first use in this container
+        first_use = counter.snapshot()
+        counter.reset()
+        for _ in range(counted):
+            authorize()
+        warm = counter.snapshot()
 
-        templates = _capture_charge_templates(counter, credits, digests)
+        template = _capture_charge_templates(counter, credits, [digest])[0]
         raw_client = boto3.client(
             "dynamodb",
             endpoint_url=dynamodb_endpoint,
@@ -175,18 +169,26 @@ def run_credits_bench(dynamodb_endpoint: str, *, authorizations: int, threads: i
             aws_access_key_id=LOCAL_CREDENTIALS["aws_access_key_id"],
             aws_secret_access_key=LOCAL_CREDENTIALS["aws_secret_access_key"],
         )
-        _replay(raw_client, templates[0])  # warm the raw client too
         counter.reset()
-
-        def replay_charges(index: int) -> None:
-            for _ in range(per_thread):
-                _replay(raw_client, templates[index])
-
-        raw_seconds = _run_threads(threads, replay_charges)
+        _replay(raw_client, template)
         raw_counts = counter.snapshot()
 
+        handler_ms: list[float] = []
+        raw_ms: list[float] = []
+        ratios: list[float] = []
+        with counter.paused():
+            for _ in range(20):  # warm both sides: connection pools, code paths
+                authorize()
+                _replay(raw_client, template)
+            for _ in range(rounds):
+                handler_round = [_timed_ms(authorize) for _ in range(per_round)]
+                raw_round = [_timed_ms(lambda: _replay(raw_client, template)) for _ in range(per_round)]
+                ratios.append(sum(raw_round) / sum(handler_round))
+                handler_ms += handler_round
+                raw_ms += raw_round
+
         # Unknown keys: what a refusal costs the credits service (no edge cache in front).
-        denials = max(20, per_thread // 4)
+        denials = 50
         counter.reset()
         denial_latencies_ms = []
         for _ in range(denials):
@@ -206,21 +208,26 @@ def run_credits_bench(dynamodb_endpoint: str, *, authorizations: int, threads: i
                 raise RuntimeError(f"an unknown key was not denied: {status} {document}")
         denial_counts = counter.snapshot()
 
-    all_latencies = [sample for samples in latencies_ms for sample in samples]
+    timed = len(handler_ms)
     return CreditsFigures(
-        threads=threads,
-        authorizations=handled,
-        handler_per_second=handled / handler_seconds,
-        raw_transactions_per_second=handled / raw_seconds,
-        handler_p50_ms=percentile(all_latencies, 0.50),
-        handler_p99_ms=percentile(all_latencies, 0.99),
-        dynamodb_requests_per_authorization=_per(handler_counts.http_attempts, handled),
-        dynamodb_operations=handler_counts.operations,
-        billed_write_units_per_authorization=_per(handler_counts.billed_write_units, handled),
-        billed_read_units_per_authorization=_per(handler_counts.billed_read_units, handled),
-        reported_write_units_per_authorization=_per(handler_counts.reported_write_units, handled),
-        reported_read_units_per_authorization=_per(handler_counts.reported_read_units, handled),
-        raw_billed_write_units_per_transaction=_per(raw_counts.billed_write_units, handled),
+        rounds=rounds,
+        authorizations=timed,
+        handler_per_second=timed / (sum(handler_ms) / 1000),
+        raw_transactions_per_second=len(raw_ms) / (sum(raw_ms) / 1000),
+        ratio_of_raw_per_round=ratios,
+        handler_p50_ms=percentile(handler_ms, 0.50),
+        handler_p99_ms=percentile(handler_ms, 0.99),
+        raw_p50_ms=percentile(raw_ms, 0.50),
+        counted_authorizations=counted,
+        dynamodb_requests_per_authorization=_per(warm.http_attempts, counted),
+        dynamodb_operations=warm.operations,
+        billed_write_units_per_authorization=_per(warm.billed_write_units, counted),
+        billed_read_units_per_authorization=_per(warm.billed_read_units, counted),
+        reported_write_units_per_authorization=_per(warm.reported_write_units, counted),
+        reported_read_units_per_authorization=_per(warm.reported_read_units, counted),
+        raw_billed_write_units_per_transaction=raw_counts.billed_write_units,
+        first_use_dynamodb_operations=first_use.operations,
+        first_use_billed_read_units=first_use.billed_read_units,
         denials=denials,
         dynamodb_requests_per_denial=_per(denial_counts.http_attempts, denials),
         billed_read_units_per_denial=_per(denial_counts.billed_read_units, denials),

@@ -58,6 +58,9 @@ class DynamoDBCounter:
     # Called with (operation, a copy of its parameters) before each call: lets a benchmark
     # replay exactly the requests the service made.
     request_observers: list[Callable[[str, dict[str, Any]], None]] = field(default_factory=list)
+    # Off while a benchmark times calls: the hooks' own work (item sizes, capacity requests) must
+    # not be in a measured rate; clients stay hooked so counting can resume.
+    counting: bool = True
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -76,6 +79,15 @@ class DynamoDBCounter:
                 billed_write_units=self.billed_write_units,
             )
 
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Count nothing inside the block (the hooks return at once)."""
+        self.counting = False
+        try:
+            yield
+        finally:
+            self.counting = True
+
     def reset(self) -> None:
         with self._lock:
             self.http_attempts = 0
@@ -91,6 +103,8 @@ class DynamoDBCounter:
     def _ask_for_capacity(
         self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any
     ) -> None:
+        if not self.counting:
+            return
         for observer in self.request_observers:
             observer(model.name, copy.deepcopy(params))
         if model.name in CAPACITY_REPORTING_OPERATIONS:
@@ -100,12 +114,16 @@ class DynamoDBCounter:
         context[_CONSISTENT_READ] = bool(params.get("ConsistentRead"))
 
     def _count_attempt(self, **_: Any) -> None:
+        if not self.counting:
+            return
         with self._lock:
             self.http_attempts += 1
 
     def _count_result(
         self, http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any
     ) -> None:
+        if not self.counting:
+            return
         status = getattr(http_response, "status_code", 200)
         succeeded = status < 400
         billed_reads = billed_read_units(model.name, parsed, bool(context.get(_CONSISTENT_READ)))

@@ -54,11 +54,6 @@ class EdgeFigures:
     wall_microseconds_per_decision: float
 
     @property
-    def first_signature_median_ms(self) -> float:
-        """The former name of ``first_keyed_request_median_ms`` (which now covers http.client too)."""
-        return self.first_keyed_request_median_ms
-
-    @property
     def meets_decision_target(self) -> bool:
         return self.cpu_microseconds_per_decision < TARGET_DECISION_MICROSECONDS
 

@@ -288,7 +288,11 @@ def build_resolver(service: CreditsService) -> APIGatewayRestResolver:
     def authorize(request: AuthorizeRequest) -> Decision:
         decision = service.authorize(request)
         tracer.put_annotation("decision", decision.decision)
-        logger.info(
+        # Allows at DEBUG: every one is in the ledger already (request id, key, path, bytes) and
+        # counted in the metrics; a line per download would cost CloudWatch Logs and handler time
+        # on the hot path (docs/decisions.md). Denials are the ones an operator looks for.
+        log = logger.debug if decision.decision == "allow" else logger.info
+        log(
             "authorization",
             extra={
                 "request_id": request.request_id,

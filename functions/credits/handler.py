@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.catalog.authorize_guard import CatalogGuard
@@ -44,8 +43,12 @@ def container_api() -> CreditsApi:
     return build_api(settings_from_env())
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
+@logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # The API Gateway request id as correlation id, read directly: Powertools' correlation_id_path
+    # evaluates a JMESPath expression on every invocation for the same one lookup.
+    request_context = event.get("requestContext")
+    logger.set_correlation_id(request_context.get("requestId") if isinstance(request_context, dict) else None)
     return container_api().handle(event, context)
