@@ -21,6 +21,7 @@ from aws_cdk import App, Duration, Environment, Stack
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Annotations, Match
 
+from bench.edge_package import zip_directory
 from stacks import bundling
 from stacks.bundling import (
     BYTECODE_PYTHON_ENV,
@@ -66,15 +67,6 @@ def fake_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def pyc_header_flags(pyc: Path) -> int:
     return int.from_bytes(pyc.read_bytes()[4:8], "little")
-
-
-def zip_directory(directory: Path) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for file in sorted(directory.rglob("*")):
-            if file.is_file():
-                archive.write(file, file.relative_to(directory).as_posix())
-    return buffer.getvalue()
 
 
 def extract_zipped(directory: Path, destination: Path) -> Path:

@@ -15,6 +15,7 @@ from bench.cost_scenarios import (
     CostScenarioFigures,
     EdgemeterConfiguration,
     KindFigures,
+    MixCosts,
     StageCounts,
     TrafficMix,
     price_mix,
@@ -139,15 +140,19 @@ def test_the_negative_cache_ratio_scales_the_viewer_triggers_credits_calls_and_t
     assert figures.request_counts().viewer_request_ms == pytest.approx(2.5)
 
 
-def test_the_mix_is_each_kind_priced_and_weighted_by_its_share():
-    mix = TrafficMix(0.9, 0.05, 0.05)
-    costs = price_mix(
+def priced_mix(mix: TrafficMix) -> MixCosts:
+    """``mix`` priced from the canned scenario figures: 90% CDN hits, 1% of unknown keys uncached."""
+    return price_mix(
         mix,
         scenario_figures(mix),
         cdn_hit_ratio=0.9,
         unknown_key_calls_per_request_cached=0.01,
         unknown_key_calls_per_request_uncached=1.0,
     )
+
+
+def test_the_mix_is_each_kind_priced_and_weighted_by_its_share():
+    costs = priced_mix(TrafficMix(0.9, 0.05, 0.05))
     for total, index in (
         (costs.with_caches_and_catalog.total, 0),
         (costs.without_caches_and_catalog.total, 1),
@@ -167,14 +172,7 @@ def test_the_mix_is_each_kind_priced_and_weighted_by_its_share():
 
 
 def test_without_edgemeter_unknown_keys_are_served_and_missing_objects_reach_s3_every_time():
-    mix = TrafficMix(0.8, 0.1, 0.1)
-    costs = price_mix(
-        mix,
-        scenario_figures(mix),
-        cdn_hit_ratio=0.9,
-        unknown_key_calls_per_request_cached=0.01,
-        unknown_key_calls_per_request_uncached=1.0,
-    )
+    costs = priced_mix(TrafficMix(0.8, 0.1, 0.1))
     s3 = next(line for line in costs.no_edgemeter.lines if line.item == "S3 GET/HEAD requests")
     expected_gets = (0.8 + 0.1) * 0.1 + 0.1
     assert s3.units_per_million_requests == pytest.approx(expected_gets * MILLION)

@@ -122,6 +122,28 @@ def test_import_check_catches_third_party_and_out_of_package_imports(tmp_path: P
     ]
 
 
+def unzip_with_settings(directory: Path) -> None:
+    """The edge_auth package unzipped into ``directory``, its settings baked as the CDK does."""
+    with zipfile.ZipFile(io.BytesIO(package_zip("edge_auth"))) as archive:
+        archive.extractall(directory)
+    example = PROJECT_ROOT / "functions" / "edge_auth" / "config.example.json"
+    (directory / "functions" / "edge_auth" / "config.json").write_text(example.read_text())
+
+
+def keyless_cold_start(package_dir: Path) -> str:
+    """Child source: import both handlers from ``package_dir`` and answer a key-less request."""
+    return (
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(package_dir)!r})\n"
+        "import functions.edge_auth.viewer_request as viewer_request\n"
+        "import functions.edge_auth.origin_response\n"
+        "event = {'Records': [{'cf': {'config': {'eventType': 'viewer-request', 'requestId': 'r-1'},\n"
+        "  'request': {'clientIp': '198.51.100.7', 'headers': {}, 'method': 'GET', 'querystring': '',\n"
+        "  'uri': '/a'}}}]}\n"
+        "answer = viewer_request.handler(event, None)\n"
+    )
+
+
 def test_unzipped_package_runs_alone_and_loads_only_runtime_modules(tmp_path: Path) -> None:
     """Import the handlers from the unzipped package in a fresh interpreter and invoke one.
 
@@ -130,20 +152,10 @@ def test_unzipped_package_runs_alone_and_loads_only_runtime_modules(tmp_path: Pa
     from the zip, not the repository; every third-party module it ends up
     loading must be one the Lambda runtime provides.
     """
-    with zipfile.ZipFile(io.BytesIO(package_zip("edge_auth"))) as archive:
-        archive.extractall(tmp_path)
-    example = PROJECT_ROOT / "functions" / "edge_auth" / "config.example.json"
-    (tmp_path / "functions" / "edge_auth" / "config.json").write_text(example.read_text())
+    unzip_with_settings(tmp_path)
     child = (
-        "import json, sys\n"
-        f"sys.path.insert(0, {str(tmp_path)!r})\n"
-        "import functions.edge_auth.viewer_request as viewer_request\n"
-        "import functions.edge_auth.origin_response\n"
-        "event = {'Records': [{'cf': {'config': {'eventType': 'viewer-request', 'requestId': 'r-1'},\n"
-        "  'request': {'clientIp': '198.51.100.7', 'headers': {}, 'method': 'GET', 'querystring': '',\n"
-        "  'uri': '/a'}}}]}\n"
-        "answer = viewer_request.handler(event, None)\n"
-        "print(json.dumps({'status': answer['status'], 'file': viewer_request.__file__,\n"
+        keyless_cold_start(tmp_path)
+        + "print(json.dumps({'status': answer['status'], 'file': viewer_request.__file__,\n"
         "  'modules': sorted({name.split('.')[0] for name in sys.modules})}))\n"
     )
     completed = subprocess.run(
@@ -189,20 +201,10 @@ def test_cold_start_without_a_key_leaves_the_heavy_modules_unloaded(tmp_path: Pa
     ``-S`` keeps site (and whatever a virtualenv's .pth files import) out, so every module
     loaded is one the package's import or its first invocation asked for.
     """
-    with zipfile.ZipFile(io.BytesIO(package_zip("edge_auth"))) as archive:
-        archive.extractall(tmp_path)
-    example = PROJECT_ROOT / "functions" / "edge_auth" / "config.example.json"
-    (tmp_path / "functions" / "edge_auth" / "config.json").write_text(example.read_text())
+    unzip_with_settings(tmp_path)
     child = (
-        "import json, sys\n"
-        f"sys.path.insert(0, {str(tmp_path)!r})\n"
-        "import functions.edge_auth.viewer_request as viewer_request\n"
-        "import functions.edge_auth.origin_response\n"
-        "event = {'Records': [{'cf': {'config': {'eventType': 'viewer-request', 'requestId': 'r-1'},\n"
-        "  'request': {'clientIp': '198.51.100.7', 'headers': {}, 'method': 'GET', 'querystring': '',\n"
-        "  'uri': '/a'}}}]}\n"
-        "answer = viewer_request.handler(event, None)\n"
-        "print(json.dumps({'status': answer['status'], 'modules': sorted(sys.modules)}))\n"
+        keyless_cold_start(tmp_path)
+        + "print(json.dumps({'status': answer['status'], 'modules': sorted(sys.modules)}))\n"
     )
     completed = subprocess.run(
         [sys.executable, "-I", "-S", "-B", "-c", child],
