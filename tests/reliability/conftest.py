@@ -9,8 +9,10 @@ the credits code creates goes through a ``FaultPolicy`` the test can arm.
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -44,9 +46,28 @@ def reliability_settings(dynamodb_endpoint: str, **overrides: object) -> Setting
     )
 
 
+class ContainerPerThread:
+    """The credits Lambda scaled out: each calling thread gets a container of its own.
+
+    One container serves one invocation at a time (Powertools' resolver keeps the current event
+    on the app), so concurrent edge requests must not share one; Lambda gives each its own.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._containers = threading.local()
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        api: CreditsApi | None = getattr(self._containers, "api", None)
+        if api is None:
+            settings = self._settings
+            api = CreditsApi(CreditsService(CreditsRepository(settings), settings), settings)
+            self._containers.api = api
+        return api.handle(event, context)
+
+
 def in_process_credits(settings: Settings) -> InProcessCredits:
-    api = CreditsApi(CreditsService(CreditsRepository(settings), settings), settings)
-    return InProcessCredits(api.handle)
+    return InProcessCredits(ContainerPerThread(settings))
 
 
 def configure_edge(
