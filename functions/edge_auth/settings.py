@@ -59,6 +59,14 @@ _RESERVED_HEADER_NAMES = frozenset(
 _LOOPBACK_HOSTS = frozenset({"localhost"})
 
 
+# Defaults of the top-level settings: one home for EdgeSettings and parse_settings.
+DEFAULT_SIGNING_SERVICE = "execute-api"
+DEFAULT_AUTHORIZE_BUDGET_MS = 1500
+DEFAULT_REFUND_BUDGET_MS = 3000
+DEFAULT_UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+DEFAULT_RESTORE_RETRY_AFTER_SECONDS = 300
+
+
 class SettingsError(ValueError):
     """The edge settings document is missing or invalid; the message names every problem."""
 
@@ -68,7 +76,7 @@ class CreditsApiSettings(NamedTuple):
 
     url: str
     region: str
-    service: str = "execute-api"
+    service: str = DEFAULT_SIGNING_SERVICE
 
 
 class CacheSettings(NamedTuple):
@@ -120,10 +128,10 @@ class EdgeSettings:
     def __init__(  # noqa: PLR0917 - field order and defaults as the settings document has them
         self,
         credits_api: CreditsApiSettings,
-        authorize_budget_ms: int = 1500,
-        refund_budget_ms: int = 3000,
-        unavailable_retry_after_seconds: int = 5,
-        restore_retry_after_seconds: int = 300,
+        authorize_budget_ms: int = DEFAULT_AUTHORIZE_BUDGET_MS,
+        refund_budget_ms: int = DEFAULT_REFUND_BUDGET_MS,
+        unavailable_retry_after_seconds: int = DEFAULT_UNAVAILABLE_RETRY_AFTER_SECONDS,
+        restore_retry_after_seconds: int = DEFAULT_RESTORE_RETRY_AFTER_SECONDS,
         cache: CacheSettings = CacheSettings(),  # noqa: B008 - an immutable NamedTuple
         headers: HeaderSettings = HeaderSettings(),  # noqa: B008 - an immutable NamedTuple
         query_key: QueryKeySettings = QueryKeySettings(),  # noqa: B008 - an immutable NamedTuple
@@ -221,11 +229,15 @@ def parse_settings(document: Any) -> EdgeSettings:
     values = {
         "url": credits_reader.string("url", None),
         "region": credits_reader.string("region", None),
-        "service": credits_reader.string("service", "execute-api"),
-        "authorize_budget_ms": reader.integer("authorize_budget_ms", 1500),
-        "refund_budget_ms": reader.integer("refund_budget_ms", 3000),
-        "unavailable_retry_after_seconds": reader.integer("unavailable_retry_after_seconds", 5),
-        "restore_retry_after_seconds": reader.integer("restore_retry_after_seconds", 300),
+        "service": credits_reader.string("service", DEFAULT_SIGNING_SERVICE),
+        "authorize_budget_ms": reader.integer("authorize_budget_ms", DEFAULT_AUTHORIZE_BUDGET_MS),
+        "refund_budget_ms": reader.integer("refund_budget_ms", DEFAULT_REFUND_BUDGET_MS),
+        "unavailable_retry_after_seconds": reader.integer(
+            "unavailable_retry_after_seconds", DEFAULT_UNAVAILABLE_RETRY_AFTER_SECONDS
+        ),
+        "restore_retry_after_seconds": reader.integer(
+            "restore_retry_after_seconds", DEFAULT_RESTORE_RETRY_AFTER_SECONDS
+        ),
         "unknown_key_ttl_seconds": cache_reader.integer(
             "unknown_key_ttl_seconds", cache_defaults.unknown_key_ttl_seconds
         ),
