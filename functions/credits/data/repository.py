@@ -359,6 +359,42 @@ class CreditsRepository:
         # Lost every race for this key's bucket: it is busier than its limit anyway.
         return interval
 
+    # money movements -------------------------------------------------------------------------
+
+    def _move_credits(
+        self,
+        record: ChargeRecordItem | RefundRecordItem | GrantRecordItem,
+        entry: LedgerEntryItem,
+        balance_condition: Condition,
+    ) -> None:
+        """ONE transaction: put ``record`` IF its key is new, add ``entry.amount`` to the account's
+        balance IF ``balance_condition``, put ``entry``.
+
+        The balance moves by exactly the ledger entry's (signed) amount, so the ledger sums to the
+        balance by construction. Both conditions that fail return the item as it was (``ALL_OLD``).
+        Raises ``TransactionCancelled`` with the reasons of the items "record" and "balance".
+        """
+        balance = BalanceItem(entry.pk, BALANCE_SK)
+        delta = int(entry.amount)
+
+        def build() -> LabelledTransaction:
+            # A fresh entry id per attempt: a retried attempt is a new write, never a partial one.
+            entry.entry_id = record.entry_id = new_entry_id()
+            entry.sk = ledger_sk(entry.created_at, entry.entry_id)
+            transaction = self._transaction()
+            transaction.put("record", record, type(record).pk.does_not_exist(), return_old=True)
+            transaction.update(
+                "balance",
+                balance,
+                [BalanceItem.balance.set(BalanceItem.balance + delta)],
+                balance_condition,
+                return_old=True,
+            )
+            transaction.put("ledger", entry, LedgerEntryItem.pk.does_not_exist())
+            return transaction
+
+        run_transaction(build, attempts=self._settings.transaction_attempts)
+
     # charges ---------------------------------------------------------------------------------
 
     def charge(
@@ -380,19 +416,16 @@ class CreditsRepository:
         facts were read with; the charge then also requires the count to be unchanged, so a
         key revoked since is never charged (``KeyRevocationsChanged``: read the key again).
         """
-        entry = LedgerEntryItem(
-            account_pk(account_id),
-            "",
-            account_id=account_id,
-            entry_id="",
+        entry = _ledger_entry(
+            account_id,
             request_id=request_id,
             kind="charge",
             amount=-amount,
+            now=now,
             method=method,
             path=path,
-            bytes=body_bytes,
+            body_bytes=body_bytes,
             key_id=key_id,
-            created_at=now,
         )
         record = ChargeRecordItem(
             request_pk(request_id),
@@ -407,36 +440,16 @@ class CreditsRepository:
             created_at=now,
             ttl=self._ttl(now),
         )
-        balance = BalanceItem(account_pk(account_id), BALANCE_SK)
         balance_condition = BalanceItem.balance >= amount
         if key_revocations_seen is not None:
             balance_condition &= _key_revocations_are(key_revocations_seen)
 
-        def build() -> LabelledTransaction:
-            # A fresh entry id per attempt: a retried attempt is a new write, never a partial one.
-            entry.entry_id = record.entry_id = new_entry_id()
-            entry.sk = ledger_sk(now, entry.entry_id)
-            transaction = self._transaction()
-            transaction.update(
-                "balance",
-                balance,
-                [BalanceItem.balance.set(BalanceItem.balance - amount)],
-                balance_condition,
-                return_old=True,
-            )
-            transaction.put("record", record, ChargeRecordItem.pk.does_not_exist(), return_old=True)
-            transaction.put("ledger", entry, LedgerEntryItem.pk.does_not_exist())
-            return transaction
-
         try:
-            run_transaction(build, attempts=self._settings.transaction_attempts)
+            self._move_credits(record, entry, balance_condition)
         except TransactionCancelled as cancelled:
             # The request id first: a retry of a charged request is a replay, whatever the balance.
             if cancelled.failed("record"):
-                existing = self.get_charge(request_id)
-                if existing is None:
-                    raise DataIntegrityError("a charge record vanished after blocking a charge") from None
-                return AlreadyCharged(existing)
+                return AlreadyCharged(_blocking_record(self.get_charge(request_id), "charge"))
             reason = cancelled.failed("balance")
             if reason is not None:
                 if reason.raw_item is None:
@@ -459,20 +472,17 @@ class CreditsRepository:
     def refund(self, charge: ChargeRecordItem, *, request_id: str, reason: str, now: datetime) -> Refunded:
         """ONE transaction: the refund record (at most one per charge), the credit, the ledger entry."""
         amount = int(charge.amount)
-        entry = LedgerEntryItem(
-            account_pk(charge.account_id),
-            "",
-            account_id=charge.account_id,
-            entry_id="",
+        entry = _ledger_entry(
+            charge.account_id,
             request_id=request_id,
             kind="refund",
             amount=amount,
+            now=now,
             method=charge.method,
             path=charge.path,
-            bytes=charge.bytes,
+            body_bytes=int(charge.bytes),
             reason=reason,
             key_id=charge.key_id,
-            created_at=now,
         )
         record = RefundRecordItem(
             request_pk(request_id),
@@ -484,30 +494,11 @@ class CreditsRepository:
             created_at=now,
             ttl=self._ttl(now),
         )
-        balance = BalanceItem(account_pk(charge.account_id), BALANCE_SK)
-
-        def build() -> LabelledTransaction:
-            entry.entry_id = record.entry_id = new_entry_id()
-            entry.sk = ledger_sk(now, entry.entry_id)
-            transaction = self._transaction()
-            transaction.put("record", record, RefundRecordItem.pk.does_not_exist(), return_old=True)
-            transaction.update(
-                "balance",
-                balance,
-                [BalanceItem.balance.set(BalanceItem.balance + amount)],
-                BalanceItem.pk.exists(),
-            )
-            transaction.put("ledger", entry, LedgerEntryItem.pk.does_not_exist())
-            return transaction
-
         try:
-            run_transaction(build, attempts=self._settings.transaction_attempts)
+            self._move_credits(record, entry, BalanceItem.pk.exists())
         except TransactionCancelled as cancelled:
             if cancelled.failed("record"):
-                existing = self.get_refund(request_id)
-                if existing is None:
-                    raise DataIntegrityError("a refund record vanished after blocking a refund") from None
-                return Refunded(existing, replayed=True)
+                return Refunded(_blocking_record(self.get_refund(request_id), "refund"), replayed=True)
             raise DataIntegrityError(f"unexpected cancellation of a refund: {cancelled}") from None
         return Refunded(record, replayed=False)
 
@@ -525,16 +516,8 @@ class CreditsRepository:
     ) -> GrantOutcome:
         """ONE transaction: the grant record (once per idempotency key), the credit, the ledger entry."""
         request_id = f"grant:{idempotency_key}"
-        entry = LedgerEntryItem(
-            account_pk(account_id),
-            "",
-            account_id=account_id,
-            entry_id="",
-            request_id=request_id,
-            kind="grant",
-            amount=amount,
-            reason=reason,
-            created_at=now,
+        entry = _ledger_entry(
+            account_id, request_id=request_id, kind="grant", amount=amount, now=now, reason=reason
         )
         record = GrantRecordItem(
             grant_pk(account_id, idempotency_key),
@@ -546,31 +529,12 @@ class CreditsRepository:
             reason=reason,
             created_at=now,
         )
-        balance = BalanceItem(account_pk(account_id), BALANCE_SK)
-
-        def build() -> LabelledTransaction:
-            entry.entry_id = record.entry_id = new_entry_id()
-            entry.sk = ledger_sk(now, entry.entry_id)
-            transaction = self._transaction()
-            transaction.put("record", record, GrantRecordItem.pk.does_not_exist(), return_old=True)
-            transaction.update(
-                "balance",
-                balance,
-                [BalanceItem.balance.set(BalanceItem.balance + amount)],
-                BalanceItem.balance <= max_balance - amount,
-                return_old=True,
-            )
-            transaction.put("ledger", entry, LedgerEntryItem.pk.does_not_exist())
-            return transaction
-
         try:
-            run_transaction(build, attempts=self._settings.transaction_attempts)
+            self._move_credits(record, entry, BalanceItem.balance <= max_balance - amount)
         except TransactionCancelled as cancelled:
             if cancelled.failed("record"):
                 existing = _get(GrantRecordItem, record.pk, GRANT_SK)
-                if existing is None:
-                    raise DataIntegrityError("a grant record vanished after blocking a grant") from None
-                return Granted(existing, replayed=True)
+                return Granted(_blocking_record(existing, "grant"), replayed=True)
             failed = cancelled.failed("balance")
             if failed is not None:
                 return NoSuchAccount() if failed.raw_item is None else GrantOverLimit()
@@ -640,6 +604,44 @@ def _page(results: ResultIterator[M], limit: int) -> Page[M]:
     """One page of a limited query; a cursor only when the page is full (more may follow)."""
     items = list(results)
     return Page(items, _encode_cursor(results.last_evaluated_key) if len(items) == limit else None)
+
+
+def _ledger_entry(
+    account_id: str,
+    *,
+    request_id: str,
+    kind: str,
+    amount: int,
+    now: datetime,
+    method: str | None = None,
+    path: str | None = None,
+    body_bytes: int | None = None,
+    reason: str | None = None,
+    key_id: str | None = None,
+) -> LedgerEntryItem:
+    """A ledger entry of ``account_id``; its id and sort key are set per transaction attempt."""
+    return LedgerEntryItem(
+        account_pk(account_id),
+        "",
+        account_id=account_id,
+        entry_id="",
+        request_id=request_id,
+        kind=kind,
+        amount=amount,
+        method=method,
+        path=path,
+        bytes=body_bytes,
+        reason=reason,
+        key_id=key_id,
+        created_at=now,
+    )
+
+
+def _blocking_record(existing: M | None, kind: str) -> M:
+    """The record whose existence cancelled a ``kind``: it must still be there to be replayed."""
+    if existing is None:
+        raise DataIntegrityError(f"a {kind} record vanished after blocking a {kind}")
+    return existing
 
 
 def _key_revocations(balance: BalanceItem) -> int:
