@@ -30,6 +30,7 @@ from functions.credits.data.models import (
 from functions.credits.data.repository import (
     AlreadyCharged,
     Charged,
+    ChargeOutcome,
     CreditsRepository,
     Granted,
     GrantOverLimit,
@@ -372,11 +373,7 @@ class CreditsService:
             if wait_us > 0:
                 denial, retry_after = DenialReason.RATE_LIMITED, max(1, math.ceil(wait_us / 1_000_000))
         if denial is not None:
-            # A retry of a request that was charged before the key changed gets its first outcome.
-            earlier = self._earlier_outcome(request, key)
-            if earlier is not None:
-                return earlier
-            return self._deny(denial, price, account_id=key.account_id, retry_after=retry_after)
+            return self._deny_key(request, key, denial, price, retry_after=retry_after)
 
         if self._catalog is not None:
             verdict = self._catalog.before_charge(request.method, request.path, now)
@@ -397,22 +394,20 @@ class CreditsService:
                 price = self._pricing.price(request.method, request.path, verdict.object_size)
 
         self._check_deadline(request, charged=False)
-        outcome = self._repository.charge(
-            account_id=key.account_id,
-            key_id=key.key_id,
-            request_id=request.request_id,
-            amount=price,
-            method=request.method,
-            path=request.path,
-            body_bytes=request.bytes,
-            now=now,
-            key_revocations_seen=None if cached is None else cached.key_revocations,
-        )
+        outcome = self._charge(request, key, price, now, None if cached is None else cached.key_revocations)
         if isinstance(outcome, KeyRevocationsChanged):
             # A key of this account was revoked since this container cached the key: nothing was
-            # charged; decide again on a fresh read (uncached, so this cannot happen twice).
+            # charged. Only the key's status can have changed: read it afresh and charge without
+            # the count (so this cannot happen twice); the rate-limit slot and the catalog's
+            # verdict already taken for this request stand.
             self._cached_keys.discard(request.key_digest)
-            return self.authorize(request)
+            cached = None
+            key = self._repository.get_key_by_digest(request.key_digest)
+            if key is None:
+                return self._deny(DenialReason.INVALID_API_KEY, price)
+            if key.status != KeyStatus.ACTIVE.value:
+                return self._deny_key(request, key, DenialReason.REVOKED_API_KEY, price)
+            outcome = self._charge(request, key, price, now, None)
         if isinstance(outcome, InsufficientCredits):
             return self._deny(
                 DenialReason.INSUFFICIENT_CREDITS, price, account_id=key.account_id, balance=outcome.balance
@@ -437,6 +432,42 @@ class CreditsService:
             charged=price,
             entry_id=outcome.entry_id,
         )
+
+    def _charge(
+        self,
+        request: AuthorizeRequest,
+        key: KeyByDigestItem,
+        price: int,
+        now: datetime,
+        key_revocations_seen: int | None,
+    ) -> ChargeOutcome:
+        return self._repository.charge(
+            account_id=key.account_id,
+            key_id=key.key_id,
+            request_id=request.request_id,
+            amount=price,
+            method=request.method,
+            path=request.path,
+            body_bytes=request.bytes,
+            now=now,
+            key_revocations_seen=key_revocations_seen,
+        )
+
+    def _deny_key(
+        self,
+        request: AuthorizeRequest,
+        key: KeyByDigestItem,
+        reason: DenialReason,
+        price: int,
+        *,
+        retry_after: int | None = None,
+    ) -> Decision:
+        """Refuse a request for its key's sake, unless the request id was charged before the key
+        changed: a retry of that request gets its first outcome."""
+        earlier = self._earlier_outcome(request, key)
+        if earlier is not None:
+            return earlier
+        return self._deny(reason, price, account_id=key.account_id, retry_after=retry_after)
 
     def _cache_key(self, key_digest: str, account_id: str) -> None:
         """After a first charge on a key: remember its facts with the account's revocation count.

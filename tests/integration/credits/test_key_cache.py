@@ -21,7 +21,7 @@ from functions.credits.schemas import AuthorizeRequest
 from functions.credits.service import CreditsService, NoTelemetry
 from functions.shared.api_keys import hash_api_key
 from tests.integration.credits.conftest import Caller
-from tests.integration.credits.test_api import ledger_sum, stored_balance
+from tests.integration.credits.test_api import FrozenClock, ledger_sum, stored_balance
 
 FundedKey = Callable[..., tuple[str, str]]
 
@@ -93,6 +93,24 @@ def test_revoking_another_key_of_the_account_charges_the_cached_key_once(
     counter.reset()
     assert authorize_on(edge_facing, kept_key, "cached-again")["decision"] == "allow"
     assert operations(counter) == {"TransactWriteItems": 1}
+
+
+def test_a_stale_count_rereads_the_key_only_and_takes_no_second_rate_limit_slot(
+    call: Caller, funded_key: FundedKey, credits_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst of 2 fits exactly: the warm request and the one that finds the count stale."""
+    account_id, limited_key = funded_key(10, rate_limit={"per_second": 1, "burst": 2})
+    other = call("POST", f"/v1/accounts/{account_id}/keys", {"name": "other"})
+    edge_facing = container(credits_settings)
+    monkeypatch.setattr(edge_facing, "_clock", FrozenClock(datetime.now(UTC)))
+    assert authorize_on(edge_facing, limited_key, "slot-1")["decision"] == "allow"
+
+    assert call("DELETE", f"/v1/accounts/{account_id}/keys/{other.body['key_id']}").status == 200
+
+    assert authorize_on(edge_facing, limited_key, "slot-2")["decision"] == "allow"
+    third = authorize_on(edge_facing, limited_key, "slot-3")
+    assert third["reason"] == "rate_limited"
+    assert stored_balance(account_id) == ledger_sum(account_id) == 8
 
 
 def test_a_cached_key_costs_one_transaction_and_a_first_use_three_requests(
