@@ -46,6 +46,7 @@ from bench.cost import (
 )
 from bench.credits_bench import stdout_discarded
 from bench.dynamodb_counting import DynamoDBCounter, DynamoDBCounts, count_dynamodb
+from bench.edge_bench import configure_bench_edge
 from bench.inprocess import HandlerTransport, InProcessCredits
 from bench.stats import median
 from functions.catalog.access import ObjectAccessGate
@@ -61,9 +62,8 @@ from functions.credits.data.tables import create_tables, delete_tables
 from functions.credits.service import CreditsService
 from functions.edge_auth import origin_response, runtime, viewer_request
 from functions.edge_auth.credits_client import TransportResponse
-from functions.edge_auth.settings import CacheSettings, CreditsApiSettings, EdgeSettings
+from functions.edge_auth.settings import CacheSettings
 from functions.shared.api_keys import generate_api_key
-from functions.shared.sigv4 import static_credentials
 from local.cdn.events import (
     ORIGIN_GENERATED_RESPONSE_LIMIT,
     VIEWER_GENERATED_RESPONSE_LIMIT,
@@ -83,7 +83,6 @@ from local.dynamodb_local import LOCAL_CREDENTIALS, LOCAL_REGION
 ORIGIN_MISSING_KEY_STATUS = 403
 OBJECT_BYTES = 4 * 1024
 DISTRIBUTION = DistributionConfig(distribution_domain_name="d111111abcdef8.cloudfront.net")
-BENCH_CREDITS_URL = "https://abc123defg.execute-api.us-east-1.amazonaws.com/prod"
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,13 +379,9 @@ class _Mark:
 
 
 def _configure_edge(transport: TimedCreditsTransport, *, caches: bool) -> None:
-    cache = (
-        CacheSettings() if caches else CacheSettings(unknown_key_ttl_seconds=0, empty_account_ttl_seconds=0)
-    )
-    runtime.configure(
-        EdgeSettings(credits_api=CreditsApiSettings(url=BENCH_CREDITS_URL, region="us-east-1"), cache=cache),
-        transport=transport,
-        credentials_loader=lambda: static_credentials("AKIDBENCH", "bench-secret", "bench-session-token"),
+    configure_bench_edge(
+        transport,
+        CacheSettings() if caches else CacheSettings(unknown_key_ttl_seconds=0, empty_account_ttl_seconds=0),
     )
 
 

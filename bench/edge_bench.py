@@ -24,7 +24,7 @@ from typing import Any
 from bench.edge_package import PACKAGES, cold_start_samples, package_zip
 from bench.stats import median
 from functions.edge_auth import runtime, viewer_request
-from functions.edge_auth.credits_client import TransportResponse
+from functions.edge_auth.credits_client import CreditsTransport, TransportResponse
 from functions.edge_auth.settings import CacheSettings, CreditsApiSettings, EdgeSettings
 from functions.shared.api_keys import generate_api_key
 from functions.shared.sigv4 import static_credentials
@@ -137,18 +137,22 @@ class DenialFigures:
     credits_calls_uncached: int
 
 
-def credits_calls_for_unknown_keys(requests: int, distinct_keys: int, *, cache_ttl_seconds: int) -> int:
-    """Credits API calls one warm container makes for ``requests`` from ``distinct_keys`` unknown keys."""
-    transport = CannedTransport(DENY_UNKNOWN_KEY_REPLY)
-    settings = EdgeSettings(
-        credits_api=CreditsApiSettings(url=BENCH_CREDITS_URL, region="us-east-1"),
-        cache=CacheSettings(unknown_key_ttl_seconds=cache_ttl_seconds),
-    )
+def configure_bench_edge(transport: CreditsTransport, cache: CacheSettings | None = None) -> None:
+    """A warm edge container whose credits calls go to ``transport``, signed with fixed credentials."""
     runtime.configure(
-        settings,
+        EdgeSettings(
+            credits_api=CreditsApiSettings(url=BENCH_CREDITS_URL, region="us-east-1"),
+            cache=cache or CacheSettings(),
+        ),
         transport=transport,
         credentials_loader=lambda: static_credentials("AKIDBENCH", "bench-secret", "bench-session-token"),
     )
+
+
+def credits_calls_for_unknown_keys(requests: int, distinct_keys: int, *, cache_ttl_seconds: int) -> int:
+    """Credits API calls one warm container makes for ``requests`` from ``distinct_keys`` unknown keys."""
+    transport = CannedTransport(DENY_UNKNOWN_KEY_REPLY)
+    configure_bench_edge(transport, CacheSettings(unknown_key_ttl_seconds=cache_ttl_seconds))
     try:
         keys = [generate_api_key() for _ in range(distinct_keys)]
         for index in range(requests):
@@ -206,11 +210,7 @@ def viewer_request_event(api_key: str, request_id: str) -> dict[str, Any]:
 def warm_decision_microseconds(decisions: int) -> tuple[float, float]:
     """(CPU, wall) microseconds per allow decision of a warm container."""
     transport = CannedTransport(ALLOW_REPLY)
-    runtime.configure(
-        EdgeSettings(credits_api=CreditsApiSettings(url=BENCH_CREDITS_URL, region="us-east-1")),
-        transport=transport,
-        credentials_loader=lambda: static_credentials("AKIDBENCH", "bench-secret", "bench-session-token"),
-    )
+    configure_bench_edge(transport)
     try:
         api_key = generate_api_key()
         warm_up = [viewer_request_event(api_key, f"warm-{index:08d}") for index in range(200)]
