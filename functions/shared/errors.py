@@ -32,7 +32,79 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     ACCOUNT_SUSPENDED = "account_suspended"
+    ACCOUNT_CLOSED = "account_closed"
+    KEY_SCOPE_DENIED = "key_scope_denied"
+    KEY_SPEND_LIMIT_REACHED = "key_spend_limit_reached"
+    LINK_INVALID = "link_invalid"
+    LINK_EXPIRED = "link_expired"
+    LINK_PATH_DENIED = "link_path_denied"
+    LINK_EXHAUSTED = "link_exhausted"
+    RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
+    URI_TOO_LONG = "uri_too_long"
     INTERNAL_ERROR = "internal_error"
+
+
+class DenialReason(StrEnum):
+    """Why the credits service refused an authorization: the one list of them.
+
+    The credits API answers these inside a 200 decision; the edge maps each to the
+    viewer's status with ``DENIAL_STATUS``. A reason the edge does not know is a failure
+    (503), never an allow, so a new reason is added here first, with its status.
+    """
+
+    INVALID_API_KEY = ErrorCode.INVALID_API_KEY.value
+    REVOKED_API_KEY = ErrorCode.REVOKED_API_KEY.value
+    EXPIRED_API_KEY = ErrorCode.EXPIRED_API_KEY.value
+    INSUFFICIENT_CREDITS = ErrorCode.INSUFFICIENT_CREDITS.value
+    RATE_LIMITED = ErrorCode.RATE_LIMITED.value
+    ACCOUNT_SUSPENDED = ErrorCode.ACCOUNT_SUSPENDED.value
+    ACCOUNT_CLOSED = ErrorCode.ACCOUNT_CLOSED.value
+    KEY_SCOPE_DENIED = ErrorCode.KEY_SCOPE_DENIED.value
+    KEY_SPEND_LIMIT_REACHED = ErrorCode.KEY_SPEND_LIMIT_REACHED.value
+    LINK_INVALID = ErrorCode.LINK_INVALID.value
+    LINK_EXPIRED = ErrorCode.LINK_EXPIRED.value
+    LINK_PATH_DENIED = ErrorCode.LINK_PATH_DENIED.value
+    LINK_EXHAUSTED = ErrorCode.LINK_EXHAUSTED.value
+    # The objects catalog's verdicts (functions/catalog/).
+    OBJECT_NOT_FOUND = ErrorCode.OBJECT_NOT_FOUND.value
+    RESTORE_IN_PROGRESS = ErrorCode.RESTORE_IN_PROGRESS.value
+    RANGE_NOT_SATISFIABLE = ErrorCode.RANGE_NOT_SATISFIABLE.value
+
+
+# The viewer's HTTP status for each denial.
+DENIAL_STATUS: dict[DenialReason, int] = {
+    DenialReason.INVALID_API_KEY: 403,
+    DenialReason.REVOKED_API_KEY: 403,
+    DenialReason.EXPIRED_API_KEY: 403,
+    DenialReason.INSUFFICIENT_CREDITS: 402,
+    DenialReason.RATE_LIMITED: 429,
+    DenialReason.ACCOUNT_SUSPENDED: 403,
+    DenialReason.ACCOUNT_CLOSED: 403,
+    DenialReason.KEY_SCOPE_DENIED: 403,
+    DenialReason.KEY_SPEND_LIMIT_REACHED: 403,
+    DenialReason.LINK_INVALID: 403,
+    DenialReason.LINK_EXPIRED: 403,
+    DenialReason.LINK_PATH_DENIED: 403,
+    DenialReason.LINK_EXHAUSTED: 403,
+    DenialReason.OBJECT_NOT_FOUND: 404,
+    DenialReason.RESTORE_IN_PROGRESS: 503,
+    DenialReason.RANGE_NOT_SATISFIABLE: 416,
+}
+
+# Denials that stand for the credential itself (key or link, and the account behind it), not for
+# this one request: the edge may cache them per credential digest for a short while.
+CREDENTIAL_DENIALS: frozenset[DenialReason] = frozenset(
+    {
+        DenialReason.INVALID_API_KEY,
+        DenialReason.REVOKED_API_KEY,
+        DenialReason.EXPIRED_API_KEY,
+        DenialReason.ACCOUNT_SUSPENDED,
+        DenialReason.ACCOUNT_CLOSED,
+        DenialReason.LINK_INVALID,
+        DenialReason.LINK_EXPIRED,
+        DenialReason.LINK_EXHAUSTED,
+    }
+)
 
 
 def error_document(code: ErrorCode | str, message: str, **details: Any) -> dict[str, Any]:
