@@ -1,0 +1,68 @@
+"""The stream consumer Lambda: DynamoDB stream batches of both tables -> events on the custom bus.
+
+Records are handled one by one through Powertools' batch processor; a record whose events
+could not all be published is reported as a batch item failure (the event source mapping has
+ReportBatchItemFailures), so Lambda retries from that record and bisects, and a record that
+keeps failing goes to the on-failure destination (an SQS queue) once retries are used up.
+The events' ids come from the record, so a republished event carries the same id.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+from functions.account_events.publishers import EventBridgePublisher, EventPublisher
+from functions.account_events.stream_records import derive_events
+
+EVENT_BUS_NAME_ENV = "EDGEMETER_EVENT_BUS_NAME"
+
+logger = Logger(service="edgemeter-account-events")
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+class RecordPublisher:
+    """The record handler: derive a record's events and publish them (most records have none)."""
+
+    def __init__(self, publisher: EventPublisher) -> None:
+        self._publisher = publisher
+
+    def __call__(self, record: DynamoDBRecord) -> int:
+        events = derive_events(record.raw_event)
+        if events:
+            self._publisher.publish(events)
+            # Ids and types only: details name accounts' reasons and principals, kept to the bus.
+            logger.info(
+                "events published",
+                extra={"events": [{"id": event.id, "type": event.type.value} for event in events]},
+            )
+        return len(events)
+
+
+@functools.cache
+def container_publisher() -> EventBridgePublisher:
+    """The bus publisher of this execution environment (the bus name validated on first use)."""
+    bus_name = os.environ.get(EVENT_BUS_NAME_ENV, "").strip()
+    if not bus_name:
+        raise RuntimeError(f"{EVENT_BUS_NAME_ENV} is not set: the stream consumer has no bus to publish to")
+    client = boto3.client("events", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+    return EventBridgePublisher(client, bus_name)
+
+
+@logger.inject_lambda_context(log_event=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event,
+        record_handler=RecordPublisher(container_publisher()),
+        processor=processor,
+        context=context,
+    )
