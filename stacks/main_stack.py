@@ -15,11 +15,11 @@ from stacks.bundling import LambdaCpu, PythonAssetSpec, python_lambda_code
 from stacks.constructs.cdn_alarms import CdnAlarms
 from stacks.constructs.content_distribution import ContentDistribution
 from stacks.constructs.content_origin import AccessLogsBucket, CustomContentOrigin, S3ContentOrigin
-from stacks.constructs.credits_api import CreditsApi
+from stacks.constructs.credits_api import CreditsApiInfra
 from stacks.constructs.data_tables import DataTables
 from stacks.constructs.edge_functions import LAMBDA_PYTHON_VERSION, BakedEdgeFunction, EdgeSettingsWriter
 from stacks.constructs.monitoring import Monitoring
-from stacks.constructs.object_catalog import ObjectCatalog
+from stacks.constructs.object_catalog import ObjectCatalogInfra
 from stacks.constructs.origin_failover import OriginFailover
 from stacks.constructs.storage_tiering import StorageTiering
 from stacks.edge_stack import EdgemeterEdgeStack
@@ -116,15 +116,13 @@ class EdgemeterStack(Stack):
             description="edgemeter: metered, API-key authorized access to objects through CloudFront",
         )
         self.settings = settings
-        retention = log_retention(settings)
         self.tables = DataTables(self, "Data")
         self.access_logs = AccessLogsBucket(
             self, "AccessLogs", retention_days=settings.log_retention_days
         ).bucket
-
         credits_code = lambda_code(credits_asset_spec(settings))
         architecture = _ARCHITECTURES[settings.lambda_architecture]
-        self.credits_api = CreditsApi(
+        self.credits_api = CreditsApiInfra(
             self,
             "CreditsApi",
             settings=settings,
@@ -133,10 +131,29 @@ class EdgemeterStack(Stack):
             users_table=self.tables.users_table,
             credits_table=self.tables.credits_table,
         )
+        settings_writer = EdgeSettingsWriter(
+            self, "EdgeSettingsWriter", log_retention=log_retention(settings)
+        )
+        self._build_edge_auth_functions(edge_stack, lambda_code(EDGE_AUTH_ASSET), settings_writer)
+        self.content_bucket: s3.IBucket | None = None
+        self.origin_signer: BakedEdgeFunction | None = None
+        if settings.origin_kind is OriginKind.S3:
+            content_origin = self._build_s3_content(credits_code, architecture)
+        else:
+            content_origin = self._build_custom_content(edge_stack, lambda_code, settings_writer)
+        self.distribution = self._build_distribution(content_origin)
+        self._build_monitoring(edge_stack)
+        self._outputs()
 
+    def _build_edge_auth_functions(
+        self,
+        edge_stack: EdgemeterEdgeStack,
+        edge_auth_code: lambda_.Code,
+        settings_writer: EdgeSettingsWriter,
+    ) -> None:
+        """viewer-request (key check, charge) and origin-response (refunds), sharing baked settings."""
+        settings = self.settings
         edge_settings_document = settings.edge_settings_document(self.credits_api.url)
-        settings_writer = EdgeSettingsWriter(self, "EdgeSettingsWriter", log_retention=retention)
-        edge_auth_code = lambda_code(EDGE_AUTH_ASSET)
         self.viewer_request = BakedEdgeFunction(
             self,
             "ViewerRequest",
@@ -170,49 +187,58 @@ class EdgemeterStack(Stack):
         self.credits_api.edge_policy.attach_to_role(self.viewer_request.role)
         self.credits_api.edge_policy.attach_to_role(self.origin_response.role)
 
-        self.content_bucket: s3.IBucket | None = None
-        self.origin_signer: BakedEdgeFunction | None = None
-        content_origin: cloudfront.IOrigin
-        if settings.origin_kind is OriginKind.S3:
-            s3_origin = S3ContentOrigin(self, "Content", access_logs=self.access_logs)
-            self.content_bucket = s3_origin.bucket
-            content_origin = s3_origin.cloudfront_origin
-            if settings.tiering.enabled:
-                StorageTiering(self, "Tiering", bucket=s3_origin.bucket, settings=settings.tiering)
-            if settings.catalog_enabled:
-                ObjectCatalog(
-                    self,
-                    "Catalog",
-                    settings=settings,
-                    bucket=s3_origin.bucket,
-                    objects_table=self.tables.objects_table,
-                    credits_function=self.credits_api.function,
-                    code=credits_code,
-                    architecture=architecture,
-                )
-        else:
-            assert settings.custom_origin is not None  # guaranteed by EdgemeterSettings
-            content_origin = CustomContentOrigin(
-                self, "Content", custom_origin=settings.custom_origin
-            ).cloudfront_origin
-            self.origin_signer = self._origin_signer(
-                settings, settings.custom_origin, edge_stack, lambda_code, settings_writer
+    def _build_s3_content(
+        self, credits_code: lambda_.Code, architecture: lambda_.Architecture
+    ) -> cloudfront.IOrigin:
+        """The S3 bucket behind OAC, its optional tiering and the optional objects catalog."""
+        settings = self.settings
+        s3_origin = S3ContentOrigin(self, "Content", access_logs=self.access_logs)
+        self.content_bucket = s3_origin.bucket
+        if settings.tiering.enabled:
+            StorageTiering(self, "Tiering", bucket=s3_origin.bucket, settings=settings.tiering)
+        if settings.catalog_enabled:
+            ObjectCatalogInfra(
+                self,
+                "Catalog",
+                settings=settings,
+                bucket=s3_origin.bucket,
+                objects_table=self.tables.objects_table,
+                credits_function=self.credits_api.function,
+                code=credits_code,
+                architecture=architecture,
             )
-            # With an S3 origin, cdk-nag sees this bucket receive the content bucket's access logs.
-            acknowledge(
-                self.access_logs,
-                "AwsSolutions-S1",
-                "This is the access log bucket (CloudFront standard logs); logging it into itself would "
-                "loop, and a second log bucket would only move the finding.",
-            )
+        return s3_origin.cloudfront_origin
 
+    def _build_custom_content(
+        self, edge_stack: EdgemeterEdgeStack, lambda_code: CodeFactory, settings_writer: EdgeSettingsWriter
+    ) -> cloudfront.IOrigin:
+        """The S3-compatible store, reached through the origin-request signer."""
+        settings = self.settings
+        assert settings.custom_origin is not None  # guaranteed by EdgemeterSettings
+        content_origin = CustomContentOrigin(
+            self, "Content", custom_origin=settings.custom_origin
+        ).cloudfront_origin
+        self.origin_signer = self._origin_signer(
+            settings, settings.custom_origin, edge_stack, lambda_code, settings_writer
+        )
+        # With an S3 origin, cdk-nag sees this bucket receive the content bucket's access logs.
+        acknowledge(
+            self.access_logs,
+            "AwsSolutions-S1",
+            "This is the access log bucket (CloudFront standard logs); logging it into itself would "
+            "loop, and a second log bucket would only move the finding.",
+        )
+        return content_origin
+
+    def _build_distribution(self, content_origin: cloudfront.IOrigin) -> ContentDistribution:
+        settings = self.settings
         failover = (
             OriginFailover(self, "Failover", primary=content_origin, settings=settings.failover)
             if settings.failover is not None
             else None
         )
         edge_headers = settings.synth_time_edge_settings().headers
-        self.distribution = ContentDistribution(
+        return ContentDistribution(
             self,
             "Cdn",
             settings=settings,
@@ -224,24 +250,26 @@ class EdgemeterStack(Stack):
             origin_request=self.origin_signer.version if self.origin_signer is not None else None,
             edge_header_names=[edge_headers.account, edge_headers.charged, edge_headers.request_id],
         )
+
+    def _build_monitoring(self, edge_stack: EdgemeterEdgeStack) -> None:
+        """The dashboard and API alarms here; the CDN alarms notify the edge stack's us-east-1 topic."""
         self.monitoring = Monitoring(
             self,
             "Monitoring",
-            dashboard_name=settings.deployment_name,
+            dashboard_name=self.settings.deployment_name,
             rest_api=self.credits_api.rest_api,
             credits_function=self.credits_api.function,
             tables={"users": self.tables.users_table, "credits": self.tables.credits_table},
             distribution_id=self.distribution.distribution.distribution_id,
-            alarm_email=settings.alarm_email,
+            alarm_email=self.settings.alarm_email,
         )
         self.cdn_alarms = CdnAlarms(
             self,
             "CdnAlarms",
-            alarm_name_prefix=settings.deployment_name,
+            alarm_name_prefix=self.settings.deployment_name,
             distribution_id=self.distribution.distribution.distribution_id,
             topic=edge_stack.cdn_alarm_topic,
         )
-        self._outputs()
 
     def _origin_signer(
         self,

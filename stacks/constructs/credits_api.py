@@ -22,8 +22,40 @@ API_STAGE_NAME = "live"
 EDGE_ROUTES = (("POST", "/v1/authorize"), ("POST", "/v1/refunds"))
 
 
-class CreditsApi(Construct):
-    """Credits Lambda behind API Gateway (every method AWS_IAM), plus managed policies for its callers."""
+# Fields of API Gateway's standard JSON access-log line.
+_ACCESS_LOG_FORMAT = apigateway.AccessLogFormat.json_with_standard_fields(
+    caller=True,
+    http_method=True,
+    ip=True,
+    protocol=True,
+    request_time=True,
+    resource_path=True,
+    response_length=True,
+    status=True,
+    user=True,
+)
+
+
+def credits_function_environment(
+    settings: EdgemeterSettings, users_table: dynamodb.ITable, credits_table: dynamodb.ITable
+) -> dict[str, str]:
+    """The credits Lambda's environment: its tables, its prices and Powertools' service identity."""
+    return {
+        "EDGEMETER_USERS_TABLE": users_table.table_name,
+        "EDGEMETER_CREDITS_TABLE": credits_table.table_name,
+        "EDGEMETER_PRICING": settings.prices.model_dump_json(),
+        # The service's own defaults, stated so the dashboard and the function cannot diverge.
+        "POWERTOOLS_SERVICE_NAME": CREDITS_SERVICE_NAME,
+        "POWERTOOLS_METRICS_NAMESPACE": CREDITS_METRICS_NAMESPACE,
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+
+
+class CreditsApiInfra(Construct):
+    """Credits Lambda behind API Gateway (every method AWS_IAM), plus managed policies for its callers.
+
+    Named for the infrastructure it creates: ``functions.credits.app.CreditsApi`` is the runtime resolver.
+    """
 
     def __init__(
         self,
@@ -38,6 +70,31 @@ class CreditsApi(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         retention = log_retention(settings)
+        self.function = self._build_function(
+            settings,
+            code=code,
+            architecture=architecture,
+            retention=retention,
+            tables=(users_table, credits_table),
+        )
+        users_table.grant_read_write_data(self.function)
+        credits_table.grant_read_write_data(self.function)
+        self.rest_api = self._build_rest_api(settings, retention)
+        self.proxy_resource = self._build_proxy_resource()
+        self._acknowledge_api_findings()
+        self._build_caller_policies()
+        self._acknowledge_route_wildcards()
+
+    def _build_function(
+        self,
+        settings: EdgemeterSettings,
+        *,
+        code: lambda_.Code,
+        architecture: lambda_.Architecture,
+        retention: logs.RetentionDays,
+        tables: tuple[dynamodb.ITable, dynamodb.ITable],
+    ) -> lambda_.Function:
+        users_table, credits_table = tables
         function_logs = logs.LogGroup(
             self, "FunctionLogs", retention=retention, removal_policy=RemovalPolicy.RETAIN
         )
@@ -48,7 +105,7 @@ class CreditsApi(Construct):
             description="edgemeter credits Lambda",
         )
         function_logs.grant_write(role)
-        self.function = lambda_.Function(
+        function = lambda_.Function(
             self,
             "Function",
             runtime=LAMBDA_PYTHON_RUNTIME,
@@ -65,18 +122,13 @@ class CreditsApi(Construct):
             log_group=function_logs,
             logging_format=lambda_.LoggingFormat.JSON,
             description="edgemeter credits service (accounts, keys, grants, authorize, refunds)",
-            environment={
-                "EDGEMETER_USERS_TABLE": users_table.table_name,
-                "EDGEMETER_CREDITS_TABLE": credits_table.table_name,
-                "EDGEMETER_PRICING": settings.prices.model_dump_json(),
-                # The service's own defaults, stated so the dashboard and the function cannot diverge.
-                "POWERTOOLS_SERVICE_NAME": CREDITS_SERVICE_NAME,
-                "POWERTOOLS_METRICS_NAMESPACE": CREDITS_METRICS_NAMESPACE,
-                "POWERTOOLS_LOG_LEVEL": "INFO",
-            },
+            environment=credits_function_environment(settings, users_table, credits_table),
         )
-        users_table.grant_read_write_data(self.function)
-        credits_table.grant_read_write_data(self.function)
+        self._acknowledge_function_findings(role, function)
+        return function
+
+    @staticmethod
+    def _acknowledge_function_findings(role: iam.Role, function: lambda_.Function) -> None:
         acknowledge(
             role,
             "AwsSolutions-IAM5[Resource::*]",
@@ -84,16 +136,19 @@ class CreditsApi(Construct):
             "resource-level permissions; every other statement of this role names its table.",
         )
         acknowledge(
-            self.function,
+            function,
             "AwsSolutions-L1",
             "Pinned to Python 3.12: the bundled manylinux wheels are built for it (stacks/bundling.py) "
             "and it matches the Lambda@Edge functions; upgraded deliberately, with the wheels.",
         )
 
+    def _build_rest_api(
+        self, settings: EdgemeterSettings, retention: logs.RetentionDays
+    ) -> apigateway.RestApi:
         access_logs = logs.LogGroup(
             self, "AccessLogs", retention=retention, removal_policy=RemovalPolicy.RETAIN
         )
-        self.rest_api = apigateway.RestApi(
+        return apigateway.RestApi(
             self,
             "Api",
             description="edgemeter credits API (IAM-signed requests only)",
@@ -113,26 +168,20 @@ class CreditsApi(Construct):
                 throttling_rate_limit=settings.api_throttle.rate_limit,
                 throttling_burst_limit=settings.api_throttle.burst_limit,
                 access_log_destination=apigateway.LogGroupLogDestination(access_logs),
-                access_log_format=apigateway.AccessLogFormat.json_with_standard_fields(
-                    caller=True,
-                    http_method=True,
-                    ip=True,
-                    protocol=True,
-                    request_time=True,
-                    resource_path=True,
-                    response_length=True,
-                    status=True,
-                    user=True,
-                ),
+                access_log_format=_ACCESS_LOG_FORMAT,
             ),
         )
+
+    def _build_proxy_resource(self) -> apigateway.ProxyResource:
         # One proxy resource: the Lambda routes (and answers unknown paths with the JSON error
         # shape); IAM decides who may call which method and path (see the policies below).
         integration = apigateway.LambdaIntegration(self.function)
         proxy = self.rest_api.root.add_resource("v1").add_proxy(
             default_integration=integration, any_method=True
         )
-        self.proxy_resource = proxy
+        return proxy
+
+    def _acknowledge_api_findings(self) -> None:
         acknowledge(
             self.rest_api,
             "AwsSolutions-APIG2",
@@ -140,7 +189,7 @@ class CreditsApi(Construct):
             "a second copy as API Gateway models would drift.",
         )
         acknowledge(
-            proxy,
+            self.proxy_resource,
             "AwsSolutions-COG4",
             "Callers are AWS principals (the edge role, billing staff) signing with SigV4: every method "
             "uses AWS_IAM authorization, which a Cognito user pool authorizer would replace, not add to.",
@@ -160,44 +209,34 @@ class CreditsApi(Construct):
             "API Gateway creates the execution log groups itself, so their names are not known here.",
         )
 
-        self.edge_policy = iam.ManagedPolicy(
-            self,
+    def _build_caller_policies(self) -> None:
+        self.edge_policy = self._invoke_policy(
             "EdgePolicy",
-            description="edgemeter edge functions: POST /v1/authorize and POST /v1/refunds only",
-            statements=[
-                iam.PolicyStatement(
-                    actions=["execute-api:Invoke"],
-                    resources=[self._route_arn(method, path) for method, path in EDGE_ROUTES],
-                )
-            ],
+            "edgemeter edge functions: POST /v1/authorize and POST /v1/refunds only",
+            [self._route_arn(method, path) for method, path in EDGE_ROUTES],
         )
-        self.billing_reader_policy = iam.ManagedPolicy(
-            self,
+        self.billing_reader_policy = self._invoke_policy(
             "BillingReaderPolicy",
-            description="edgemeter billing readers: every GET of the credits API (balances, ledger, usage)",
-            statements=[
-                iam.PolicyStatement(
-                    actions=["execute-api:Invoke"], resources=[self._route_arn("GET", "/v1/*")]
-                )
-            ],
+            "edgemeter billing readers: every GET of the credits API (balances, ledger, usage)",
+            [self._route_arn("GET", "/v1/*")],
         )
-        self.billing_admin_policy = iam.ManagedPolicy(
-            self,
+        self.billing_admin_policy = self._invoke_policy(
             "BillingAdminPolicy",
-            description="edgemeter billing admins: accounts, keys and grants (not the edge-only routes)",
-            statements=[
-                iam.PolicyStatement(
-                    actions=["execute-api:Invoke"],
-                    resources=[
-                        self._route_arn("GET", "/v1/*"),
-                        self._route_arn("*", "/v1/accounts"),
-                        self._route_arn("*", "/v1/accounts/*"),
-                    ],
-                )
+            "edgemeter billing admins: accounts, keys and grants (not the edge-only routes)",
+            [
+                self._route_arn("GET", "/v1/*"),
+                self._route_arn("*", "/v1/accounts"),
+                self._route_arn("*", "/v1/accounts/*"),
             ],
         )
 
-        self._acknowledge_route_wildcards()
+    def _invoke_policy(self, policy_id: str, description: str, route_arns: list[str]) -> iam.ManagedPolicy:
+        return iam.ManagedPolicy(
+            self,
+            policy_id,
+            description=description,
+            statements=[iam.PolicyStatement(actions=["execute-api:Invoke"], resources=route_arns)],
+        )
 
     def _acknowledge_route_wildcards(self) -> None:
         api_logical_id = Stack.of(self).get_logical_id(self.rest_api.node.default_child)  # type: ignore[arg-type]

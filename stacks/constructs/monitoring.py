@@ -8,6 +8,7 @@ metrics in us-east-1 only, which a dashboard in the main region can still show.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigateway
@@ -87,6 +88,48 @@ def encrypted_alarm_topic(
     return topic
 
 
+@dataclass(frozen=True)
+class CreditsApiMetrics:
+    """The credits API's and Lambda's metrics that both the alarms and the dashboard show."""
+
+    requests: cloudwatch.IMetric
+    server_error_rate: cloudwatch.IMetric
+    client_error_rate: cloudwatch.IMetric
+    latency_p99: cloudwatch.IMetric
+    latency_p50: cloudwatch.IMetric
+    function_errors: cloudwatch.IMetric
+    function_throttles: cloudwatch.IMetric
+    function_error_rate: cloudwatch.IMetric
+    function_duration_p99: cloudwatch.IMetric
+
+
+def credits_api_metrics(
+    rest_api: apigateway.RestApi, credits_function: lambda_.IFunction
+) -> CreditsApiMetrics:
+    function_errors = credits_function.metric_errors(period=_PERIOD, statistic="Sum", label="errors")
+    function_invocations = credits_function.metric_invocations(period=_PERIOD, statistic="Sum")
+    return CreditsApiMetrics(
+        requests=rest_api.metric_count(period=_PERIOD, statistic="Sum", label="requests"),
+        server_error_rate=rest_api.metric_server_error(period=_PERIOD, statistic="Average", label="5xx rate"),
+        client_error_rate=rest_api.metric_client_error(period=_PERIOD, statistic="Average", label="4xx rate"),
+        latency_p99=rest_api.metric_latency(period=_PERIOD, statistic="p99", label="latency p99"),
+        latency_p50=rest_api.metric_latency(period=_PERIOD, statistic="p50", label="latency p50"),
+        function_errors=function_errors,
+        function_throttles=credits_function.metric_throttles(
+            period=_PERIOD, statistic="Sum", label="throttles"
+        ),
+        function_error_rate=cloudwatch.MathExpression(
+            expression="IF(invocations > 0, errors / invocations, 0)",
+            using_metrics={"errors": function_errors, "invocations": function_invocations},
+            period=_PERIOD,
+            label="credits Lambda error rate",
+        ),
+        function_duration_p99=credits_function.metric_duration(
+            period=_PERIOD, statistic="p99", label="duration p99"
+        ),
+    )
+
+
 class Monitoring(Construct):
     """One dashboard for the whole system, and alarms (to an SNS topic) on the credits API's error rates."""
 
@@ -111,135 +154,146 @@ class Monitoring(Construct):
             display_name="edgemeter alarms",
             alarm_email=alarm_email,
         )
-
-        api_requests = rest_api.metric_count(period=_PERIOD, statistic="Sum", label="requests")
-        api_5xx_rate = rest_api.metric_server_error(period=_PERIOD, statistic="Average", label="5xx rate")
-        api_4xx_rate = rest_api.metric_client_error(period=_PERIOD, statistic="Average", label="4xx rate")
-        api_latency_p99 = rest_api.metric_latency(period=_PERIOD, statistic="p99", label="latency p99")
-        api_latency_p50 = rest_api.metric_latency(period=_PERIOD, statistic="p50", label="latency p50")
-        function_errors = credits_function.metric_errors(period=_PERIOD, statistic="Sum", label="errors")
-        function_invocations = credits_function.metric_invocations(period=_PERIOD, statistic="Sum")
-        function_throttles = credits_function.metric_throttles(
-            period=_PERIOD, statistic="Sum", label="throttles"
-        )
-        function_error_rate = cloudwatch.MathExpression(
-            expression="IF(invocations > 0, errors / invocations, 0)",
-            using_metrics={"errors": function_errors, "invocations": function_invocations},
-            period=_PERIOD,
-            label="credits Lambda error rate",
-        )
-
-        self.alarms = [
-            cloudwatch.Alarm(
-                self,
-                "ApiServerErrorRate",
-                alarm_description="Over 1% of credits API replies are 5xx: the edge turns them into 503s",
-                metric=api_5xx_rate,
-                threshold=0.01,
-                evaluation_periods=3,
-                datapoints_to_alarm=2,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ),
-            cloudwatch.Alarm(
-                self,
-                "CreditsFunctionErrorRate",
-                alarm_description="More than 1% of credits Lambda invocations fail",
-                metric=function_error_rate,
-                threshold=0.01,
-                evaluation_periods=3,
-                datapoints_to_alarm=2,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ),
-            cloudwatch.Alarm(
-                self,
-                "CreditsFunctionThrottles",
-                alarm_description="The credits Lambda is throttled: authorizations fail, the CDN answers 503",
-                metric=function_throttles,
-                threshold=0,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ),
-            cloudwatch.Alarm(
-                self,
-                "ApiLatencyP99",
-                alarm_description="Credits API p99 latency above 1 s eats the edge's authorization budget",
-                metric=api_latency_p99,
-                threshold=1_000,
-                evaluation_periods=3,
-                datapoints_to_alarm=3,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ),
-        ]
+        metrics = credits_api_metrics(rest_api, credits_function)
+        self.alarms = self._build_alarms(metrics)
         for alarm in self.alarms:
             alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.alarm_topic))
             alarm.add_ok_action(cloudwatch_actions.SnsAction(self.alarm_topic))
-
-        denials_by_reason = [
-            _credits_metric("DenialsByReason", reason.value, reason=reason.value) for reason in DenialReason
-        ]
-        table_throttles = [
-            table.metric(event, period=_PERIOD, statistic="Sum", label=f"{label}: {event}")
-            for label, table in tables.items()
-            for event in ("ReadThrottleEvents", "WriteThrottleEvents")
-        ]
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=dashboard_name)
-        self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Authorizations",
-                left=[_credits_metric("Charges", "allowed (charged)"), _credits_metric("Denials", "denied")],
-                width=8,
+        self.dashboard.add_widgets(*_business_widgets())
+        self.dashboard.add_widgets(*_credits_api_widgets(metrics))
+        self.dashboard.add_widgets(*_cdn_and_table_widgets(distribution_id, tables))
+
+    def _build_alarms(self, metrics: CreditsApiMetrics) -> list[cloudwatch.Alarm]:
+        return [
+            self._threshold_alarm(
+                "ApiServerErrorRate",
+                "Over 1% of credits API replies are 5xx: the edge turns them into 503s",
+                metrics.server_error_rate,
+                threshold=0.01,
+                evaluation_periods=3,
+                datapoints_to_alarm=2,
             ),
-            cloudwatch.GraphWidget(title="Denials by reason", left=denials_by_reason, stacked=True, width=8),
-            cloudwatch.GraphWidget(
-                title="Credits",
-                left=[
-                    _credits_metric("CreditsSpent", "spent"),
-                    _credits_metric("CreditsRefunded", "refunded"),
-                    _credits_metric("CreditsGranted", "granted"),
-                ],
-                width=8,
+            self._threshold_alarm(
+                "CreditsFunctionErrorRate",
+                "More than 1% of credits Lambda invocations fail",
+                metrics.function_error_rate,
+                threshold=0.01,
+                evaluation_periods=3,
+                datapoints_to_alarm=2,
             ),
+            self._threshold_alarm(
+                "CreditsFunctionThrottles",
+                "The credits Lambda is throttled: authorizations fail, the CDN answers 503",
+                metrics.function_throttles,
+                threshold=0,
+                evaluation_periods=1,
+            ),
+            self._threshold_alarm(
+                "ApiLatencyP99",
+                "Credits API p99 latency above 1 s eats the edge's authorization budget",
+                metrics.latency_p99,
+                threshold=1_000,
+                evaluation_periods=3,
+                datapoints_to_alarm=3,
+            ),
+        ]
+
+    def _threshold_alarm(
+        self,
+        alarm_id: str,
+        description: str,
+        metric: cloudwatch.IMetric,
+        *,
+        threshold: float,
+        evaluation_periods: int,
+        datapoints_to_alarm: int | None = None,
+    ) -> cloudwatch.Alarm:
+        """An alarm when ``metric`` goes above ``threshold``; no data (no traffic) is not a breach."""
+        return cloudwatch.Alarm(
+            self,
+            alarm_id,
+            alarm_description=description,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=evaluation_periods,
+            datapoints_to_alarm=datapoints_to_alarm,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Credits API latency (ms)", left=[api_latency_p50, api_latency_p99], width=8
-            ),
-            cloudwatch.GraphWidget(
-                title="Credits API errors", left=[api_4xx_rate, api_5xx_rate], right=[api_requests], width=8
-            ),
-            cloudwatch.GraphWidget(
-                title="Credits Lambda",
-                left=[function_errors, function_throttles],
-                right=[
-                    credits_function.metric_duration(period=_PERIOD, statistic="p99", label="duration p99")
-                ],
-                width=8,
-            ),
-        )
-        self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="CDN requests",
-                left=[_cloudfront_metric(distribution_id, "Requests", "Sum", "requests")],
-                width=8,
-            ),
-            cloudwatch.GraphWidget(
-                title="CDN error rates (%): edge denials are 4xx; edge failures and origin 5xx are 5xx",
-                left=[
-                    _cloudfront_metric(distribution_id, "4xxErrorRate", "Average", "4xx"),
-                    _cloudfront_metric(
-                        distribution_id, "5xxErrorRate", "Average", "5xx (edge errors, origin 5xx)"
-                    ),
-                ],
-                width=8,
-            ),
-            cloudwatch.GraphWidget(
-                title="Origin failures refunded, and DynamoDB throttling",
-                left=[_credits_metric("Refunds", "refunds (origin 5xx/404)")],
-                right=table_throttles,
-                width=8,
-            ),
-        )
+
+
+def _business_widgets() -> list[cloudwatch.IWidget]:
+    denials_by_reason = [
+        _credits_metric("DenialsByReason", reason.value, reason=reason.value) for reason in DenialReason
+    ]
+    return [
+        cloudwatch.GraphWidget(
+            title="Authorizations",
+            left=[_credits_metric("Charges", "allowed (charged)"), _credits_metric("Denials", "denied")],
+            width=8,
+        ),
+        cloudwatch.GraphWidget(title="Denials by reason", left=denials_by_reason, stacked=True, width=8),
+        cloudwatch.GraphWidget(
+            title="Credits",
+            left=[
+                _credits_metric("CreditsSpent", "spent"),
+                _credits_metric("CreditsRefunded", "refunded"),
+                _credits_metric("CreditsGranted", "granted"),
+            ],
+            width=8,
+        ),
+    ]
+
+
+def _credits_api_widgets(metrics: CreditsApiMetrics) -> list[cloudwatch.IWidget]:
+    return [
+        cloudwatch.GraphWidget(
+            title="Credits API latency (ms)", left=[metrics.latency_p50, metrics.latency_p99], width=8
+        ),
+        cloudwatch.GraphWidget(
+            title="Credits API errors",
+            left=[metrics.client_error_rate, metrics.server_error_rate],
+            right=[metrics.requests],
+            width=8,
+        ),
+        cloudwatch.GraphWidget(
+            title="Credits Lambda",
+            left=[metrics.function_errors, metrics.function_throttles],
+            right=[metrics.function_duration_p99],
+            width=8,
+        ),
+    ]
+
+
+def _cdn_and_table_widgets(
+    distribution_id: str, tables: Mapping[str, dynamodb.ITable]
+) -> list[cloudwatch.IWidget]:
+    table_throttles = [
+        table.metric(event, period=_PERIOD, statistic="Sum", label=f"{label}: {event}")
+        for label, table in tables.items()
+        for event in ("ReadThrottleEvents", "WriteThrottleEvents")
+    ]
+    return [
+        cloudwatch.GraphWidget(
+            title="CDN requests",
+            left=[_cloudfront_metric(distribution_id, "Requests", "Sum", "requests")],
+            width=8,
+        ),
+        cloudwatch.GraphWidget(
+            title="CDN error rates (%): edge denials are 4xx; edge failures and origin 5xx are 5xx",
+            left=[
+                _cloudfront_metric(distribution_id, "4xxErrorRate", "Average", "4xx"),
+                _cloudfront_metric(
+                    distribution_id, "5xxErrorRate", "Average", "5xx (edge errors, origin 5xx)"
+                ),
+            ],
+            width=8,
+        ),
+        cloudwatch.GraphWidget(
+            title="Origin failures refunded, and DynamoDB throttling",
+            left=[_credits_metric("Refunds", "refunds (origin 5xx/404)")],
+            right=table_throttles,
+            width=8,
+        ),
+    ]

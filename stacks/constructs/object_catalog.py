@@ -34,8 +34,11 @@ CATALOG_EVENT_TYPES = (
 )
 
 
-class ObjectCatalog(Construct):
-    """Wires the catalog into the credits Lambda and adds the S3-event Lambda that maintains it."""
+class ObjectCatalogInfra(Construct):
+    """Wires the catalog into the credits Lambda and adds the S3-event Lambda that maintains it.
+
+    Named for the infrastructure it creates: ``functions.catalog.store.ObjectCatalog`` is the runtime store.
+    """
 
     def __init__(
         self,
