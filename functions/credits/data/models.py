@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Final
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.models import Model
@@ -32,6 +33,9 @@ USERS_TABLE_DEFAULT_NAME = "edgemeter-users"
 CREDITS_TABLE_DEFAULT_NAME = "edgemeter-credits"
 # The attribute DynamoDB's time-to-live deletes expired items by (epoch seconds).
 TTL_ATTRIBUTE = "ttl"
+# Both tables stream every change with its old and new image (issue 16's events judge each
+# update from the two; pynamodb's create_table and the CDK tables both read it from Meta).
+STREAM_VIEW_TYPE: Final = "NEW_AND_OLD_IMAGES"
 
 # Timestamps inside sort keys: fixed width, UTC, so that string order is time order.
 _SORTABLE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -99,6 +103,8 @@ class UsersTableModel(Model):
 
     class Meta:
         table_name = USERS_TABLE_DEFAULT_NAME
+        # Account events (functions/account_events) read this table's stream, never the charge path.
+        stream_view_type = STREAM_VIEW_TYPE
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
@@ -109,6 +115,7 @@ class CreditsTableModel(Model):
 
     class Meta:
         table_name = CREDITS_TABLE_DEFAULT_NAME
+        stream_view_type = STREAM_VIEW_TYPE
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)

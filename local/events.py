@@ -1,0 +1,277 @@
+"""Account events on this machine: DynamoDB Local's streams -> the same core -> a webhook or a log.
+
+`make run` starts one ``AccountEventsPump`` thread in the supervisor. It reads the streams of the
+users and credits tables through the Streams API (DynamoDB Local implements it for tables with a
+StreamSpecification; ``ensure_stream`` turns it on for tables created before events existed),
+turns each record into events with functions/account_events (as the deployed consumer does) and
+hands them to a webhook (``--events-webhook URL``) or appends them to ``<data-dir>/events.jsonl``,
+which `edgemeter events --follow` tails. The thread stops with `make run`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from functions.account_events.events import EVENTS_LOG_FILE_NAME, AccountEvent
+from functions.account_events.publishers import (
+    EventPublisher,
+    JsonLinesPublisher,
+    PublishError,
+    WebhookPublisher,
+)
+from functions.account_events.stream_records import derive_events
+from functions.credits.data.models import STREAM_VIEW_TYPE
+from local.dynamodb_local import LOCAL_CREDENTIALS, LOCAL_REGION
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodbstreams.client import DynamoDBStreamsClient
+
+logger = logging.getLogger("edgemeter.local.events")
+
+StartPosition = Literal["TRIM_HORIZON", "LATEST"]
+DEFAULT_POLL_SECONDS = 0.5
+# Records per GetRecords call: the Streams API's maximum.
+_RECORDS_PER_CALL = 1000
+_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=10)
+
+
+def events_log_path(data_dir: Path) -> Path:
+    return data_dir / EVENTS_LOG_FILE_NAME
+
+
+def local_clients(
+    endpoint_url: str, region: str = LOCAL_REGION
+) -> tuple[DynamoDBClient, DynamoDBStreamsClient]:
+    """DynamoDB and Streams clients of DynamoDB Local (its placeholder credentials, never real ones)."""
+    access_key_id = LOCAL_CREDENTIALS["aws_access_key_id"]
+    secret_access_key = LOCAL_CREDENTIALS["aws_secret_access_key"]
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret_access_key,
+        config=_CLIENT_CONFIG,
+    )
+    streams = boto3.client(
+        "dynamodbstreams",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret_access_key,
+        config=_CLIENT_CONFIG,
+    )
+    return dynamodb, streams
+
+
+def ensure_stream(dynamodb: DynamoDBClient, table_name: str) -> str:
+    """The table's stream ARN, turning the stream on first if the table was made without one."""
+    table = dynamodb.describe_table(TableName=table_name)["Table"]
+    specification = table.get("StreamSpecification", {})
+    if specification.get("StreamEnabled") and table.get("LatestStreamArn"):
+        return table["LatestStreamArn"]
+    dynamodb.update_table(
+        TableName=table_name,
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": STREAM_VIEW_TYPE},
+    )
+    return dynamodb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
+
+
+@dataclass
+class StreamReader:
+    """Reads every shard of one stream, in order within each shard, from where it was told to start.
+
+    Shards that exist at the first poll start at ``start``; shards found later (a shard rolled
+    over) start at their beginning. A closed shard is dropped once read to its end.
+    """
+
+    streams: DynamoDBStreamsClient
+    stream_arn: str
+    start: StartPosition = "LATEST"
+    _iterators: dict[str, str] = field(default_factory=dict, init=False)
+    _last_sequence: dict[str, str] = field(default_factory=dict, init=False)
+    _finished: set[str] = field(default_factory=set, init=False)
+    _polled: bool = field(default=False, init=False)
+
+    def poll(self) -> list[dict[str, Any]]:
+        """The records written since the previous poll (one page per shard)."""
+        self._discover_shards()
+        records: list[dict[str, Any]] = []
+        for shard_id in list(self._iterators):
+            records.extend(self._read_shard(shard_id))
+        return records
+
+    def _discover_shards(self) -> None:
+        position: StartPosition = self.start if not self._polled else "TRIM_HORIZON"
+        self._polled = True
+        for shard in self._shards():
+            shard_id = shard["ShardId"]
+            if shard_id in self._iterators or shard_id in self._finished:
+                continue
+            self._iterators[shard_id] = self.streams.get_shard_iterator(
+                StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType=position
+            )["ShardIterator"]
+
+    def _shards(self) -> list[Mapping[str, Any]]:
+        shards: list[Mapping[str, Any]] = []
+        options: dict[str, Any] = {"StreamArn": self.stream_arn}
+        while True:
+            description = self.streams.describe_stream(**options)["StreamDescription"]
+            shards.extend(description.get("Shards", []))
+            last = description.get("LastEvaluatedShardId")
+            if not last:
+                return shards
+            options["ExclusiveStartShardId"] = last
+
+    def _read_shard(self, shard_id: str) -> list[dict[str, Any]]:
+        try:
+            reply = self.streams.get_records(ShardIterator=self._iterators[shard_id], Limit=_RECORDS_PER_CALL)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ExpiredIteratorException":
+                raise
+            self._iterators[shard_id] = self._resume_iterator(shard_id)
+            return []
+        records: list[dict[str, Any]] = [dict(record) for record in reply.get("Records", [])]
+        if records:
+            self._last_sequence[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
+        next_iterator = reply.get("NextShardIterator")
+        if next_iterator:
+            self._iterators[shard_id] = next_iterator
+        else:
+            del self._iterators[shard_id]
+            self._finished.add(shard_id)
+        return records
+
+    def _resume_iterator(self, shard_id: str) -> str:
+        """A fresh iterator right after the last record read (iterators expire after 15 minutes)."""
+        last = self._last_sequence.get(shard_id)
+        options: dict[str, Any] = {"StreamArn": self.stream_arn, "ShardId": shard_id}
+        if last is None:
+            options["ShardIteratorType"] = "TRIM_HORIZON"
+        else:
+            options |= {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": last}
+        return self.streams.get_shard_iterator(**options)["ShardIterator"]
+
+
+@dataclass
+class EventRelay:
+    """Records -> events -> publisher; records whose events could not be published wait for the next try."""
+
+    publisher: EventPublisher
+    _waiting: list[dict[str, Any]] = field(default_factory=list, init=False)
+    published: int = 0
+
+    def relay(self, records: Sequence[dict[str, Any]]) -> list[AccountEvent]:
+        """Publish the events of the waiting records, then of ``records``; return what was published."""
+        queue = [*self._waiting, *records]
+        delivered: list[AccountEvent] = []
+        for position, record in enumerate(queue):
+            events = derive_events(record)
+            try:
+                self.publisher.publish(events)
+            except PublishError as error:
+                logger.warning("events not delivered yet, will retry: %s", error)
+                self._waiting = queue[position:]
+                return delivered
+            delivered.extend(events)
+        self._waiting = []
+        self.published += len(delivered)
+        return delivered
+
+
+class AccountEventsPump:
+    """A daemon thread polling both tables' streams into one relay; a context manager that stops it."""
+
+    def __init__(
+        self,
+        readers: Sequence[StreamReader],
+        relay: EventRelay,
+        *,
+        poll_seconds: float = DEFAULT_POLL_SECONDS,
+    ) -> None:
+        self._readers = list(readers)
+        self._relay = relay
+        self._poll_seconds = poll_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="account-events", daemon=True)
+
+    def start(self) -> AccountEventsPump:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_seconds: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_seconds)
+
+    def __enter__(self) -> AccountEventsPump:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def poll_once(self) -> list[AccountEvent]:
+        """One pass over every stream (what the thread repeats)."""
+        return self._relay.relay(self._read_all())
+
+    def drain(self, max_passes: int = 100) -> list[AccountEvent]:
+        """Pass over the streams until a pass reads no record; the events published meanwhile.
+
+        Used when stopping (changes made just before Ctrl-C still get their events) and by tests.
+        """
+        delivered: list[AccountEvent] = []
+        for _ in range(max_passes):
+            records = self._read_all()
+            delivered.extend(self._relay.relay(records))
+            if not records:
+                break
+        return delivered
+
+    def _read_all(self) -> list[dict[str, Any]]:
+        return [record for reader in self._readers for record in reader.poll()]
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = bool(self.poll_once())
+            except (BotoCoreError, ClientError) as error:
+                # DynamoDB Local stopping (make run ending) or restarting: try again shortly.
+                logger.warning("reading the table streams failed: %s", error)
+                busy = False
+            if not busy:
+                self._stop.wait(self._poll_seconds)
+
+
+def build_pump(
+    endpoint_url: str,
+    table_names: Sequence[str],
+    publisher: EventPublisher,
+    *,
+    start: StartPosition = "LATEST",
+    region: str = LOCAL_REGION,
+    poll_seconds: float = DEFAULT_POLL_SECONDS,
+) -> AccountEventsPump:
+    """A pump over the named tables' streams (turned on where missing), not yet started."""
+    dynamodb, streams = local_clients(endpoint_url, region)
+    readers = [StreamReader(streams, ensure_stream(dynamodb, name), start) for name in table_names]
+    return AccountEventsPump(readers, EventRelay(publisher), poll_seconds=poll_seconds)
+
+
+def local_publisher(data_dir: Path, webhook_url: str | None) -> EventPublisher:
+    """The webhook if one is configured, else the JSON-lines log in the data directory."""
+    if webhook_url:
+        return WebhookPublisher(webhook_url)
+    return JsonLinesPublisher(events_log_path(data_dir))
