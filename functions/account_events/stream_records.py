@@ -34,7 +34,9 @@ _STATUS_EVENTS = {
     "active": EventType.ACCOUNT_RESUMED,
 }
 # What a key event may carry from the key item: an allowlist, so the digest can never leak.
-_KEY_ISSUED_FIELDS = ("name", "created_at", "expires_at", "scope", "spend_limit")
+_KEY_ISSUED_FIELDS = ("name", "created_at", "expires_at", "spend_limit")
+# The key item's scope attributes (functions/credits/sellers) -> the API's ``scope`` fields.
+_KEY_SCOPE_FIELDS = {"scope_methods": "methods", "scope_prefixes": "prefixes"}
 
 
 class MalformedStreamRecord(ValueError):
@@ -150,6 +152,12 @@ def key_events(change: ItemChange) -> list[AccountEvent]:
     if change.old is None and change.new is not None:
         event_type = EventType.KEY_ISSUED
         detail = {"key_id": key_id} | {name: change.new.get(name) for name in _KEY_ISSUED_FIELDS}
+        scope = {
+            field: change.new[attribute]
+            for attribute, field in _KEY_SCOPE_FIELDS.items()
+            if attribute in change.new
+        }
+        detail["scope"] = scope or None
     elif (
         change.old is not None
         and change.new is not None

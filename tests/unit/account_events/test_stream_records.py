@@ -138,6 +138,8 @@ def test_an_issued_key_gives_key_issued_without_its_digest() -> None:
             "status": "active",
             "created_at": "2026-12-05T08:00:00.000000+0000",
             "spend_limit": Decimal(500),
+            "scope_methods": ["GET", "HEAD"],
+            "scope_prefixes": ["/reports/"],
         },
     )
     (event,) = derive_events(record)
@@ -147,6 +149,7 @@ def test_an_issued_key_gives_key_issued_without_its_digest() -> None:
         "name": "reports",
         "created_at": "2026-12-05T08:00:00.000000+0000",
         "spend_limit": 500,
+        "scope": {"methods": ["GET", "HEAD"], "prefixes": ["/reports/"]},
     }
     assert DIGEST not in event.to_json()
 
