@@ -1,42 +1,15 @@
-"""Reach every DynamoDB client this process creates, including the ones libraries create.
+"""The one hook on DynamoDB client creation, kept importable from bench/ for its older callers.
 
-boto3 and pynamodb each create their DynamoDB clients inside their own code, so there is no
-argument to pass event handlers through. ``hook_new_dynamodb_clients(attach)`` wraps
-``botocore.session.Session.create_client`` for the duration of a block and hands each new
-DynamoDB client to ``attach``, which registers its botocore event handlers on it. The
-benchmarks count calls this way (bench/dynamodb_counting.py) and the reliability tests inject
-faults this way (tests/reliability/faults.py).
-
-Clients created before the block are not seen: create (or bind) them inside it. Blocks nest:
-each restores what it found, so they must be left in the reverse order they were entered, as
-``with`` statements are.
+It lives in ``local.dynamodb_capacity.client_hook`` because the partition-faithful capacity layer,
+which ``make run`` can switch on, needs it too and the local runtime does not import bench/.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from local.dynamodb_capacity.client_hook import (
+    DYNAMODB_SERVICE_NAME,
+    create_unhooked_client,
+    hook_new_dynamodb_clients,
+)
 
-import botocore.session
-from botocore.client import BaseClient
-
-DYNAMODB_SERVICE_NAME = "dynamodb"
-
-
-@contextmanager
-def hook_new_dynamodb_clients(attach: Callable[[BaseClient], None]) -> Iterator[None]:
-    """Call ``attach(client)`` for every DynamoDB client created inside the block (all threads)."""
-    create_client_before = botocore.session.Session.create_client
-
-    def create_hooked_client(self: botocore.session.Session, *args: Any, **kwargs: Any) -> Any:
-        client = create_client_before(self, *args, **kwargs)
-        if client.meta.service_model.service_name == DYNAMODB_SERVICE_NAME:
-            attach(client)
-        return client
-
-    botocore.session.Session.create_client = create_hooked_client  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        botocore.session.Session.create_client = create_client_before  # type: ignore[method-assign]
+__all__ = ["DYNAMODB_SERVICE_NAME", "create_unhooked_client", "hook_new_dynamodb_clients"]

@@ -8,8 +8,8 @@ HTTP attempts (``before-send``), completed operations, and capacity two ways:
   is added to every operation that accepts it). DynamoDB Local under-reports transactions
   (a three-item TransactWriteItems reports 2.0 units), so this is shown but not billed;
 - ``billed_*``: AWS's published unit rules applied to the items of every successful request,
-  read off the request and the reply (sizes per the DynamoDB item-size rules): 1 write unit per
-  started KiB, 2 in a transaction; a read unit per started 4 KiB (half for eventually
+  read off the request and the reply (item sizes by ``local.dynamodb_capacity.item_size``): 1 write
+  unit per started KiB, 2 in a transaction; a read unit per started 4 KiB (half for eventually
   consistent reads), 2 in a transaction. Updates, deletes and condition checks are billed on the
   item they touch; ours are far below 1 KiB, so they count as one KiB (a lower bound otherwise).
 
@@ -19,7 +19,6 @@ Clients created before the block are not seen: bind the tables inside it.
 from __future__ import annotations
 
 import copy
-import math
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,7 +26,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.dynamodb_clients import hook_new_dynamodb_clients
+from local.dynamodb_capacity.client_hook import hook_new_dynamodb_clients
+from local.dynamodb_capacity.item_size import (
+    attribute_value_size,
+    item_size,
+    read_units,
+    write_units,
+)
+
+__all__ = ["DynamoDBCounter", "DynamoDBCounts", "attribute_value_size", "count_dynamodb", "item_size"]
 
 # Operations that accept ReturnConsumedCapacity (DynamoDB API reference).
 CAPACITY_REPORTING_OPERATIONS = frozenset(
@@ -174,38 +181,11 @@ class DynamoDBCounts:
 
 _BILLED_WRITES = "edgemeter_billed_write_units"
 _CONSISTENT_READ = "edgemeter_consistent_read"
-KIB = 1024
-READ_UNIT_BYTES = 4 * KIB
-
-
-def attribute_value_size(value: dict[str, Any]) -> int:
-    """Bytes of one DynamoDB attribute value, per the DynamoDB item-size rules."""
-    (kind, payload), *_ = value.items()
-    if kind == "S":
-        return len(str(payload).encode())
-    if kind == "N":
-        digits = str(payload).lstrip("-").replace(".", "").strip("0") or "0"
-        return math.ceil(len(digits) / 2) + 1
-    if kind == "B":
-        return len(payload)
-    if kind in {"BOOL", "NULL"}:
-        return 1
-    if kind in {"SS", "NS", "BS"}:
-        return sum(attribute_value_size({kind[0]: element}) for element in payload)
-    if kind == "M":
-        return 3 + sum(len(name.encode()) + attribute_value_size(inner) for name, inner in payload.items())
-    if kind == "L":
-        return 3 + sum(1 + attribute_value_size(inner) for inner in payload)
-    return 0
-
-
-def item_size(item: dict[str, Any]) -> int:
-    return sum(len(name.encode()) + attribute_value_size(value) for name, value in item.items())
 
 
 def _write_units_of(item: dict[str, Any] | None) -> int:
     # Updates, deletes and condition checks name only the key here: at least one KiB unit.
-    return max(1, math.ceil(item_size(item or {}) / KIB))
+    return write_units(item_size(item or {}))
 
 
 def billed_write_units(operation: str, params: dict[str, Any]) -> float:
@@ -232,8 +212,7 @@ def billed_write_units(operation: str, params: dict[str, Any]) -> float:
 
 
 def _read_units_of(items: list[dict[str, Any]], consistent: bool) -> float:
-    units = max(1, math.ceil(sum(item_size(item) for item in items) / READ_UNIT_BYTES))
-    return float(units) if consistent else units / 2
+    return read_units(sum(item_size(item) for item in items), consistent=consistent)
 
 
 def billed_read_units(operation: str, parsed: dict[str, Any], consistent: bool) -> float:
