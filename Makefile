@@ -10,6 +10,13 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# The billing console (console/): built by npm into console/dist, served at /console.
+CONSOLE_STAMP := console/dist/.built
+CONSOLE_SOURCES := $(wildcard console/src/*) console/package.json console/package-lock.json \
+	console/build.mjs console/tsconfig.json
+# The browser tests drive Debian's Chromium (no browser download); apt-get installs it when missing.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # Never talk to real AWS from this Makefile, never phone home.
 export CDK_DISABLE_CLI_TELEMETRY := true
@@ -17,7 +24,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_EC2_METADATA_DISABLED := true
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: all install run test lint typecheck pytest synth synth-check bench soak audit clean
+.PHONY: all install console browser run test lint typecheck pytest synth synth-check bench soak audit clean
 
 all: test
 
@@ -32,7 +39,19 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(VENV_STAMP) $(NODE_STAMP)
+$(CONSOLE_STAMP): $(CONSOLE_SOURCES)
+	cd console && npm ci --no-audit --no-fund --loglevel=error && npm run build
+	touch $@
+
+console: $(CONSOLE_STAMP)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
+
+browser: $(CHROMIUM)
+
+install: $(VENV_STAMP) $(NODE_STAMP) $(CONSOLE_STAMP)
 
 run: install
 	$(PY) -m local.run $(ARGS)
@@ -44,7 +63,7 @@ lint: $(VENV_STAMP)
 typecheck: $(VENV_STAMP)
 	$(BIN)/mypy .
 
-pytest: install
+pytest: install browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Synthesis never needs (or uses) AWS credentials: the stacks are account-agnostic without them.

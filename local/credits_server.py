@@ -41,11 +41,12 @@ from local.apigateway import (
     build_proxy_event,
     parse_proxy_response,
 )
+from local.billing_console import ConsoleSite, LocalStaffVerifier, access_denied
 from local.config import LocalConfig
 from local.credits_environment import credits_handler_environment
 from local.dynamodb_local import PROJECT_ROOT
 from local.serving import run_service, serve_until_signalled
-from local.sigv4_verify import SignatureError, SigV4Verifier
+from local.sigv4_verify import SignatureError
 
 logger = logging.getLogger("edgemeter.local.credits")
 
@@ -101,10 +102,8 @@ def _gateway_error(status: int, code: ErrorCode | str, message: str) -> web.Resp
 class LocalCreditsApi:
     def __init__(self, config: LocalConfig, *, handler_spec: str = CREDITS_HANDLER) -> None:
         self.config = config
-        self.verifier = SigV4Verifier(
-            access_key_id=config.credentials.access_key_id,
-            secret_access_key=config.credentials.secret_access_key,
-        )
+        # The local credentials, plus the billing console's read-only principal (local/billing_console.py).
+        self.verifier = LocalStaffVerifier(config)
         self.pool = ProcessPoolExecutor(
             max_workers=config.credits_workers,
             mp_context=multiprocessing.get_context("spawn"),
@@ -147,6 +146,7 @@ class LocalCreditsApi:
         app.router.add_get(OPENAPI_PATH, self.openapi_document)
         app.router.add_get(DOCS_PATH, self.docs_page)
         app.router.add_static(DOCS_ASSETS_PATH, SWAGGER_UI_DIR)
+        ConsoleSite(self.config).add_routes(app)  # the billing console at /console (issue 17)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         app.on_cleanup.append(self._shutdown)
         return app
@@ -189,6 +189,8 @@ class LocalCreditsApi:
             # API Gateway answers 403 both for a missing and a wrong signature under IAM auth.
             code = "missing_authentication_token" if error.missing else "invalid_signature"
             return _gateway_error(403, code, error.message)
+        if not caller.may_call(http_request.method, http_request.path):
+            return access_denied(caller, http_request.method, http_request.path)
         incoming = IncomingRequest(
             method=http_request.method,
             path=http_request.path,
@@ -197,7 +199,7 @@ class LocalCreditsApi:
             body=body,
             source_ip=http_request.remote or "127.0.0.1",
             host=http_request.host,
-            caller=CallerIdentity(access_key_id=caller.access_key_id),
+            caller=CallerIdentity(access_key_id=caller.caller.access_key_id),
         )
         response = await self.invoke(build_proxy_event(incoming))
         reply = web.Response(status=response.status, body=response.body)

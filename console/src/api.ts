@@ -1,0 +1,244 @@
+// The credits API, signed with SigV4 by aws4fetch (no hand-written signing).
+
+import { AwsClient } from "aws4fetch";
+import type { AwsCredentials } from "./auth";
+
+export type AccountStatus = "active" | "suspended" | "closed";
+export type EntryKind = "charge" | "refund" | "grant";
+
+export interface Account {
+  account_id: string;
+  name: string;
+  balance: number;
+  status: AccountStatus;
+  created_at: string;
+  status_reason?: string | null;
+  alert_thresholds?: number[] | null;
+  // Rendered when the API provides the per-region split of the balance (regional credits).
+  balance_by_region?: Record<string, number> | null;
+}
+
+export interface AccountPage {
+  accounts: Account[];
+  next_cursor: string | null;
+}
+
+export interface KeyScope {
+  methods?: string[];
+  prefixes?: string[];
+}
+
+export interface Key {
+  key_id: string;
+  account_id: string;
+  name: string | null;
+  status: "active" | "revoked";
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  scope?: KeyScope | null;
+  spend_limit?: number | null;
+}
+
+export interface IssuedKey extends Key {
+  api_key: string;
+}
+
+export interface KeyList {
+  keys: Key[];
+  next_cursor: string | null;
+}
+
+export interface Grant {
+  account_id: string;
+  entry_id: string;
+  amount: number;
+  balance: number;
+  idempotency_key: string;
+  created_at: string;
+  replayed: boolean;
+}
+
+export interface LedgerEntry {
+  entry_id: string;
+  account_id: string;
+  request_id: string;
+  kind: EntryKind;
+  amount: number;
+  method: string | null;
+  path: string | null;
+  bytes: number | null;
+  reason: string | null;
+  created_at: string;
+}
+
+export interface LedgerPage {
+  entries: LedgerEntry[];
+  next_cursor: string | null;
+}
+
+export interface Usage {
+  from: string;
+  to: string;
+  downloads: number;
+  uploads: number;
+  bytes: number;
+  credits_spent: number;
+  credits_refunded: number;
+  credits_granted: number;
+}
+
+export interface AccountFilters {
+  name_prefix?: string;
+  status?: string;
+  balance_below?: string;
+}
+
+export interface IssueKeyRequest {
+  name?: string;
+  expires_at?: string;
+  scope?: KeyScope;
+  spend_limit?: number;
+}
+
+/** An error reply, read from the API's {"error": {"code", "message"}} shape when it has one. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+
+  describe(): string {
+    return `${this.message} (${this.code}, HTTP ${this.status})`;
+  }
+}
+
+async function errorFrom(response: Response): Promise<ApiError> {
+  let body: unknown = null;
+  try {
+    body = await response.json();
+  } catch {
+    // not JSON: fall through to the status line
+  }
+  const document = body as { error?: { code?: unknown; message?: unknown }; message?: unknown; Message?: unknown } | null;
+  const error = document?.error;
+  if (error && typeof error.code === "string" && typeof error.message === "string") {
+    return new ApiError(response.status, error.code, error.message);
+  }
+  // API Gateway's own refusals (IAM denial, bad signature) say {"message": ...} or {"Message": ...}.
+  const gatewayMessage = document?.message ?? document?.Message;
+  if (typeof gatewayMessage === "string") {
+    return new ApiError(response.status, response.status === 403 ? "access_denied" : "gateway_error", gatewayMessage);
+  }
+  return new ApiError(response.status, "http_error", response.statusText || "request failed");
+}
+
+type Query = Record<string, string | number | null | undefined>;
+
+export class CreditsClient {
+  // Reads and idempotent writes may be retried on 5xx/429; issuing a key may not (a retry after
+  // a lost reply would issue a second key).
+  private readonly retrying: AwsClient;
+  private readonly once: AwsClient;
+
+  constructor(
+    private readonly apiUrl: string,
+    credentials: AwsCredentials,
+    region: string,
+  ) {
+    const base = { ...credentials, service: "execute-api", region };
+    this.retrying = new AwsClient({ ...base, retries: 2 });
+    this.once = new AwsClient({ ...base, retries: 0 });
+  }
+
+  private url(path: string, query: Query = {}): string {
+    const url = new URL(path, this.apiUrl.endsWith("/") ? this.apiUrl : `${this.apiUrl}/`);
+    for (const [name, value] of Object.entries(query)) {
+      if (value !== null && value !== undefined && value !== "") {
+        url.searchParams.set(name, String(value));
+      }
+    }
+    return url.toString();
+  }
+
+  private async call<T>(method: string, path: string, options: { query?: Query; body?: unknown; retry?: boolean } = {}): Promise<T> {
+    const client = options.retry === false ? this.once : this.retrying;
+    const init: RequestInit = { method, headers: { Accept: "application/json" } };
+    if (options.body !== undefined) {
+      init.body = JSON.stringify(options.body);
+      init.headers = { Accept: "application/json", "Content-Type": "application/json" };
+    }
+    const response = await client.fetch(this.url(path.replace(/^\//, ""), options.query), init);
+    if (!response.ok) {
+      throw await errorFrom(response);
+    }
+    return (await response.json()) as T;
+  }
+
+  listAccounts(filters: AccountFilters, cursor: string | null, limit = 25): Promise<AccountPage> {
+    return this.call("GET", "/v1/accounts", { query: { ...filters, limit, cursor } });
+  }
+
+  getAccount(accountId: string): Promise<Account> {
+    return this.call("GET", `/v1/accounts/${encodeURIComponent(accountId)}`);
+  }
+
+  setStatus(accountId: string, status: AccountStatus, reason: string): Promise<Account> {
+    return this.call("PATCH", `/v1/accounts/${encodeURIComponent(accountId)}`, { body: { status, reason } });
+  }
+
+  listKeys(accountId: string, cursor: string | null): Promise<KeyList> {
+    return this.call("GET", `/v1/accounts/${encodeURIComponent(accountId)}/keys`, { query: { limit: 50, cursor } });
+  }
+
+  issueKey(accountId: string, request: IssueKeyRequest): Promise<IssuedKey> {
+    return this.call("POST", `/v1/accounts/${encodeURIComponent(accountId)}/keys`, { body: request, retry: false });
+  }
+
+  revokeKey(accountId: string, keyId: string): Promise<Key> {
+    return this.call("DELETE", `/v1/accounts/${encodeURIComponent(accountId)}/keys/${encodeURIComponent(keyId)}`);
+  }
+
+  grant(accountId: string, amount: number, reason: string, idempotencyKey: string): Promise<Grant> {
+    return this.call("POST", `/v1/accounts/${encodeURIComponent(accountId)}/grants`, {
+      body: { amount, reason, idempotency_key: idempotencyKey },
+    });
+  }
+
+  ledger(accountId: string, period: { from?: string; to?: string }, cursor: string | null, limit = 50): Promise<LedgerPage> {
+    return this.call("GET", `/v1/accounts/${encodeURIComponent(accountId)}/ledger`, { query: { ...period, limit, cursor } });
+  }
+
+  usage(accountId: string, period: { from: string; to: string }): Promise<Usage> {
+    return this.call("GET", `/v1/accounts/${encodeURIComponent(accountId)}/usage`, { query: period });
+  }
+
+  setAlertThresholds(accountId: string, thresholds: number[]): Promise<unknown> {
+    return this.call("PUT", `/v1/accounts/${encodeURIComponent(accountId)}/alerts`, { body: { thresholds } });
+  }
+
+  /** Every ledger entry of a period (newest first), at most maxEntries; `complete` says if all came. */
+  async ledgerPeriod(accountId: string, period: { from: string; to: string }, maxEntries = 10_000): Promise<{ entries: LedgerEntry[]; complete: boolean }> {
+    const entries: LedgerEntry[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: LedgerPage = await this.ledger(accountId, period, cursor, 100);
+      entries.push(...page.entries);
+      cursor = page.next_cursor;
+    } while (cursor !== null && entries.length < maxEntries);
+    return { entries, complete: cursor === null };
+  }
+}
+
+export function describeError(error: unknown): string {
+  if (error instanceof ApiError) {
+    return error.describe();
+  }
+  if (error instanceof Error) {
+    return error.message;
+  }
+  return String(error);
+}
