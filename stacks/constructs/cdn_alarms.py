@@ -83,61 +83,7 @@ class CdnAlarms(Construct):
         for spec in CDN_ALARMS:
             alarm_name = f"{alarm_name_prefix}-{spec.name_suffix}"
             self.alarm_names.append(alarm_name)
-            alarm_arn = stack.format_arn(
-                service="cloudwatch",
-                region=EDGE_REGION,
-                resource="alarm",
-                resource_name=alarm_name,
-                arn_format=ArnFormat.COLON_RESOURCE_NAME,
-            )
-            put_alarm = custom_resources.AwsSdkCall(
-                service="CloudWatch",
-                action="putMetricAlarm",
-                region=EDGE_REGION,
-                parameters={
-                    "AlarmName": alarm_name,
-                    "AlarmDescription": spec.description,
-                    "Namespace": "AWS/CloudFront",
-                    "MetricName": spec.metric_name,
-                    "Dimensions": [
-                        {"Name": "DistributionId", "Value": distribution_id},
-                        {"Name": "Region", "Value": "Global"},
-                    ],
-                    "Statistic": "Average",
-                    "Period": _PERIOD_SECONDS,
-                    "EvaluationPeriods": 3,
-                    "DatapointsToAlarm": 2,
-                    "Threshold": spec.threshold_percent,
-                    "ComparisonOperator": "GreaterThanThreshold",
-                    "TreatMissingData": "notBreaching",
-                    "AlarmActions": [topic.topic_arn],
-                    "OKActions": [topic.topic_arn],
-                },
-                physical_resource_id=custom_resources.PhysicalResourceId.of(alarm_name),
-            )
-            custom_resources.AwsCustomResource(
-                self,
-                spec.name_suffix,
-                resource_type="Custom::EdgemeterCdnAlarm",
-                on_create=put_alarm,
-                on_update=put_alarm,
-                on_delete=custom_resources.AwsSdkCall(
-                    service="CloudWatch",
-                    action="deleteAlarms",
-                    region=EDGE_REGION,
-                    parameters={"AlarmNames": [alarm_name]},
-                ),
-                policy=custom_resources.AwsCustomResourcePolicy.from_statements(
-                    [
-                        iam.PolicyStatement(
-                            actions=["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"],
-                            resources=[alarm_arn],
-                        )
-                    ]
-                ),
-                # The SDK bundled with the Lambda runtime has both calls; no download at deploy time.
-                install_latest_aws_sdk=False,
-            )
+            self._add_alarm_resource(spec, alarm_name, distribution_id=distribution_id, topic=topic)
         provider = stack.node.try_find_child(_AWS_CUSTOM_RESOURCE_PROVIDER_ID)
         if provider is None:
             raise LookupError("CDK's AwsCustomResource provider was not found; its construct id changed")
@@ -147,3 +93,69 @@ class CdnAlarms(Construct):
             "CDK's AwsCustomResource provider (deploy time only) comes with this role; it only writes its "
             "own logs with it; what it may call is limited to these alarms by the statement above.",
         )
+
+    def _add_alarm_resource(
+        self, spec: CdnAlarmSpec, alarm_name: str, *, distribution_id: str, topic: sns.ITopic
+    ) -> None:
+        """One alarm: put on create and update, deleted with the stack, this alarm's ARN only."""
+        alarm_arn = Stack.of(self).format_arn(
+            service="cloudwatch",
+            region=EDGE_REGION,
+            resource="alarm",
+            resource_name=alarm_name,
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        put_alarm = custom_resources.AwsSdkCall(
+            service="CloudWatch",
+            action="putMetricAlarm",
+            region=EDGE_REGION,
+            parameters=_put_metric_alarm_parameters(spec, alarm_name, distribution_id, topic.topic_arn),
+            physical_resource_id=custom_resources.PhysicalResourceId.of(alarm_name),
+        )
+        custom_resources.AwsCustomResource(
+            self,
+            spec.name_suffix,
+            resource_type="Custom::EdgemeterCdnAlarm",
+            on_create=put_alarm,
+            on_update=put_alarm,
+            on_delete=custom_resources.AwsSdkCall(
+                service="CloudWatch",
+                action="deleteAlarms",
+                region=EDGE_REGION,
+                parameters={"AlarmNames": [alarm_name]},
+            ),
+            policy=custom_resources.AwsCustomResourcePolicy.from_statements(
+                [
+                    iam.PolicyStatement(
+                        actions=["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"],
+                        resources=[alarm_arn],
+                    )
+                ]
+            ),
+            # The SDK bundled with the Lambda runtime has both calls; no download at deploy time.
+            install_latest_aws_sdk=False,
+        )
+
+
+def _put_metric_alarm_parameters(
+    spec: CdnAlarmSpec, alarm_name: str, distribution_id: str, topic_arn: str
+) -> dict[str, object]:
+    return {
+        "AlarmName": alarm_name,
+        "AlarmDescription": spec.description,
+        "Namespace": "AWS/CloudFront",
+        "MetricName": spec.metric_name,
+        "Dimensions": [
+            {"Name": "DistributionId", "Value": distribution_id},
+            {"Name": "Region", "Value": "Global"},
+        ],
+        "Statistic": "Average",
+        "Period": _PERIOD_SECONDS,
+        "EvaluationPeriods": 3,
+        "DatapointsToAlarm": 2,
+        "Threshold": spec.threshold_percent,
+        "ComparisonOperator": "GreaterThanThreshold",
+        "TreatMissingData": "notBreaching",
+        "AlarmActions": [topic_arn],
+        "OKActions": [topic_arn],
+    }

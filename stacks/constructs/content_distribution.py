@@ -36,11 +36,36 @@ class ContentDistribution(Construct):
         edge_header_names: Sequence[str],
     ) -> None:
         super().__init__(scope, construct_id)
+        self.cache_policy = self._build_cache_policy(settings)
+        self.origin_request_policy = self._build_origin_request_policy(edge_header_names)
+        edge_lambdas = _edge_lambdas(viewer_request, origin_response, origin_request)
+        if failover is None:
+            # PUT for uploads: every method goes to the one origin.
+            default_behavior = self._behavior(origin, cloudfront.AllowedMethods.ALLOW_ALL, edge_lambdas)
+            upload_behaviors: dict[str, cloudfront.BehaviorOptions] = {}
+        else:
+            # An origin group serves GET/HEAD/OPTIONS only: reads fail over, uploads go to the
+            # primary through their own path patterns (stacks/constructs/origin_failover.py).
+            default_behavior = self._behavior(
+                failover.origin_group, cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS, edge_lambdas
+            )
+            upload_behaviors = {
+                pattern: self._behavior(
+                    failover.upload_origin, cloudfront.AllowedMethods.ALLOW_ALL, edge_lambdas
+                )
+                for pattern in failover.upload_path_patterns
+            }
+        self.distribution = self._build_distribution(
+            settings, default_behavior, upload_behaviors, access_logs=access_logs
+        )
+        self._acknowledge_findings(settings)
+
+    def _build_cache_policy(self, settings: EdgemeterSettings) -> cloudfront.CachePolicy:
         ttls = settings.cache_ttls
         # Nothing from the viewer is in the cache key: not the API key headers (x-api-key,
         # Authorization), not cookies, not query strings. Every viewer is authorized and
         # charged by viewer-request before the cache is consulted, so one cached copy serves all.
-        self.cache_policy = cloudfront.CachePolicy(
+        return cloudfront.CachePolicy(
             self,
             "CachePolicy",
             comment="edgemeter: objects keyed by path only; API keys never in the key",
@@ -53,9 +78,13 @@ class ContentDistribution(Construct):
             min_ttl=Duration.seconds(ttls.min_seconds),
             max_ttl=Duration.seconds(ttls.max_seconds),
         )
+
+    def _build_origin_request_policy(
+        self, edge_header_names: Sequence[str]
+    ) -> cloudfront.OriginRequestPolicy:
         # viewer-request tells origin-response what it charged through these headers; only
         # headers in an origin request policy reach the origin-side triggers.
-        self.origin_request_policy = cloudfront.OriginRequestPolicy(
+        return cloudfront.OriginRequestPolicy(
             self,
             "OriginRequestPolicy",
             comment="edgemeter: forward the charge headers set by viewer-request",
@@ -63,58 +92,41 @@ class ContentDistribution(Construct):
             cookie_behavior=cloudfront.OriginRequestCookieBehavior.none(),
             query_string_behavior=cloudfront.OriginRequestQueryStringBehavior.none(),
         )
-        edge_lambdas = [
-            cloudfront.EdgeLambda(
-                function_version=viewer_request, event_type=cloudfront.LambdaEdgeEventType.VIEWER_REQUEST
-            ),
-            cloudfront.EdgeLambda(
-                function_version=origin_response, event_type=cloudfront.LambdaEdgeEventType.ORIGIN_RESPONSE
-            ),
-        ]
-        if origin_request is not None:
-            edge_lambdas.append(
-                cloudfront.EdgeLambda(
-                    function_version=origin_request, event_type=cloudfront.LambdaEdgeEventType.ORIGIN_REQUEST
-                )
-            )
 
-        def behavior(
-            behavior_origin: cloudfront.IOrigin, allowed_methods: cloudfront.AllowedMethods
-        ) -> cloudfront.BehaviorOptions:
-            return cloudfront.BehaviorOptions(
-                origin=behavior_origin,
-                allowed_methods=allowed_methods,
-                cached_methods=cloudfront.CachedMethods.CACHE_GET_HEAD,
-                # API keys travel in headers, so plain HTTP is refused outright (a redirect
-                # would already have sent the key in clear text).
-                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
-                cache_policy=self.cache_policy,
-                origin_request_policy=self.origin_request_policy,
-                response_headers_policy=cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
-                compress=True,
-                edge_lambdas=edge_lambdas,
-            )
+    def _behavior(
+        self,
+        behavior_origin: cloudfront.IOrigin,
+        allowed_methods: cloudfront.AllowedMethods,
+        edge_lambdas: list[cloudfront.EdgeLambda],
+    ) -> cloudfront.BehaviorOptions:
+        return cloudfront.BehaviorOptions(
+            origin=behavior_origin,
+            allowed_methods=allowed_methods,
+            cached_methods=cloudfront.CachedMethods.CACHE_GET_HEAD,
+            # API keys travel in headers, so plain HTTP is refused outright (a redirect
+            # would already have sent the key in clear text).
+            viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+            cache_policy=self.cache_policy,
+            origin_request_policy=self.origin_request_policy,
+            response_headers_policy=cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
+            compress=True,
+            edge_lambdas=edge_lambdas,
+        )
 
-        if failover is None:
-            # PUT for uploads: every method goes to the one origin.
-            default_behavior = behavior(origin, cloudfront.AllowedMethods.ALLOW_ALL)
-            upload_behaviors: dict[str, cloudfront.BehaviorOptions] = {}
-        else:
-            # An origin group serves GET/HEAD/OPTIONS only: reads fail over, uploads go to the
-            # primary through their own path patterns (stacks/constructs/origin_failover.py).
-            default_behavior = behavior(
-                failover.origin_group, cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS
-            )
-            upload_behaviors = {
-                pattern: behavior(failover.upload_origin, cloudfront.AllowedMethods.ALLOW_ALL)
-                for pattern in failover.upload_path_patterns
-            }
+    def _build_distribution(
+        self,
+        settings: EdgemeterSettings,
+        default_behavior: cloudfront.BehaviorOptions,
+        upload_behaviors: dict[str, cloudfront.BehaviorOptions],
+        *,
+        access_logs: s3.IBucket,
+    ) -> cloudfront.Distribution:
         certificate = (
             acm.Certificate.from_certificate_arn(self, "Certificate", settings.certificate_arn)
             if settings.certificate_arn is not None
             else None
         )
-        self.distribution = cloudfront.Distribution(
+        return cloudfront.Distribution(
             self,
             "Distribution",
             comment="edgemeter: metered access to objects",
@@ -139,6 +151,8 @@ class ContentDistribution(Construct):
             log_file_prefix="cloudfront/",
             log_includes_cookies=False,
         )
+
+    def _acknowledge_findings(self, settings: EdgemeterSettings) -> None:
         acknowledge(
             self.distribution,
             "AwsSolutions-CFR1",
@@ -164,3 +178,25 @@ class ContentDistribution(Construct):
     @property
     def domain_name(self) -> str:
         return self.distribution.distribution_domain_name
+
+
+def _edge_lambdas(
+    viewer_request: lambda_.IVersion,
+    origin_response: lambda_.IVersion,
+    origin_request: lambda_.IVersion | None,
+) -> list[cloudfront.EdgeLambda]:
+    edge_lambdas = [
+        cloudfront.EdgeLambda(
+            function_version=viewer_request, event_type=cloudfront.LambdaEdgeEventType.VIEWER_REQUEST
+        ),
+        cloudfront.EdgeLambda(
+            function_version=origin_response, event_type=cloudfront.LambdaEdgeEventType.ORIGIN_RESPONSE
+        ),
+    ]
+    if origin_request is not None:
+        edge_lambdas.append(
+            cloudfront.EdgeLambda(
+                function_version=origin_request, event_type=cloudfront.LambdaEdgeEventType.ORIGIN_REQUEST
+            )
+        )
+    return edge_lambdas

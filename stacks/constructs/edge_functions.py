@@ -42,6 +42,21 @@ def unqualified_function_arn(version_arn: str) -> str:
     return Fn.join(":", [Fn.select(index, parts) for index in range(7)])
 
 
+def _edge_function_role(edge_stack: Stack, role_id: str, role_name: str, description: str) -> iam.Role:
+    # The role lives with the function in us-east-1. Its explicit name lets the main stack
+    # attach policies to it: a cross-region reference can only be made by name, and a
+    # generated name would need the account at synth time (synth runs without credentials).
+    return iam.Role(
+        edge_stack,
+        role_id,
+        role_name=role_name,
+        assumed_by=iam.CompositePrincipal(
+            iam.ServicePrincipal("lambda.amazonaws.com"), iam.ServicePrincipal("edgelambda.amazonaws.com")
+        ),
+        description=f"edgemeter Lambda@Edge: {description}",
+    )
+
+
 class EdgeSettingsWriter(Construct):
     """The custom resource provider (one Lambda in the main region) that bakes settings into edge packages."""
 
@@ -112,18 +127,7 @@ class BakedEdgeFunction(Construct):
         role_name: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        # The role lives with the function in us-east-1. Its explicit name lets the main stack
-        # attach policies to it: a cross-region reference can only be made by name, and a
-        # generated name would need the account at synth time (synth runs without credentials).
-        self.role = iam.Role(
-            edge_stack,
-            f"{construct_id}Role",
-            role_name=role_name,
-            assumed_by=iam.CompositePrincipal(
-                iam.ServicePrincipal("lambda.amazonaws.com"), iam.ServicePrincipal("edgelambda.amazonaws.com")
-            ),
-            description=f"edgemeter Lambda@Edge: {description}",
-        )
+        self.role = _edge_function_role(edge_stack, f"{construct_id}Role", role_name, description)
         # The id doubles as the function's construct id in the shared edge stack: keep it unique.
         self.edge_function = cloudfront.experimental.EdgeFunction(
             self,
@@ -145,6 +149,14 @@ class BakedEdgeFunction(Construct):
             "Pinned to the Python runtime the asset is built for (stacks/bundling.py) and that Lambda@Edge "
             "supports; bumped deliberately together with LAMBDA_PYTHON_VERSION.",
         )
+        self.version: lambda_.IVersion = self._bake_settings(
+            settings_writer, settings_file_name, settings_document
+        )
+
+    def _bake_settings(
+        self, settings_writer: EdgeSettingsWriter, settings_file_name: str, settings_document: dict[str, Any]
+    ) -> lambda_.IVersion:
+        """The custom resource that writes the settings file and publishes the version CloudFront runs."""
         function_arn = unqualified_function_arn(self.edge_function.edge_arn)
         settings_writer.allow_updates_of(function_arn)
         baked_settings = CustomResource(
@@ -161,7 +173,7 @@ class BakedEdgeFunction(Construct):
         )
         # The writer must be allowed to update the function before CloudFormation runs it.
         baked_settings.node.add_dependency(settings_writer.role)
-        self.version: lambda_.IVersion = lambda_.Version.from_version_arn(
+        return lambda_.Version.from_version_arn(
             self, "BakedVersion", baked_settings.get_att_string("VersionArn")
         )
 

@@ -60,21 +60,41 @@ class ObjectCatalogInfra(Construct):
             "objects_table": objects_table.table_name,
         }
         catalog_json = Stack.of(self).to_json_string(catalog_document)
-
-        credits_function.add_environment(CATALOG_ENV_VAR, catalog_json)
-        objects_table.grant_read_write_data(credits_function)
-        # authorize HEADs objects it does not know yet and starts restores of archived ones.
-        credits_function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject", "s3:RestoreObject"], resources=[bucket.arn_for_objects("*")]
-            )
+        _let_credits_consult_catalog(
+            credits_function, catalog_json, bucket=bucket, objects_table=objects_table
         )
-        # Without ListBucket S3 answers a HEAD of a missing key with 403, not 404: the catalog could
-        # then never tell a missing object (tombstone) from an access problem after an origin 403.
-        credits_function.add_to_role_policy(
-            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
+        role = self._build_event_function(
+            settings, code=code, architecture=architecture, catalog_json=catalog_json
         )
+        objects_table.grant_read_write_data(self.function)
+        # New objects are HEADed for their storage class and size (events carry neither).
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects("*")])
+        )
+        for event_type in CATALOG_EVENT_TYPES:
+            bucket.add_event_notification(event_type, s3_notifications.LambdaDestination(self.function))
+        self._acknowledge_notifications_handler()
+        acknowledge(
+            self.failed_events,
+            "AwsSolutions-SQS3",
+            "This queue is itself the dead-letter destination of the catalog event Lambda.",
+        )
+        acknowledge(
+            self.function,
+            "AwsSolutions-L1",
+            "Pinned to Python 3.12 like every edgemeter Lambda: the bundled wheels are built for it.",
+        )
+        self._acknowledge_role_wildcards(role, credits_function, bucket=bucket, objects_table=objects_table)
 
+    def _build_event_function(
+        self,
+        settings: EdgemeterSettings,
+        *,
+        code: lambda_.Code,
+        architecture: lambda_.Architecture,
+        catalog_json: str,
+    ) -> iam.Role:
+        """The S3-event Lambda (``self.function``) and its dead-letter queue; returns its role."""
         function_logs = logs.LogGroup(
             self, "Logs", retention=log_retention(settings), removal_policy=RemovalPolicy.RETAIN
         )
@@ -112,25 +132,16 @@ class ObjectCatalogInfra(Construct):
             on_failure=destinations.SqsDestination(self.failed_events),
             retry_attempts=2,
         )
-        objects_table.grant_read_write_data(self.function)
-        # New objects are HEADed for their storage class and size (events carry neither).
-        self.function.add_to_role_policy(
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects("*")])
-        )
-        for event_type in CATALOG_EVENT_TYPES:
-            bucket.add_event_notification(event_type, s3_notifications.LambdaDestination(self.function))
+        return role
 
-        self._acknowledge_notifications_handler()
-        acknowledge(
-            self.failed_events,
-            "AwsSolutions-SQS3",
-            "This queue is itself the dead-letter destination of the catalog event Lambda.",
-        )
-        acknowledge(
-            self.function,
-            "AwsSolutions-L1",
-            "Pinned to Python 3.12 like every edgemeter Lambda: the bundled wheels are built for it.",
-        )
+    def _acknowledge_role_wildcards(
+        self,
+        role: iam.Role,
+        credits_function: lambda_.Function,
+        *,
+        bucket: s3.IBucket,
+        objects_table: dynamodb.ITable,
+    ) -> None:
         stack = Stack.of(self)
         bucket_finding = f"Resource::<{stack.get_logical_id(bucket.node.default_child)}.Arn>/*"  # type: ignore[arg-type]
         index_finding = f"Resource::<{stack.get_logical_id(objects_table.node.default_child)}.Arn>/index/*"  # type: ignore[arg-type]
@@ -166,3 +177,26 @@ class ObjectCatalogInfra(Construct):
             "CDK's built-in bucket-notifications handler (deploy time only) comes with this role; it only "
             "writes its own logs with it.",
         )
+
+
+def _let_credits_consult_catalog(
+    credits_function: lambda_.Function,
+    catalog_json: str,
+    *,
+    bucket: s3.IBucket,
+    objects_table: dynamodb.ITable,
+) -> None:
+    """The credits Lambda's catalog settings and its reads of the catalog and the bucket."""
+    credits_function.add_environment(CATALOG_ENV_VAR, catalog_json)
+    objects_table.grant_read_write_data(credits_function)
+    # authorize HEADs objects it does not know yet and starts restores of archived ones.
+    credits_function.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["s3:GetObject", "s3:RestoreObject"], resources=[bucket.arn_for_objects("*")]
+        )
+    )
+    # Without ListBucket S3 answers a HEAD of a missing key with 403, not 404: the catalog could
+    # then never tell a missing object (tombstone) from an access problem after an origin 403.
+    credits_function.add_to_role_policy(
+        iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
+    )
