@@ -2,8 +2,9 @@
 
 Contract (docs/decisions.md, "Edge <-> credits contract"): authorize answers 200
 for every decision; anything else, a timeout or a refused connection is a
-failure, reported as ``CreditsUnavailableError`` so the caller answers 503 and
-never allows.
+failure, reported as a ``CreditsUnavailableError`` so the caller answers 503 and
+never allows; its subclass says whether the request may have reached the service
+(``RequestMaybeSentError``: void a possible charge) or not (``RequestNotSentError``).
 
 Layers:
 - ``CreditsTransport`` is the seam: one HTTP exchange under a deadline. The
@@ -28,9 +29,10 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeGuard
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, TypeGuard
 from urllib.parse import urlsplit
 
+from functions.shared.errors import DENIAL_STATUS
 from functions.shared.sigv4 import load_credentials, sign_request
 
 if TYPE_CHECKING:
@@ -47,18 +49,8 @@ MAX_REPLY_BYTES = 64 * 1024
 _MAX_IDLE_CONNECTIONS = 4
 
 DECISIONS = frozenset({"allow", "deny"})
-DENY_REASONS = frozenset(
-    {
-        "invalid_api_key",
-        "revoked_api_key",
-        "expired_api_key",
-        "insufficient_credits",
-        "rate_limited",
-        "account_suspended",
-        "object_not_found",
-        "restore_in_progress",
-    }
-)
+# The reasons this edge understands: exactly those it can map to a viewer status.
+DENY_REASONS: frozenset[str] = frozenset(str(reason) for reason in DENIAL_STATUS)
 
 _ACCOUNT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
@@ -66,12 +58,71 @@ Clock = Callable[[], float]
 
 
 class CreditsUnavailableError(Exception):
-    """The credits API did not give a usable answer in time (the edge answers 503)."""
+    """The credits API did not give a usable answer in time (the edge answers 503).
 
-    def __init__(self, cause: str) -> None:
-        super().__init__(cause)
-        # A short machine-readable cause for logs: timeout, refused, status_503, bad_reply, ...
-        self.cause = cause
+    The base of a small hierarchy modelled on httpx's ``_exceptions.py``: what matters to
+    the caller is whether the request can have reached the service (and charged), which is
+    the *type*, never the cause string. ``cause`` is a short label for logs only.
+
+    - ``RequestNotSentError``: nothing left the edge (signing failed, connection refused or
+      not established, no budget left to send): nothing can have been charged.
+      ``SigningError``, ``ConnectError``, ``ConnectTimeoutError``.
+    - ``RequestMaybeSentError``: the request may have been received and a charge committed.
+      ``ReadTimeoutError``, ``ConnectionLostError``, ``UnexpectedStatusError``, ``BadReplyError``.
+
+    A bare ``CreditsUnavailableError`` (a test double, an unexpected path) counts as maybe sent.
+    """
+
+    default_cause = "unavailable"
+
+    def __init__(self, cause: str | None = None) -> None:
+        label = cause or self.default_cause
+        super().__init__(label)
+        self.cause = label
+
+
+class RequestNotSentError(CreditsUnavailableError):
+    """The request never left the edge: the service cannot have charged it."""
+
+    default_cause = "not_sent"
+
+
+class SigningError(RequestNotSentError):
+    default_cause = "signing_failed"
+
+
+class ConnectError(RequestNotSentError):
+    default_cause = "connect_failed"
+
+
+class ConnectTimeoutError(RequestNotSentError):
+    default_cause = "connect_timeout"
+
+
+class RequestMaybeSentError(CreditsUnavailableError):
+    """The request may have reached the service: a charge may stand and must be voided."""
+
+    default_cause = "maybe_sent"
+
+
+class ReadTimeoutError(RequestMaybeSentError):
+    default_cause = "timeout"
+
+
+class ConnectionLostError(RequestMaybeSentError):
+    default_cause = "connection_reset"
+
+
+class UnexpectedStatusError(RequestMaybeSentError):
+    """A complete reply with a status the contract does not allow here."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"status_{status}")
+        self.status = status
+
+
+class BadReplyError(RequestMaybeSentError):
+    default_cause = "bad_reply"
 
 
 class TransportResponse(NamedTuple):
@@ -82,7 +133,7 @@ class TransportResponse(NamedTuple):
 class CreditsTransport(Protocol):
     """One HTTP exchange with the credits API, finished before ``deadline`` (a ``clock()`` value).
 
-    Raises ``CreditsUnavailableError`` for anything that is not a complete HTTP reply.
+    Raises a ``CreditsUnavailableError`` subclass for anything that is not a complete HTTP reply.
     """
 
     def send(
@@ -102,10 +153,31 @@ class AuthorizeDecision(NamedTuple):
     entry_id: str | None
     retry_after: int | None
     replayed: bool
+    # The object's size, when the service knows it (a 416 states it as ``bytes */<size>``).
+    object_size: int | None = None
 
     @property
     def allowed(self) -> bool:
         return self.decision == "allow"
+
+
+class Credential(NamedTuple):
+    """What the viewer presented, as the authorize body names it: a key's or a link token's digest."""
+
+    field: Literal["key_digest", "link_token_digest"]
+    digest: str
+
+
+class Authorization(NamedTuple):
+    """One ``POST /v1/authorize`` request, as the edge builds it."""
+
+    credential: Credential
+    request_id: str
+    method: str
+    path: str
+    upload_bytes: int
+    # The raw ``Range`` header of a GET; the service prices the bytes it will serve.
+    range_header: str | None = None
 
 
 class RefundOutcome(NamedTuple):
@@ -154,21 +226,18 @@ class HttpCreditsTransport:
     def send(
         self, method: str, path: str, headers: Mapping[str, str], body: bytes, deadline: float
     ) -> TransportResponse:
+        outgoing = _OutgoingRequest(method=method, path=path, headers=dict(headers), body=body)
         reused_connection = self._checkout()
         try:
-            return self._exchange(
-                reused_connection, method=method, path=path, headers=headers, body=body, deadline=deadline
-            )
+            return self._exchange(reused_connection, outgoing, deadline)
         except _StaleConnectionError:
             if reused_connection is None:
-                raise CreditsUnavailableError("connection_closed") from None
+                raise ConnectionLostError("connection_closed") from None
         # The kept-alive connection had been closed by the server: one fresh attempt.
         try:
-            return self._exchange(
-                None, method=method, path=path, headers=headers, body=body, deadline=deadline
-            )
+            return self._exchange(None, outgoing, deadline)
         except _StaleConnectionError:
-            raise CreditsUnavailableError("connection_closed") from None
+            raise ConnectionLostError("connection_closed") from None
 
     def close(self) -> None:
         """Close every idle connection (in-flight ones close when their exchange ends)."""
@@ -191,47 +260,81 @@ class HttpCreditsTransport:
     def _exchange(
         self,
         reused_connection: http.client.HTTPConnection | None,
-        *,
-        method: str,
-        path: str,
-        headers: Mapping[str, str],
-        body: bytes,
+        outgoing: _OutgoingRequest,
         deadline: float,
     ) -> TransportResponse:
         """One request/response; the connection goes back to the pool only after a clean reply."""
-        import http.client  # noqa: PLC0415 - deferred to the first exchange (module docstring)
+        connection = self._ready_connection(reused_connection, deadline)
+        watchdog = _DeadlineWatchdog(connection, max(deadline - self._clock(), 0.0))
+        try:
+            response, reply_body = self._round_trip(
+                connection, outgoing, deadline, watchdog, reused=reused_connection is not None
+            )
+        finally:
+            watchdog.cancel()
+        if watchdog.fired:
+            # The shutdown can look like a clean end of a truncated reply; never trust it.
+            connection.close()
+            raise ReadTimeoutError("timeout")
+        if len(reply_body) > MAX_REPLY_BYTES:
+            connection.close()
+            raise BadReplyError("reply_too_large")
+        if response.will_close:
+            connection.close()
+        else:
+            self._checkin(connection)
+        return TransportResponse(status=response.status, body=reply_body)
 
+    def _ready_connection(
+        self, reused_connection: http.client.HTTPConnection | None, deadline: float
+    ) -> http.client.HTTPConnection:
+        """A connected connection with the remaining budget as its timeout; nothing is sent yet."""
         remaining = deadline - self._clock()
         if remaining <= 0:
             if reused_connection is not None:
                 self._checkin(reused_connection)
-            raise CreditsUnavailableError("timeout")
-        connection = reused_connection
+            raise ConnectTimeoutError("timeout")
+        if reused_connection is not None:
+            if reused_connection.sock is not None:
+                reused_connection.sock.settimeout(remaining)
+            return reused_connection
+        connection = self._new_connection(remaining)
         try:
-            if connection is None:
-                connection = self._new_connection(remaining)
-                connection.connect()
-            elif connection.sock is not None:
-                connection.sock.settimeout(remaining)
-        except TimeoutError:
-            _close(connection)
-            raise CreditsUnavailableError("timeout") from None
-        except ConnectionRefusedError:
-            _close(connection)
-            raise CreditsUnavailableError("refused") from None
-        except OSError:  # ssl.SSLError included: it is an OSError
-            _close(connection)
-            raise CreditsUnavailableError("connect_failed") from None
-        watchdog = _DeadlineWatchdog(connection, max(deadline - self._clock(), 0.0))
-        response_started = False
-        try:
-            connection.request(method, self._base_path + path, body=body, headers=dict(headers))
-            response = connection.getresponse()
-            response_started = True
-            reply_body = response.read(MAX_REPLY_BYTES + 1)
+            connection.connect()
         except TimeoutError:
             connection.close()
-            raise CreditsUnavailableError("timeout") from None
+            raise ConnectTimeoutError("timeout") from None
+        except ConnectionRefusedError:
+            connection.close()
+            raise ConnectError("refused") from None
+        except OSError:  # ssl.SSLError included: it is an OSError
+            connection.close()
+            raise ConnectError("connect_failed") from None
+        return connection
+
+    def _round_trip(
+        self,
+        connection: http.client.HTTPConnection,
+        outgoing: _OutgoingRequest,
+        deadline: float,
+        watchdog: _DeadlineWatchdog,
+        *,
+        reused: bool,
+    ) -> tuple[http.client.HTTPResponse, bytes]:
+        """Send the request and read the reply; every failure here may follow a received request."""
+        import http.client  # noqa: PLC0415 - deferred to the first exchange (module docstring)
+
+        response_started = False
+        try:
+            connection.request(
+                outgoing.method, self._base_path + outgoing.path, body=outgoing.body, headers=outgoing.headers
+            )
+            response = connection.getresponse()
+            response_started = True
+            return response, response.read(MAX_REPLY_BYTES + 1)
+        except TimeoutError:
+            connection.close()
+            raise ReadTimeoutError("timeout") from None
         except (
             http.client.RemoteDisconnected,
             ConnectionResetError,
@@ -240,29 +343,16 @@ class HttpCreditsTransport:
         ):
             connection.close()
             if watchdog.fired or self._clock() >= deadline:
-                raise CreditsUnavailableError("timeout") from None
-            if reused_connection is not None and not response_started:
+                raise ReadTimeoutError("timeout") from None
+            if reused and not response_started:
                 raise _StaleConnectionError from None
-            raise CreditsUnavailableError("connection_reset") from None
+            raise ConnectionLostError("connection_reset") from None
         except (http.client.HTTPException, OSError, ValueError):
             # Includes a watchdog shutdown surfacing as a short read or a closed file.
             connection.close()
-            cause = "timeout" if watchdog.fired or self._clock() >= deadline else "bad_reply"
-            raise CreditsUnavailableError(cause) from None
-        finally:
-            watchdog.cancel()
-        if watchdog.fired:
-            # The shutdown can look like a clean end of a truncated reply; never trust it.
-            connection.close()
-            raise CreditsUnavailableError("timeout")
-        if len(reply_body) > MAX_REPLY_BYTES:
-            connection.close()
-            raise CreditsUnavailableError("reply_too_large")
-        if response.will_close:
-            connection.close()
-        else:
-            self._checkin(connection)
-        return TransportResponse(status=response.status, body=reply_body)
+            if watchdog.fired or self._clock() >= deadline:
+                raise ReadTimeoutError("timeout") from None
+            raise BadReplyError("bad_reply") from None
 
     def _new_connection(self, timeout: float) -> http.client.HTTPConnection:
         import http.client  # noqa: PLC0415 - deferred to the first connection (module docstring)
@@ -279,9 +369,11 @@ class HttpCreditsTransport:
         return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
 
 
-def _close(connection: http.client.HTTPConnection | None) -> None:
-    if connection is not None:
-        connection.close()
+class _OutgoingRequest(NamedTuple):
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
 
 
 class _StaleConnectionError(Exception):
@@ -337,25 +429,22 @@ class CreditsClient:
         self._credentials_loader = credentials_loader
         self._credentials: ReadOnlyCredentials | None = None
 
-    def authorize(
-        self, *, key_digest: str, request_id: str, method: str, path: str, upload_bytes: int, deadline: float
-    ) -> AuthorizeDecision:
-        reply = self._post(
-            AUTHORIZE_PATH,
-            {
-                "key_digest": key_digest,
-                "request_id": request_id,
-                "method": method,
-                "path": path,
-                "bytes": upload_bytes,
-                # Wall-clock form of our deadline: the service will not leave a charge standing
-                # for a request we have already answered 503 (it refunds a late commit itself).
-                "deadline_ms": int((time.time() + max(deadline - self._clock(), 0.0)) * 1000),
-            },
-            deadline,
-        )
+    def authorize(self, authorization: Authorization, deadline: float) -> AuthorizeDecision:
+        payload: dict[str, Any] = {
+            authorization.credential.field: authorization.credential.digest,
+            "request_id": authorization.request_id,
+            "method": authorization.method,
+            "path": authorization.path,
+            "bytes": authorization.upload_bytes,
+            # Wall-clock form of our deadline: the service will not leave a charge standing
+            # for a request we have already answered 503 (it refunds a late commit itself).
+            "deadline_ms": int((time.time() + max(deadline - self._clock(), 0.0)) * 1000),
+        }
+        if authorization.range_header is not None:
+            payload["range"] = authorization.range_header
+        reply = self._post(AUTHORIZE_PATH, payload, deadline)
         if reply.status != 200:
-            raise CreditsUnavailableError(f"status_{reply.status}")
+            raise UnexpectedStatusError(reply.status)
         return _parse_decision(_json_object(reply.body))
 
     def refund(self, request_id: str, reason: str, deadline: float) -> RefundOutcome:
@@ -363,12 +452,12 @@ class CreditsClient:
         if reply.status == 404:
             return RefundOutcome(refunded=0, found=False, replayed=False)
         if reply.status != 200:
-            raise CreditsUnavailableError(f"status_{reply.status}")
+            raise UnexpectedStatusError(reply.status)
         document = _json_object(reply.body)
         refunded = document.get("refunded")
         replayed = document.get("replayed", False)
         if not _is_int(refunded) or not isinstance(replayed, bool):
-            raise CreditsUnavailableError("bad_reply")
+            raise BadReplyError("bad_reply")
         restore_retry_after = document.get("restore_retry_after")
         if not _is_int(restore_retry_after) or restore_retry_after < 1:
             restore_retry_after = None
@@ -390,7 +479,7 @@ class CreditsClient:
                 self._service,
             )
         except Exception:  # noqa: BLE001 - any signing failure is an unavailable credits API, never an allow
-            raise CreditsUnavailableError("signing_failed") from None
+            raise SigningError("signing_failed") from None
         reply = self._transport.send("POST", path, headers, body, deadline)
         if reply.status == 403:
             # Possibly expired role credentials: load them afresh on the next call.
@@ -407,9 +496,9 @@ def _json_object(body: bytes) -> dict[str, Any]:
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        raise CreditsUnavailableError("bad_reply") from None
+        raise BadReplyError("bad_reply") from None
     if not isinstance(document, dict):
-        raise CreditsUnavailableError("bad_reply")
+        raise BadReplyError("bad_reply")
     return document
 
 
@@ -444,15 +533,15 @@ def _parse_decision(document: dict[str, Any]) -> AuthorizeDecision:
         and isinstance(replayed, bool)
     )
     if not well_typed or not isinstance(decision, str):
-        raise CreditsUnavailableError("bad_reply")
+        raise BadReplyError("bad_reply")
     if decision == "allow" and (
         not isinstance(account_id, str) or not _ACCOUNT_ID_PATTERN.fullmatch(account_id) or charged < 0
     ):
         # The account id goes into a request header: nothing but plain printable characters.
-        raise CreditsUnavailableError("bad_reply")
+        raise BadReplyError("bad_reply")
     if decision == "deny" and reason not in DENY_REASONS:
         # A reason this edge does not know (version skew): fail closed and retryable.
-        raise CreditsUnavailableError("unknown_deny_reason")
+        raise BadReplyError("unknown_deny_reason")
     return AuthorizeDecision(
         decision=decision,
         reason=reason,
@@ -463,4 +552,10 @@ def _parse_decision(document: dict[str, Any]) -> AuthorizeDecision:
         entry_id=entry_id,
         retry_after=retry_after,
         replayed=replayed,
+        object_size=_optional_size(document.get("object_size")),
     )
+
+
+def _optional_size(value: Any) -> int | None:
+    """An optional field: a size we cannot use is left out rather than failing the decision."""
+    return value if _is_int(value) and value >= 0 else None

@@ -5,6 +5,16 @@
   403 (``origin_403``), which is how S3 reports a missing key to a reader that may not list
   the bucket, and an archived object.
 
+- with ``refund_not_modified`` on, an origin 304 on a charged GET/HEAD -> refund (reason
+  ``not_modified``); off by default (docs/decisions.md: a 304 CloudFront answers from its cache
+  runs no origin-facing trigger, so it could never be refunded the same way).
+
+Under an origin group (``failover`` settings) CloudFront runs this trigger for the primary's
+answer too and then retries a GET/HEAD/OPTIONS answered with a failover status on the
+secondary: that first answer never reaches the viewer, so it is passed through untouched (no
+refund, no tombstone for a "missing" object the secondary may hold); the secondary's answer is
+what counts.
+
 In every case the response is marked ``Cache-Control: no-store``: origin-response
 runs only on cache misses, so a cached error would be served to later (charged)
 viewers without ever reaching this refund. Refunds are idempotent by request id,
@@ -25,7 +35,7 @@ from typing import Any
 
 from functions.edge_auth.credits_client import CreditsUnavailableError, RefundOutcome
 from functions.edge_auth.runtime import EdgeRuntime, exception_location, get_runtime, log_event
-from functions.edge_auth.settings import SettingsError
+from functions.edge_auth.settings import FailoverSettings, SettingsError
 from functions.shared.cloudfront import (
     cloudfront_record,
     first_header_value,
@@ -33,14 +43,18 @@ from functions.shared.cloudfront import (
     header_entry,
     restore_in_progress_response,
 )
+from functions.shared.cloudfront_rules import READ_ONLY_HEADERS, TriggerEvent
 from functions.shared.errors import ErrorCode, error_json
+from functions.shared.http_methods import DOWNLOAD_METHODS
 
-DOWNLOAD_METHODS = frozenset({"GET", "HEAD"})
+# The methods CloudFront fails over for; others go to the primary only.
+_FAILOVER_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # S3 answers 403, not 404, for a missing key when the reader may not list the bucket (the
 # usual OAC policy), and 403 for an archived object: the viewer got nothing either way.
 _MISSING_OBJECT_STATUSES = frozenset({403, 404})
 # Tells the viewer (and tests) how many credits came back for this failed request.
 REFUNDED_HEADER = "x-edgemeter-refunded"
+_NOT_MODIFIED = 304
 # A refund is tried again only when the first attempt failed fast and budget remains.
 _MAX_REFUND_ATTEMPTS = 2
 
@@ -55,6 +69,8 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
             502, error_json(ErrorCode.INTERNAL_ERROR, "The origin response was unreadable.")
         )
     try:
+        if _primary_will_be_retried(record, response):
+            return response
         refund_reason = _refund_reason(record, response)
         if refund_reason is None:
             return response
@@ -65,6 +81,40 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
     return response
 
 
+def _primary_will_be_retried(record: dict[str, Any], response: dict[str, Any]) -> bool:
+    """True for the primary's answer under an origin group when CloudFront will try the secondary.
+
+    The origin a response came from is ``request.origin`` (S3 or custom ``domainName``); the
+    secondary's domain is in the settings. Without settings or an origin to compare, the answer
+    is taken as final: refunding a failure the viewer may not see is the customer-safe error.
+    """
+    try:
+        failover: FailoverSettings = get_runtime().settings.failover
+    except SettingsError:
+        return False
+    status = _status_code(response.get("status"))
+    request = record.get("request")
+    if failover.secondary_domain_name is None or status not in failover.status_codes:
+        return False
+    if not isinstance(request, dict) or str(request.get("method", "")).upper() not in _FAILOVER_METHODS:
+        return False
+    domain_name = _origin_domain_name(request.get("origin"))
+    if domain_name is None:
+        log_event(logging.WARNING, "failover_origin_unknown", status=status)
+        return False
+    return domain_name != failover.secondary_domain_name
+
+
+def _origin_domain_name(origin: Any) -> str | None:
+    if not isinstance(origin, dict):
+        return None
+    for kind in ("s3", "custom"):
+        description = origin.get(kind)
+        if isinstance(description, dict) and isinstance(description.get("domainName"), str):
+            return str(description["domainName"]).lower()
+    return None
+
+
 def _refund_reason(record: dict[str, Any], response: dict[str, Any]) -> str | None:
     status = _status_code(response.get("status"))
     if status is None:
@@ -73,9 +123,19 @@ def _refund_reason(record: dict[str, Any], response: dict[str, Any]) -> str | No
         return "origin_5xx"
     request = record.get("request")
     method = request.get("method") if isinstance(request, dict) else None
-    if status in _MISSING_OBJECT_STATUSES and isinstance(method, str) and method.upper() in DOWNLOAD_METHODS:
+    is_download = isinstance(method, str) and method.upper() in DOWNLOAD_METHODS
+    if status in _MISSING_OBJECT_STATUSES and is_download:
         return f"origin_{status}"
+    if status == _NOT_MODIFIED and is_download and _refunds_not_modified():
+        return "not_modified"
     return None
+
+
+def _refunds_not_modified() -> bool:
+    try:
+        return bool(get_runtime().settings.refund_not_modified)
+    except SettingsError:
+        return False
 
 
 def _status_code(status: Any) -> int | None:
@@ -119,12 +179,27 @@ def _refund(record: dict[str, Any], response: dict[str, Any], reason: str) -> No
     if outcome is not None and outcome.restore_retry_after is not None:
         # The 403 was an archived object and the credits service started its restore: answer
         # like viewer-request does for a known archived object (503 + Retry-After).
-        retry_after = outcome.restore_retry_after
-        response.clear()
-        response.update(restore_in_progress_response(retry_after))
+        _replace_response(response, restore_in_progress_response(outcome.restore_retry_after))
     if outcome is not None and outcome.refunded > 0:
         headers = response["headers"]
         headers[REFUNDED_HEADER] = header_entry(REFUNDED_HEADER, str(outcome.refunded))
+
+
+def _replace_response(response: dict[str, Any], replacement: dict[str, Any]) -> None:
+    """Replace the origin's response, keeping the headers CloudFront makes read-only here.
+
+    Dropping or changing Transfer-Encoding or Via in an origin-response result fails
+    CloudFront's validation (502), and the charge would then never be refunded.
+    """
+    original_headers = response.get("headers")
+    kept = {
+        name: entries
+        for name, entries in (original_headers.items() if isinstance(original_headers, dict) else ())
+        if name in READ_ONLY_HEADERS[TriggerEvent.ORIGIN_RESPONSE]
+    }
+    response.clear()
+    response.update(replacement)
+    response["headers"] = {**replacement["headers"], **kept}
 
 
 def _refund_within_budget(runtime: EdgeRuntime, request_id: str, reason: str) -> RefundOutcome | None:

@@ -103,6 +103,24 @@ class QueryKeySettings(NamedTuple):
     parameter: str = "api_key"
 
 
+# CloudFront's default failover criteria for an origin group (stacks/constructs/origin_failover.py).
+DEFAULT_FAILOVER_STATUS_CODES = (500, 502, 503, 504, 404)
+_FAILOVER_STATUS_CODES_ALLOWED = frozenset({400, 403, 404, 416, 500, 502, 503, 504})
+_DOMAIN_NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
+
+
+class FailoverSettings(NamedTuple):
+    """The origin group's secondary, when the distribution has one (``secondary_domain_name``).
+
+    Under an origin group CloudFront runs origin-response for the primary's answer too, then
+    retries a GET/HEAD/OPTIONS answered with one of ``status_codes`` on the secondary: the
+    primary's failure is not what the viewer gets, so it is neither refunded nor cached as gone.
+    """
+
+    secondary_domain_name: str | None = None
+    status_codes: tuple[int, ...] = DEFAULT_FAILOVER_STATUS_CODES
+
+
 class EdgeSettings:
     """Everything the edge functions are configured with; immutable, validated when built."""
 
@@ -110,9 +128,11 @@ class EdgeSettings:
         "authorize_budget_ms",
         "cache",
         "credits_api",
+        "failover",
         "headers",
         "query_key",
         "refund_budget_ms",
+        "refund_not_modified",
         "restore_retry_after_seconds",
         "unavailable_retry_after_seconds",
     )
@@ -124,6 +144,8 @@ class EdgeSettings:
     cache: CacheSettings
     headers: HeaderSettings
     query_key: QueryKeySettings
+    failover: FailoverSettings
+    refund_not_modified: bool
 
     def __init__(  # noqa: PLR0917 - field order and defaults as the settings document has them
         self,
@@ -135,6 +157,8 @@ class EdgeSettings:
         cache: CacheSettings = CacheSettings(),  # noqa: B008 - an immutable NamedTuple
         headers: HeaderSettings = HeaderSettings(),  # noqa: B008 - an immutable NamedTuple
         query_key: QueryKeySettings = QueryKeySettings(),  # noqa: B008 - an immutable NamedTuple
+        failover: FailoverSettings = FailoverSettings(),  # noqa: B008 - an immutable NamedTuple
+        refund_not_modified: bool = False,
     ) -> None:
         for name, value in (
             ("credits_api", credits_api),
@@ -145,6 +169,8 @@ class EdgeSettings:
             ("cache", cache),
             ("headers", headers),
             ("query_key", query_key),
+            ("failover", failover),
+            ("refund_not_modified", refund_not_modified),
         ):
             object.__setattr__(self, name, value)
         problems = _settings_problems(self)
@@ -183,6 +209,8 @@ _EDGE_SETTINGS_FIELDS = (
     "cache",
     "headers",
     "query_key",
+    "failover",
+    "refund_not_modified",
 )
 
 
@@ -219,17 +247,12 @@ def parse_settings(document: Any) -> EdgeSettings:
     version = reader.integer("schema_version", None)
     if version is not None and version != SETTINGS_SCHEMA_VERSION:
         problems.append(f"schema_version: expected {SETTINGS_SCHEMA_VERSION}, got {version}")
-    credits_reader = reader.section("credits_api", required=True)
-    cache_reader = reader.section("cache", required=False)
-    headers_reader = reader.section("headers", required=False)
-    query_reader = reader.section("query_key", required=False)
-    defaults = HeaderSettings()
-    cache_defaults = CacheSettings()
-    query_defaults = QueryKeySettings()
-    values = {
-        "url": credits_reader.string("url", None),
-        "region": credits_reader.string("region", None),
-        "service": credits_reader.string("service", DEFAULT_SIGNING_SERVICE),
+    credits_api = _read_credits_api(reader.section("credits_api", required=True))
+    cache = _read_cache(reader.section("cache", required=False))
+    headers = _read_headers(reader.section("headers", required=False))
+    query_key = _read_query_key(reader.section("query_key", required=False))
+    failover = _read_failover(reader.section("failover", required=False))
+    top_level = {
         "authorize_budget_ms": reader.integer("authorize_budget_ms", DEFAULT_AUTHORIZE_BUDGET_MS),
         "refund_budget_ms": reader.integer("refund_budget_ms", DEFAULT_REFUND_BUDGET_MS),
         "unavailable_retry_after_seconds": reader.integer(
@@ -238,45 +261,75 @@ def parse_settings(document: Any) -> EdgeSettings:
         "restore_retry_after_seconds": reader.integer(
             "restore_retry_after_seconds", DEFAULT_RESTORE_RETRY_AFTER_SECONDS
         ),
-        "unknown_key_ttl_seconds": cache_reader.integer(
-            "unknown_key_ttl_seconds", cache_defaults.unknown_key_ttl_seconds
-        ),
-        "empty_account_ttl_seconds": cache_reader.integer(
-            "empty_account_ttl_seconds", cache_defaults.empty_account_ttl_seconds
-        ),
-        "max_entries": cache_reader.integer("max_entries", cache_defaults.max_entries),
-        "api_key": headers_reader.string("api_key", defaults.api_key),
-        "account": headers_reader.string("account", defaults.account),
-        "charged": headers_reader.string("charged", defaults.charged),
-        "request_id": headers_reader.string("request_id", defaults.request_id),
-        "enabled": query_reader.boolean("enabled", query_defaults.enabled),
-        "parameter": query_reader.string("parameter", query_defaults.parameter),
+        "refund_not_modified": reader.boolean("refund_not_modified", False),
     }
-    for section_reader in (reader, credits_reader, cache_reader, headers_reader, query_reader):
-        section_reader.report_unknown_fields()
-    if values["url"] is None or values["region"] is None:
-        problems.append("credits_api.url and credits_api.region are required")
-    if problems:
+    reader.report_unknown_fields()
+    if problems or credits_api is None:
         raise SettingsError("invalid edge settings: " + "; ".join(problems))
     return EdgeSettings(
-        credits_api=CreditsApiSettings(url=values["url"], region=values["region"], service=values["service"]),
-        authorize_budget_ms=values["authorize_budget_ms"],
-        refund_budget_ms=values["refund_budget_ms"],
-        unavailable_retry_after_seconds=values["unavailable_retry_after_seconds"],
-        restore_retry_after_seconds=values["restore_retry_after_seconds"],
-        cache=CacheSettings(
-            unknown_key_ttl_seconds=values["unknown_key_ttl_seconds"],
-            empty_account_ttl_seconds=values["empty_account_ttl_seconds"],
-            max_entries=values["max_entries"],
-        ),
-        headers=HeaderSettings(
-            api_key=values["api_key"],
-            account=values["account"],
-            charged=values["charged"],
-            request_id=values["request_id"],
-        ),
-        query_key=QueryKeySettings(enabled=values["enabled"], parameter=values["parameter"]),
+        credits_api=credits_api,
+        cache=cache,
+        headers=headers,
+        query_key=query_key,
+        failover=failover,
+        **top_level,
     )
+
+
+def _read_credits_api(reader: _FieldReader) -> CreditsApiSettings | None:
+    url = reader.string("url", None)
+    region = reader.string("region", None)
+    service = reader.string("service", DEFAULT_SIGNING_SERVICE)
+    reader.report_unknown_fields()
+    if url is None or region is None:
+        reader.problem("credits_api.url and credits_api.region are required")
+        return None
+    return CreditsApiSettings(url=url, region=region, service=service)
+
+
+def _read_cache(reader: _FieldReader) -> CacheSettings:
+    defaults = CacheSettings()
+    cache = CacheSettings(
+        unknown_key_ttl_seconds=reader.integer("unknown_key_ttl_seconds", defaults.unknown_key_ttl_seconds),
+        empty_account_ttl_seconds=reader.integer(
+            "empty_account_ttl_seconds", defaults.empty_account_ttl_seconds
+        ),
+        max_entries=reader.integer("max_entries", defaults.max_entries),
+    )
+    reader.report_unknown_fields()
+    return cache
+
+
+def _read_headers(reader: _FieldReader) -> HeaderSettings:
+    defaults = HeaderSettings()
+    headers = HeaderSettings(
+        api_key=reader.string("api_key", defaults.api_key),
+        account=reader.string("account", defaults.account),
+        charged=reader.string("charged", defaults.charged),
+        request_id=reader.string("request_id", defaults.request_id),
+    )
+    reader.report_unknown_fields()
+    return headers
+
+
+def _read_query_key(reader: _FieldReader) -> QueryKeySettings:
+    defaults = QueryKeySettings()
+    query_key = QueryKeySettings(
+        enabled=reader.boolean("enabled", defaults.enabled),
+        parameter=reader.string("parameter", defaults.parameter),
+    )
+    reader.report_unknown_fields()
+    return query_key
+
+
+def _read_failover(reader: _FieldReader) -> FailoverSettings:
+    defaults = FailoverSettings()
+    codes = reader.integer_list("status_codes", list(defaults.status_codes))
+    failover = FailoverSettings(
+        secondary_domain_name=reader.string("secondary_domain_name", None), status_codes=tuple(codes)
+    )
+    reader.report_unknown_fields()
+    return failover
 
 
 def settings_document(settings: EdgeSettings) -> dict[str, Any]:
@@ -304,6 +357,11 @@ def settings_document(settings: EdgeSettings) -> dict[str, Any]:
             "request_id": settings.headers.request_id,
         },
         "query_key": {"enabled": settings.query_key.enabled, "parameter": settings.query_key.parameter},
+        "failover": {
+            "secondary_domain_name": settings.failover.secondary_domain_name,
+            "status_codes": list(settings.failover.status_codes),
+        },
+        "refund_not_modified": settings.refund_not_modified,
     }
 
 
@@ -352,6 +410,19 @@ class _FieldReader:
             self._problems.append(f"{self._prefix}{name}: must be true or false")
             return default
         return value
+
+    def integer_list(self, name: str, default: list[int]) -> list[int]:
+        self._read.add(name)
+        value = self._document.get(name, default)
+        if not isinstance(value, list) or not all(
+            isinstance(item, int) and not isinstance(item, bool) for item in value
+        ):
+            self._problems.append(f"{self._prefix}{name}: must be a list of integers")
+            return default
+        return value
+
+    def problem(self, message: str) -> None:
+        self._problems.append(message)
 
     def report_unknown_fields(self) -> None:
         # A misspelt field would otherwise silently fall back to its default.
@@ -411,6 +482,23 @@ def _settings_problems(settings: EdgeSettings) -> list[str]:
     if not _QUERY_PARAMETER_PATTERN.fullmatch(settings.query_key.parameter):
         problems.append(
             f"query_key.parameter: {settings.query_key.parameter!r} is not a plain parameter name"
+        )
+    problems.extend(_failover_problems(settings.failover))
+    if not isinstance(settings.refund_not_modified, bool):
+        problems.append("refund_not_modified: must be true or false")
+    return problems
+
+
+def _failover_problems(failover: FailoverSettings) -> list[str]:
+    problems: list[str] = []
+    domain = failover.secondary_domain_name
+    if domain is not None and not _DOMAIN_NAME_PATTERN.fullmatch(domain):
+        problems.append(f"failover.secondary_domain_name: {domain!r} is not a lowercase domain name")
+    unsupported = sorted(set(failover.status_codes) - _FAILOVER_STATUS_CODES_ALLOWED)
+    if not failover.status_codes or unsupported:
+        problems.append(
+            f"failover.status_codes: must be some of {sorted(_FAILOVER_STATUS_CODES_ALLOWED)}, "
+            f"got {list(failover.status_codes)}"
         )
     return problems
 

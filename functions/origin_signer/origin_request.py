@@ -26,14 +26,21 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from functions.origin_signer.settings import SignerSettings, SignerSettingsError, load_signer_settings
 from functions.shared.cloudfront import cloudfront_record, generated_response, header_entry, header_values
+from functions.shared.cloudfront_rules import uri_fits
 from functions.shared.errors import ErrorCode, error_json
+from functions.shared.http_methods import UPLOAD_METHODS
 from functions.shared.json_log import log_json
-from functions.shared.sigv4 import SIGNING_HEADER_NAMES, sign_request, static_credentials
+from functions.shared.sigv4 import (
+    SIGNING_HEADER_NAMES,
+    canonical_path,
+    canonical_querystring,
+    sign_request,
+    static_credentials,
+)
 
 if TYPE_CHECKING:
     from botocore.credentials import ReadOnlyCredentials
@@ -41,11 +48,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("edgemeter.origin_signer")
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_BODY_METHODS = frozenset({"PUT", "POST", "PATCH"})
 CLOUDFRONT_REQUEST_ID_HEADER = "x-amz-cf-id"
 _CLOUDFRONT_REQUEST_ID = re.compile(r"^[A-Za-z0-9_=+/.:-]{1,128}$")
-# SigV4 leaves these unreserved characters unencoded; everything else is %XX.
-_SIGV4_UNRESERVED = "-_.~"
 # Fetched with a short timeout: a viewer is waiting on this origin request.
 _SECRETS_MANAGER_TIMEOUT_SECONDS = 2
 
@@ -175,99 +179,115 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
     )
 
 
+class _CustomOrigin(NamedTuple):
+    """The parts of ``origin.custom`` the signature depends on."""
+
+    protocol: str
+    domain_name: str
+    port: int
+    path: str
+
+
 def _sign_in_place(request: dict[str, Any], cloudfront_request_id: str | None) -> dict[str, Any]:
     origin = request.get("origin")
     custom_origin = origin.get("custom") if isinstance(origin, dict) else None
     if not isinstance(custom_origin, dict):
         # S3 origins are signed by CloudFront's origin access control.
         return request
+    target = _custom_origin(custom_origin)
+    method, uri, querystring = _request_line(request)
+    canonical_uri = canonical_path(uri)
+    canonical_query = canonical_querystring(querystring)
+    if not uri_fits(canonical_uri, canonical_query):
+        # CloudFront would refuse the signed request with a 502; viewer-request refuses these
+        # before charging, so this only guards requests that reached us some other way.
+        return _error_response(414, ErrorCode.URI_TOO_LONG, "The URI is too long to forward.")
+    headers = request.get("headers")
+    if not isinstance(headers, dict):
+        headers = {}
+        request["headers"] = headers
+    request["uri"] = canonical_uri
+    request["querystring"] = canonical_query
     runtime = get_runtime()
+    signed_headers = sign_request(
+        method,
+        _origin_url(target, canonical_uri, canonical_query),
+        _extra_signed_headers(headers, cloudfront_request_id),
+        b"",
+        runtime.credentials(),
+        runtime.settings.signing_region,
+        runtime.settings.service,
+        sign_payload=method not in UPLOAD_METHODS,
+    )
+    _replace_signing_headers(headers, signed_headers)
+    return request
+
+
+def _custom_origin(custom_origin: dict[str, Any]) -> _CustomOrigin:
     protocol = custom_origin.get("protocol")
     domain_name = custom_origin.get("domainName")
     origin_path = custom_origin.get("path", "")
-    method = request.get("method")
-    uri = request.get("uri")
-    querystring = request.get("querystring", "")
     if (
         not isinstance(protocol, str)
         or protocol not in _DEFAULT_PORTS
         or not isinstance(domain_name, str)
         or not domain_name
         or not isinstance(origin_path, str)
-        or not isinstance(method, str)
+    ):
+        raise ValueError("origin request is missing the custom origin's protocol, domain or path")
+    port = custom_origin.get("port", _DEFAULT_PORTS[protocol])
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ValueError("origin port is not a port number")
+    return _CustomOrigin(protocol=protocol, domain_name=domain_name, port=port, path=origin_path)
+
+
+def _request_line(request: dict[str, Any]) -> tuple[str, str, str]:
+    """Method (uppercase), URI and query string, checked."""
+    method = request.get("method")
+    uri = request.get("uri")
+    querystring = request.get("querystring", "")
+    if (
+        not isinstance(method, str)
         or not method.isalpha()
         or not isinstance(uri, str)
         or not uri.startswith("/")
         or not isinstance(querystring, str)
     ):
-        raise ValueError("origin request is missing origin, method, uri or querystring")
-    port = custom_origin.get("port", _DEFAULT_PORTS[protocol])
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        raise ValueError("origin port is not a port number")
-    headers = request.get("headers")
-    if not isinstance(headers, dict):
-        headers = {}
-        request["headers"] = headers
+        raise ValueError("origin request is missing method, uri or querystring")
+    return method.upper(), uri, querystring
 
-    canonical_uri = canonical_path(uri)
-    canonical_query = canonical_querystring(querystring)
-    request["uri"] = canonical_uri
-    request["querystring"] = canonical_query
-    host = domain_name if port == _DEFAULT_PORTS[protocol] else f"{domain_name}:{port}"
-    url = f"{protocol}://{host}{canonical_path(origin_path) if origin_path else ''}{canonical_uri}"
-    if canonical_query:
-        url += f"?{canonical_query}"
 
-    extra_signed = {
-        name: ",".join(header_values(headers, name)) or None
-        for name in headers
-        if isinstance(name, str) and name.startswith("x-amz-") and name not in SIGNING_HEADER_NAMES
-    }
+def _origin_url(target: _CustomOrigin, canonical_uri: str, canonical_query: str) -> str:
+    default_port = target.port == _DEFAULT_PORTS[target.protocol]
+    host = target.domain_name if default_port else f"{target.domain_name}:{target.port}"
+    origin_path = canonical_path(target.path) if target.path else ""
+    url = f"{target.protocol}://{host}{origin_path}{canonical_uri}"
+    return f"{url}?{canonical_query}" if canonical_query else url
+
+
+def _extra_signed_headers(headers: dict[str, Any], cloudfront_request_id: str | None) -> dict[str, str]:
+    """Every ``x-amz-*`` header present (S3 requires them signed), plus CloudFront's request id."""
+    extra_signed: dict[str, str] = {}
+    for name in headers:
+        if isinstance(name, str) and name.startswith("x-amz-") and name not in SIGNING_HEADER_NAMES:
+            value = ",".join(header_values(headers, name))
+            if value:
+                extra_signed[name] = value
     if cloudfront_request_id is not None:
         # CloudFront adds X-Amz-Cf-Id (= config.requestId) to the origin request after this
         # function runs, and functions may not set X-Amz-Cf-* themselves. Strict S3-compatible
         # stores refuse an unsigned x-amz-* header, so sign the value CloudFront will send.
         extra_signed[CLOUDFRONT_REQUEST_ID_HEADER] = cloudfront_request_id
-    signed_headers = sign_request(
-        method.upper(),
-        url,
-        {name: value for name, value in extra_signed.items() if value is not None},
-        b"",
-        runtime.credentials(),
-        runtime.settings.signing_region,
-        runtime.settings.service,
-        sign_payload=method.upper() not in _BODY_METHODS,
-    )
+    return extra_signed
+
+
+def _replace_signing_headers(headers: dict[str, Any], signed_headers: dict[str, str]) -> None:
     for name in SIGNING_HEADER_NAMES:
         headers.pop(name, None)
     for name, value in signed_headers.items():
         if name == CLOUDFRONT_REQUEST_ID_HEADER:
-            continue  # CloudFront sets it; a function that does is refused (read-only header)
+            continue  # CloudFront sets it; a function that does is refused (disallowed header)
         headers[name] = header_entry(name, value)
-    return request
-
-
-def canonical_path(path: str) -> str:
-    """Each segment percent-decoded and re-encoded the SigV4 way (``/`` separators kept)."""
-    return "/".join(quote(unquote(segment), safe=_SIGV4_UNRESERVED) for segment in path.split("/"))
-
-
-def canonical_querystring(querystring: str) -> str:
-    """Pairs re-encoded the SigV4 way and sorted, as botocore canonicalises them."""
-    if not querystring:
-        return ""
-    pairs: list[tuple[str, str]] = []
-    for raw_pair in querystring.split("&"):
-        if not raw_pair:
-            continue
-        raw_name, _, raw_value = raw_pair.partition("=")
-        pairs.append(
-            (
-                quote(unquote(raw_name), safe=_SIGV4_UNRESERVED),
-                quote(unquote(raw_value), safe=_SIGV4_UNRESERVED),
-            )
-        )
-    return "&".join(f"{name}={value}" for name, value in sorted(pairs))
 
 
 def _cloudfront_request_id(event: Any) -> str | None:

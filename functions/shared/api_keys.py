@@ -43,3 +43,22 @@ def hash_api_key(api_key: str) -> str:
 def is_key_digest(candidate: str) -> bool:
     """True for a lowercase 64-character SHA-256 hex digest."""
     return bool(_DIGEST_PATTERN.fullmatch(candidate))
+
+
+# Signed download links (issue 16): ``eml_`` + 43 url-safe characters, in the query parameter
+# ``em_link``. Like keys, only their SHA-256 digest (``hash_api_key``) is stored and sent.
+LINK_TOKEN_PREFIX = "eml_"  # noqa: S105 - a prefix, not a secret
+LINK_TOKEN_PARAMETER = "em_link"  # noqa: S105 - a parameter name, not a secret
+_LINK_TOKEN_PATTERN = re.compile(r"^eml_[A-Za-z0-9_-]{43}$")
+
+
+def generate_link_token() -> str:
+    """A new random link token with the recognisable ``eml_`` prefix."""
+    import secrets  # noqa: PLC0415 - see generate_api_key
+
+    return LINK_TOKEN_PREFIX + secrets.token_urlsafe(_API_KEY_RANDOM_BYTES)
+
+
+def looks_like_link_token(candidate: str) -> bool:
+    """True when ``candidate`` has the shape of a link token we issue (cheap pre-check)."""
+    return bool(_LINK_TOKEN_PATTERN.fullmatch(candidate))

@@ -21,11 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from functions.edge_auth.credits_client import TransportResponse
-from functions.shared.api_keys import generate_api_key, hash_api_key, is_key_digest
+from functions.shared.api_keys import generate_api_key, generate_link_token, hash_api_key, is_key_digest
 from functions.shared.errors import error_json
 
 MEBIBYTE = 1024 * 1024
-AUTHORIZE_FIELDS = frozenset({"key_digest", "request_id", "method", "path", "bytes", "deadline_ms"})
+AUTHORIZE_FIELDS = frozenset({"request_id", "method", "path", "bytes", "deadline_ms"})
+# Exactly one credential field, and the optional Range of a GET (contract: CONTRIBUTING.md).
+CREDENTIAL_FIELDS = frozenset({"key_digest", "link_token_digest"})
+OPTIONAL_AUTHORIZE_FIELDS = frozenset({"range"})
 REFUND_FIELDS = frozenset({"request_id", "reason"})
 
 
@@ -44,6 +47,14 @@ class FakeKey:
 
 
 @dataclass
+class FakeLink:
+    """A signed link: the key it was made from, and the denial the service would give it."""
+
+    key_digest: str
+    denial: str | None = None
+
+
+@dataclass
 class RecordedCall:
     path: str
     payload: dict[str, Any]
@@ -59,6 +70,9 @@ class FakeCreditsApi:
     object_reasons: dict[str, str] = field(default_factory=dict)
     restore_retry_after: int = 120
     rate_limited_digests: dict[str, int] = field(default_factory=dict)
+    links: dict[str, FakeLink] = field(default_factory=dict)
+    # path -> object size: a GET with a Range is priced 1 + 1 per started MiB of the range.
+    object_sizes: dict[str, int] = field(default_factory=dict)
     charges: dict[str, dict[str, Any]] = field(default_factory=dict)
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[RecordedCall] = field(default_factory=list)
@@ -76,6 +90,12 @@ class FakeCreditsApi:
         api_key = generate_api_key()
         self.keys[hash_api_key(api_key)] = FakeKey(account_id=account_id)
         return api_key
+
+    def issue_link(self, api_key: str, denial: str | None = None) -> str:
+        """A link token made from ``api_key``; only its digest is stored."""
+        token = generate_link_token()
+        self.links[hash_api_key(token)] = FakeLink(key_digest=hash_api_key(api_key), denial=denial)
+        return token
 
     def calls_to(self, path: str) -> list[RecordedCall]:
         return [call for call in self.calls if call.path == path]
@@ -109,24 +129,43 @@ class FakeCreditsApi:
             return _error(404, "not_found", "no such route")
 
     def _authorize(self, payload: dict[str, Any]) -> TransportResponse:
-        if set(payload) != AUTHORIZE_FIELDS:
-            return _error(400, "validation_error", f"fields must be exactly {sorted(AUTHORIZE_FIELDS)}")
-        key_digest = payload["key_digest"]
+        credential_fields = set(payload) & CREDENTIAL_FIELDS
+        if (
+            not set(payload) >= AUTHORIZE_FIELDS
+            or set(payload) - AUTHORIZE_FIELDS - CREDENTIAL_FIELDS - OPTIONAL_AUTHORIZE_FIELDS
+            or len(credential_fields) != 1
+        ):
+            return _error(400, "validation_error", "fields do not follow the authorize contract")
+        credential_field = credential_fields.pop()
         request_id = payload["request_id"]
         upload_bytes = payload["bytes"]
         deadline_ms = payload["deadline_ms"]
         if not isinstance(deadline_ms, int) or deadline_ms <= 0:
             return _error(400, "validation_error", "deadline_ms must be a positive integer")
-        if not isinstance(key_digest, str) or not is_key_digest(key_digest):
-            return _error(400, "validation_error", "key_digest must be a SHA-256 hex digest")
+        if not isinstance(payload[credential_field], str) or not is_key_digest(payload[credential_field]):
+            return _error(400, "validation_error", f"{credential_field} must be a SHA-256 hex digest")
         if not isinstance(request_id, str) or not request_id:
             return _error(400, "validation_error", "request_id is required")
         if not isinstance(upload_bytes, int) or upload_bytes < 0:
             return _error(400, "validation_error", "bytes must be a non-negative integer")
+        key_digest = str(payload.get("key_digest", ""))
+        if credential_field == "link_token_digest":
+            link = self.links.get(payload["link_token_digest"])
+            if link is None:
+                return _ok(_deny("link_invalid", None, 1))
+            if link.denial is not None:
+                return _ok(_deny(link.denial, None, 1))
+            key_digest = link.key_digest
         if request_id in self.charges:
             return _ok({**self.charges[request_id], "replayed": True})
         method = payload["method"]
         price = 1 + -(-upload_bytes // MEBIBYTE) if method in ("PUT", "POST", "PATCH") else 1
+        size = self.object_sizes.get(payload["path"])
+        if "range" in payload and size is not None:
+            served = _range_bytes(payload["range"], size)
+            if served is None:
+                return _ok({**_deny("range_not_satisfiable", None, 0), "object_size": size})
+            price = 1 + -(-served // MEBIBYTE)
         key = self.keys.get(key_digest)
         if key is None:
             return _ok(_deny("invalid_api_key", None, price))
@@ -202,6 +241,17 @@ class FakeCreditsTransport:
     ) -> TransportResponse:
         self.deadlines.append(deadline)
         return self.api.handle(method, path, headers, body)
+
+
+def _range_bytes(range_header: str, size: int) -> int | None:
+    """Bytes one ``bytes=a-b``, ``bytes=a-`` or ``bytes=-n`` range serves, None if unsatisfiable."""
+    start_text, _, end_text = range_header.removeprefix("bytes=").partition("-")
+    if not start_text:
+        suffix = int(end_text or 0)
+        return min(suffix, size) if suffix > 0 and size > 0 else None
+    start = int(start_text)
+    end = min(int(end_text), size - 1) if end_text else size - 1
+    return end - start + 1 if start <= end and start < size else None
 
 
 def _entry_id() -> str:

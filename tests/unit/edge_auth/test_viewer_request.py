@@ -468,7 +468,7 @@ def test_overlong_uri_is_414(edge: EdgeUnderTest) -> None:
     response = viewer_request.handler(
         viewer_request_event(uri="/" + "a" * 4096, headers={"x-api-key": api_key})
     )
-    assert_generated_json_error(response, 414, "bad_request")
+    assert_generated_json_error(response, 414, "uri_too_long")
     assert edge.api.calls == []
 
 
