@@ -8,22 +8,14 @@ The link's facts are checked here; the key behind it is then checked as any key 
 
 from __future__ import annotations
 
-import re
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
 
-from functions.shared.api_keys import hash_api_key
+from functions.shared.api_keys import LINK_TOKEN_PARAMETER, generate_link_token, hash_api_key
 from functions.shared.errors import DenialReason
 from functions.shared.http_methods import DOWNLOAD_METHODS
 
-LINK_TOKEN_PREFIX = "eml_"  # noqa: S105 - a prefix, not a secret
-# 32 random bytes -> 43 url-safe base64 characters, as for API keys.
-_LINK_TOKEN_RANDOM_BYTES = 32
-LINK_TOKEN_PATTERN = re.compile(r"^eml_[A-Za-z0-9_-]{43}$")
-# The query parameter the CDN reads the token from (the edge strips it before the origin and the cache).
-LINK_QUERY_PARAMETER = "em_link"
 DEFAULT_LINK_MAX_EXPIRES_IN_SECONDS = 7 * 24 * 3600
 MAX_LINK_USES = 1_000_000_000
 
@@ -35,7 +27,7 @@ class NewLinkToken:
 
 
 def new_link_token() -> NewLinkToken:
-    token = LINK_TOKEN_PREFIX + secrets.token_urlsafe(_LINK_TOKEN_RANDOM_BYTES)
+    token = generate_link_token()
     return NewLinkToken(token=token, digest=hash_api_key(token))
 
 
@@ -85,4 +77,4 @@ def link_denial(link: LinkFacts, method: str, path: str, now: datetime) -> Denia
 
 def link_url(cdn_base_url: str, target: str, token: str) -> str:
     """``<cdn>/<path>?em_link=<token>``; the path is percent-encoded as a URL path."""
-    return f"{cdn_base_url.rstrip('/')}{quote(target, safe='/')}?{LINK_QUERY_PARAMETER}={token}"
+    return f"{cdn_base_url.rstrip('/')}{quote(target, safe='/')}?{LINK_TOKEN_PARAMETER}={token}"
