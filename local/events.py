@@ -41,6 +41,10 @@ logger = logging.getLogger("edgemeter.local.events")
 
 StartPosition = Literal["TRIM_HORIZON", "LATEST"]
 DEFAULT_POLL_SECONDS = 0.5
+# Iterators that must be replaced: expired (15 minutes), or, in DynamoDB Local, a LATEST iterator
+# taken on a shard that had no record yet (it answers TrimmedDataAccessException from then on).
+_TRIMMED = "TrimmedDataAccessException"
+_RESUMABLE_ERRORS = frozenset({"ExpiredIteratorException", _TRIMMED})
 # Records per GetRecords call: the Streams API's maximum.
 _RECORDS_PER_CALL = 1000
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=10)
@@ -138,9 +142,10 @@ class StreamReader:
         try:
             reply = self.streams.get_records(ShardIterator=self._iterators[shard_id], Limit=_RECORDS_PER_CALL)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ExpiredIteratorException":
+            code = error.response.get("Error", {}).get("Code")
+            if code not in _RESUMABLE_ERRORS:
                 raise
-            self._iterators[shard_id] = self._resume_iterator(shard_id)
+            self._iterators[shard_id] = self._resume_iterator(shard_id, trimmed=code == _TRIMMED)
             return []
         records: list[dict[str, Any]] = [dict(record) for record in reply.get("Records", [])]
         if records:
@@ -153,11 +158,11 @@ class StreamReader:
             self._finished.add(shard_id)
         return records
 
-    def _resume_iterator(self, shard_id: str) -> str:
-        """A fresh iterator right after the last record read (iterators expire after 15 minutes)."""
+    def _resume_iterator(self, shard_id: str, *, trimmed: bool) -> str:
+        """A fresh iterator right after the last record read, or at the oldest record kept."""
         last = self._last_sequence.get(shard_id)
         options: dict[str, Any] = {"StreamArn": self.stream_arn, "ShardId": shard_id}
-        if last is None:
+        if last is None or trimmed:
             options["ShardIteratorType"] = "TRIM_HORIZON"
         else:
             options |= {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": last}
@@ -211,9 +216,14 @@ class AccountEventsPump:
         return self
 
     def stop(self, timeout_seconds: float = 10.0) -> None:
+        """Stop the thread, then read what is left, so changes made just before still get events."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout_seconds)
+        try:
+            self.drain()
+        except (BotoCoreError, ClientError) as error:
+            logger.warning("the last events could not be read: %s", error)
 
     def __enter__(self) -> AccountEventsPump:
         return self.start()
@@ -230,7 +240,7 @@ class AccountEventsPump:
     def drain(self, max_passes: int = 100) -> list[AccountEvent]:
         """Pass over the streams until a pass reads no record; the events published meanwhile.
 
-        Used when stopping (changes made just before Ctrl-C still get their events) and by tests.
+        Used by ``stop`` and by tests.
         """
         delivered: list[AccountEvent] = []
         for _ in range(max_passes):
