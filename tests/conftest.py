@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from local.dynamodb_capacity import CapacityLayer, PartitionLimits, partition_capacity
 from local.dynamodb_local import LOCAL_CREDENTIALS, LOCAL_REGION, DynamoDBLocal
 
 
@@ -31,3 +32,12 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", LOCAL_REGION)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture
+def dynamodb_at_scale() -> Iterator[CapacityLayer]:
+    """DynamoDB as it behaves at scale, at 1/100: every DynamoDB client created in the test is
+    metered per partition and throttled past 10 WCU/s or 30 RCU/s per partition key
+    (local/dynamodb_capacity). Create the clients (bind the tables) inside the test."""
+    with partition_capacity(PartitionLimits(scale=0.01)) as layer:
+        yield layer
