@@ -17,23 +17,13 @@ from functions.credits.schemas import AccountId, Credits, KeyId, _Request, _Resp
 from functions.credits.sellers.alerts import MAX_ALERT_THRESHOLD, MAX_ALERT_THRESHOLDS, normalise_thresholds
 from functions.credits.sellers.lifecycle import AccountStatus
 from functions.credits.sellers.links import MAX_LINK_USES
-from functions.credits.sellers.scopes import MAX_SCOPE_PREFIXES, SCOPE_PREFIX_MAX_LENGTH, KeyScope
-from functions.shared.http_methods import HttpMethod
+from functions.credits.sellers.scope_model import PATH_PATTERN, PRINTABLE
+from functions.credits.sellers.scopes import SCOPE_PREFIX_MAX_LENGTH
 
-_PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
-# A path or a path prefix: starts with '/', no control characters.
-_PATH_PATTERN = r"^/[^\x00-\x1f\x7f]*$"
 # The longest link anyone may ask for, whatever the setting (one year); the setting is lower.
 MAX_EXPIRES_IN_SECONDS = 366 * 24 * 3600
 
-PathPrefix = Annotated[str, Field(min_length=1, max_length=SCOPE_PREFIX_MAX_LENGTH, pattern=_PATH_PATTERN)]
-Reason = Annotated[str, Field(min_length=1, max_length=500, pattern=_PRINTABLE)]
-
-
-def _unique(values: list[str]) -> list[str]:
-    if len(set(values)) != len(values):
-        raise ValueError("values must not repeat")
-    return values
+Reason = Annotated[str, Field(min_length=1, max_length=500, pattern=PRINTABLE)]
 
 
 # --- account list -----------------------------------------------------------------------------
@@ -75,30 +65,13 @@ class AccountStatusReply(_Response):
     changed: bool = Field(description="False when the account already had this status.")
 
 
-# --- key scopes ---------------------------------------------------------------------------------
-
-
-class KeyScopeModel(_Request):
-    """What a key may do; a missing part does not restrict."""
-
-    methods: Annotated[list[HttpMethod], AfterValidator(_unique)] | None = Field(
-        default=None, min_length=1, max_length=7, examples=[["GET", "HEAD"]]
-    )
-    prefixes: Annotated[list[PathPrefix], AfterValidator(_unique)] | None = Field(
-        default=None, min_length=1, max_length=MAX_SCOPE_PREFIXES, examples=[["/reports/"]]
-    )
-
-    def to_scope(self) -> KeyScope:
-        return KeyScope.build(self.methods, self.prefixes)
-
-
 # --- links ------------------------------------------------------------------------------------
 
 
 class CreateLinkRequest(_Request):
     key_id: KeyId = Field(description="The key the link stands for: it is charged and checked as that key.")
-    path: str | None = Field(default=None, max_length=SCOPE_PREFIX_MAX_LENGTH, pattern=_PATH_PATTERN)
-    prefix: str | None = Field(default=None, max_length=SCOPE_PREFIX_MAX_LENGTH, pattern=_PATH_PATTERN)
+    path: str | None = Field(default=None, max_length=SCOPE_PREFIX_MAX_LENGTH, pattern=PATH_PATTERN)
+    prefix: str | None = Field(default=None, max_length=SCOPE_PREFIX_MAX_LENGTH, pattern=PATH_PATTERN)
     expires_in: int = Field(ge=1, le=MAX_EXPIRES_IN_SECONDS, description="Seconds until the link expires.")
     max_uses: int | None = Field(default=None, ge=1, le=MAX_LINK_USES)
 

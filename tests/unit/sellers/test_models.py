@@ -13,10 +13,18 @@ from functions.credits.sellers.schemas import (
     AccountStatusRequest,
     AlertsRequest,
     CreateLinkRequest,
-    KeyScopeModel,
 )
+from functions.credits.sellers.scope_model import KeyScopeModel
 
 KEY_ID = "key_0123456789abcdef"
+
+
+def test_scope_round_trips_through_the_domain_scope() -> None:
+    model = KeyScopeModel.model_validate({"methods": ["HEAD", "GET"], "prefixes": ["/r/"]})
+    assert KeyScopeModel.from_scope(model.to_scope()) == KeyScopeModel(
+        methods=["GET", "HEAD"], prefixes=["/r/"]
+    )
+    assert KeyScopeModel.from_scope(None) is None
 
 
 def test_good_requests_validate() -> None:
