@@ -42,6 +42,8 @@ from aws_cdk import Annotations, AssetHashType, BundlingOptions, DockerImage, IL
 from aws_cdk import aws_lambda as lambda_
 from constructs import IConstruct
 
+from functions.shared.environment_variables import EDGEMETER_LAMBDA_PYTHON
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_ROOT = PROJECT_ROOT / "functions"
 BUNDLING_CACHE_ROOT = PROJECT_ROOT / ".build" / "bundling-cache"
@@ -54,7 +56,7 @@ _SKIPPED_FILE_SUFFIXES = (".pyc", ".pyo")
 
 # Names the interpreter that compiles the bytecode of ``compile_bytecode`` assets, when
 # neither the synthesizing interpreter nor ``python3.X`` on PATH is of the runtime's version.
-BYTECODE_PYTHON_ENV = "EDGEMETER_LAMBDA_PYTHON"
+BYTECODE_PYTHON_ENV = EDGEMETER_LAMBDA_PYTHON
 BYTECODE_WARNING_ID = "edgemeter:edgeBytecodeMissing"
 # Run by the compiling interpreter (any Python 3), in the bundle directory, with the
 # bundle-relative source paths as arguments. Unchecked hash-based pycs: loaded without

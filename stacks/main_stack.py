@@ -23,6 +23,7 @@ from stacks.constructs.object_catalog import ObjectCatalogInfra
 from stacks.constructs.origin_failover import OriginFailover
 from stacks.constructs.storage_tiering import StorageTiering
 from stacks.edge_stack import EdgemeterEdgeStack
+from stacks.lambda_packages import CREDITS_PACKAGE_DIRS, EDGE_AUTH_PACKAGE_DIRS, ORIGIN_SIGNER_PACKAGE_DIRS
 from stacks.nag import acknowledge
 from stacks.settings import (
     CustomOriginSettings,
@@ -51,7 +52,7 @@ _ARCHITECTURES = {
 def credits_asset_spec(settings: EdgemeterSettings) -> PythonAssetSpec:
     """The credits Lambda's asset (also the catalog event Lambda's: same packages, same dependencies)."""
     return PythonAssetSpec(
-        package_dirs=("functions/credits", "functions/catalog", "functions/shared"),
+        package_dirs=CREDITS_PACKAGE_DIRS,
         requirements_file="functions/credits/requirements.txt",
         python_version=LAMBDA_PYTHON_VERSION,
         cpu=_LAMBDA_CPUS[settings.lambda_architecture],
@@ -61,13 +62,13 @@ def credits_asset_spec(settings: EdgemeterSettings) -> PythonAssetSpec:
 # Lambda@Edge runs on x86_64 only; these packages are standard library (+ the runtime's botocore).
 # They ship their bytecode: every cold start would otherwise compile them (stacks/bundling.py).
 EDGE_AUTH_ASSET = PythonAssetSpec(
-    package_dirs=("functions/edge_auth", "functions/shared"),
+    package_dirs=EDGE_AUTH_PACKAGE_DIRS,
     python_version=LAMBDA_PYTHON_VERSION,
     cpu=LambdaCpu.X86_64,
     compile_bytecode=True,
 )
 ORIGIN_SIGNER_ASSET = PythonAssetSpec(
-    package_dirs=("functions/origin_signer", "functions/shared"),
+    package_dirs=ORIGIN_SIGNER_PACKAGE_DIRS,
     python_version=LAMBDA_PYTHON_VERSION,
     cpu=LambdaCpu.X86_64,
     compile_bytecode=True,

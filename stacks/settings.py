@@ -21,13 +21,13 @@ from functions.credits.config import PricingConfig
 from functions.edge_auth.settings import EdgeSettings
 from functions.edge_auth.settings import SettingsError as EdgeSettingsError
 from functions.edge_auth.settings import parse_settings as parse_edge_settings
+from functions.shared.aws_regions import is_aws_region
 from stacks.constructs.origin_failover import SecondaryOriginSettings
 from stacks.constructs.storage_tiering import StorageTieringSettings
 
 CONTEXT_PREFIX = "edgemeter:"
 EDGE_REGION = "us-east-1"
 
-_REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$"
 _ACCOUNT_ID = r"\d{12}"
 _CERTIFICATE_ARN = re.compile(rf"^arn:aws[a-z-]*:acm:us-east-1:{_ACCOUNT_ID}:certificate/[0-9a-f-]{{36}}$")
 _WEB_ACL_ARN = re.compile(
@@ -115,7 +115,7 @@ class CustomOriginSettings(_Settings):
     @field_validator("signing_region")
     @classmethod
     def _valid_region(cls, region: str) -> str:
-        if not re.fullmatch(_REGION_PATTERN, region):
+        if not is_aws_region(region):
             raise ValueError("must look like an AWS region name, e.g. us-east-1")
         return region
 
@@ -198,7 +198,7 @@ class EdgemeterSettings(_Settings):
     @field_validator("region")
     @classmethod
     def _valid_region(cls, region: str) -> str:
-        if not re.fullmatch(_REGION_PATTERN, region):
+        if not is_aws_region(region):
             raise ValueError("must be an AWS region name such as eu-west-1")
         return region
 

@@ -12,6 +12,11 @@ from constructs import Construct
 
 from functions.credits.telemetry import NAMESPACE as CREDITS_METRICS_NAMESPACE
 from functions.credits.telemetry import SERVICE as CREDITS_SERVICE_NAME
+from functions.shared.environment_variables import (
+    EDGEMETER_CREDITS_TABLE,
+    EDGEMETER_PRICING,
+    EDGEMETER_USERS_TABLE,
+)
 from stacks.constructs.edge_functions import LAMBDA_PYTHON_RUNTIME
 from stacks.nag import acknowledge, nag_account, nag_partition
 from stacks.settings import EdgemeterSettings, log_retention
@@ -41,9 +46,9 @@ def credits_function_environment(
 ) -> dict[str, str]:
     """The credits Lambda's environment: its tables, its prices and Powertools' service identity."""
     return {
-        "EDGEMETER_USERS_TABLE": users_table.table_name,
-        "EDGEMETER_CREDITS_TABLE": credits_table.table_name,
-        "EDGEMETER_PRICING": settings.prices.model_dump_json(),
+        EDGEMETER_USERS_TABLE: users_table.table_name,
+        EDGEMETER_CREDITS_TABLE: credits_table.table_name,
+        EDGEMETER_PRICING: settings.prices.model_dump_json(),
         # The service's own defaults, stated so the dashboard and the function cannot diverge.
         "POWERTOOLS_SERVICE_NAME": CREDITS_SERVICE_NAME,
         "POWERTOOLS_METRICS_NAMESPACE": CREDITS_METRICS_NAMESPACE,

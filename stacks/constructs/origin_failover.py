@@ -28,6 +28,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from functions.shared.aws_regions import AWS_REGION_PATTERN
 from stacks.constructs.path_style_origin import path_style_https_origin
 
 DEFAULT_FALLBACK_STATUS_CODES = (500, 502, 503, 504, 404)
@@ -47,7 +48,7 @@ class SecondaryOriginSettings(_Settings):
     bucket_name: str | None = Field(
         default=None, alias="bucketName", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
     )
-    bucket_region: str | None = Field(default=None, alias="bucketRegion", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    bucket_region: str | None = Field(default=None, alias="bucketRegion", pattern=AWS_REGION_PATTERN)
     endpoint: str | None = Field(default=None, description="https://host[:port] of an S3-compatible store")
     path_bucket: str | None = Field(
         default=None, alias="pathBucket", description="kind http: bucket name in the path-style URL"

@@ -19,11 +19,14 @@ from pathlib import Path
 
 import pytest
 
+from stacks.lambda_packages import EDGE_AUTH_PACKAGE_DIRS, ORIGIN_SIGNER_PACKAGE_DIRS
+
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 MAX_PACKAGE_ZIPPED_BYTES = 250 * 1024
+# The CDK app's own lists (stacks/lambda_packages.py), plus the parent __init__ the bundler adds.
 PACKAGES = {
-    "edge_auth": ("functions/__init__.py", "functions/edge_auth", "functions/shared"),
-    "origin_signer": ("functions/__init__.py", "functions/origin_signer", "functions/shared"),
+    "edge_auth": ("functions/__init__.py", *EDGE_AUTH_PACKAGE_DIRS),
+    "origin_signer": ("functions/__init__.py", *ORIGIN_SIGNER_PACKAGE_DIRS),
 }
 # The Lambda Python runtime ships boto3 and botocore, and botocore's own dependencies.
 # certifi: botocore imports it when installed and falls back to its bundled CA file otherwise.

@@ -1,0 +1,42 @@
+"""Every ``EDGEMETER_*`` environment variable, spelled once.
+
+Each constant is named as its value, so a grep for the variable finds this home and every
+user. Standard library only (it imports nothing): the Lambdas, the CDK app, the local
+runtime, the CLI and bench all import their names from here. Lambda@Edge has no
+environment variables; the edge packages carry this module only because they ship
+``functions/shared`` whole.
+"""
+
+from __future__ import annotations
+
+# The credits Lambda (functions/credits/config.py reads them; stacks/ and local/ set them).
+EDGEMETER_USERS_TABLE = "EDGEMETER_USERS_TABLE"
+EDGEMETER_CREDITS_TABLE = "EDGEMETER_CREDITS_TABLE"
+EDGEMETER_DYNAMODB_ENDPOINT = "EDGEMETER_DYNAMODB_ENDPOINT"
+EDGEMETER_PRICING = "EDGEMETER_PRICING"
+EDGEMETER_MAX_BODY_BYTES = "EDGEMETER_MAX_BODY_BYTES"
+EDGEMETER_CHARGE_RECORD_TTL_DAYS = "EDGEMETER_CHARGE_RECORD_TTL_DAYS"
+EDGEMETER_TRANSACTION_ATTEMPTS = "EDGEMETER_TRANSACTION_ATTEMPTS"
+EDGEMETER_DYNAMODB_MAX_POOL_CONNECTIONS = "EDGEMETER_DYNAMODB_MAX_POOL_CONNECTIONS"
+EDGEMETER_KEY_CACHE_TTL_SECONDS = "EDGEMETER_KEY_CACHE_TTL_SECONDS"
+EDGEMETER_KEY_CACHE_MAX_ENTRIES = "EDGEMETER_KEY_CACHE_MAX_ENTRIES"
+
+# The objects catalog's settings document (JSON), in the credits and catalog event Lambdas.
+EDGEMETER_CATALOG = "EDGEMETER_CATALOG"
+# The account events Lambda: the EventBridge bus it publishes to.
+EDGEMETER_EVENT_BUS_NAME = "EDGEMETER_EVENT_BUS_NAME"
+
+# The CDK app: the interpreter that compiles the edge packages' bytecode (stacks/bundling.py).
+EDGEMETER_LAMBDA_PYTHON = "EDGEMETER_LAMBDA_PYTHON"
+
+# The local runtime: the supervisor's resolved config for its children, the origin's credentials,
+# and the partition-faithful DynamoDB layer's scale and burst.
+EDGEMETER_LOCAL_CONFIG = "EDGEMETER_LOCAL_CONFIG"
+EDGEMETER_ORIGIN_ACCESS_KEY = "EDGEMETER_ORIGIN_ACCESS_KEY"
+EDGEMETER_ORIGIN_SECRET_KEY = "EDGEMETER_ORIGIN_SECRET_KEY"  # noqa: S105 - a variable name, not a secret
+EDGEMETER_DYNAMODB_CAPACITY_SCALE = "EDGEMETER_DYNAMODB_CAPACITY_SCALE"
+EDGEMETER_DYNAMODB_CAPACITY_BURST_SECONDS = "EDGEMETER_DYNAMODB_CAPACITY_BURST_SECONDS"
+
+# The edgemeter CLI: the credits API's base URL and region.
+EDGEMETER_API = "EDGEMETER_API"
+EDGEMETER_REGION = "EDGEMETER_REGION"

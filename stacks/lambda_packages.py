@@ -1,0 +1,15 @@
+"""What goes into each Lambda asset: its repository-relative package directories, spelled once.
+
+Standard library only, so the edge package tests (tests/unit/edge_auth/test_package.py) read
+the same lists as the CDK app without importing the CDK. The bundler adds each directory's
+parent ``__init__.py`` files (``functions/__init__.py``) by itself (stacks/bundling.py).
+"""
+
+from __future__ import annotations
+
+# viewer-request and origin-response: standard library (+ the runtime's botocore) only.
+EDGE_AUTH_PACKAGE_DIRS = ("functions/edge_auth", "functions/shared")
+# The origin-request signer for S3-compatible origins: the same shared code, its own handler.
+ORIGIN_SIGNER_PACKAGE_DIRS = ("functions/origin_signer", "functions/shared")
+# The credits Lambda, and the catalog event Lambda (same packages, same dependencies).
+CREDITS_PACKAGE_DIRS = ("functions/credits", "functions/catalog", "functions/shared")
