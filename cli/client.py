@@ -44,6 +44,8 @@ class CreditsApiClient:
     region: str
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     service: str = "execute-api"
+    # None: real HTTP; tests pass httpx.MockTransport.
+    transport: httpx.BaseTransport | None = None
 
     def request(
         self,
@@ -64,7 +66,9 @@ class CreditsApiClient:
             headers["content-type"] = "application/json"
         signed = sign_request(method, url, headers, payload, self.credentials, self.region, self.service)
         try:
-            with httpx.Client(timeout=self.timeout_seconds, trust_env=False) as http:
+            with httpx.Client(
+                timeout=self.timeout_seconds, trust_env=False, transport=self.transport
+            ) as http:
                 response = http.request(method, url, headers=signed, content=payload or None)
         except httpx.TransportError as error:
             host = urlsplit(self.base_url).netloc

@@ -11,44 +11,22 @@ Exit codes (cli/common.py): 0 success, 1 the API refused or failed the request, 
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import re
-import sys
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
-import botocore.exceptions
-import botocore.session
+import httpx
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from cli.client import CreditsApiClient, CreditsApiError, CreditsApiUnreachable
-from cli.common import EXIT_DENIED, EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, aws_region, fail
-from functions.shared.sigv4 import MissingCredentialsError, load_credentials, static_credentials
-from local.config import LocalCredentials
+from cli.api_session import DEFAULT_API_URL, CliOptions, call_api, emit, short_time, stdout
+from cli.client import CreditsApiClient
+from cli.common import aws_region
 
-DEFAULT_API_URL = "http://127.0.0.1:8081"
 _RELATIVE_TIME = re.compile(r"^(?P<count>\d+)(?P<unit>[smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-# Piped output (logs, CI) gets room for the tables; a terminal's own width is used otherwise.
-stdout = Console(width=None if sys.stdout.isatty() else 160)
-
-
-@dataclass(frozen=True)
-class CliOptions:
-    api: str
-    region: str
-    profile: str | None
-    json_output: bool
-    timeout_seconds: float
 
 
 app = typer.Typer(
@@ -80,75 +58,9 @@ def global_options(  # noqa: PLR0917 - typer maps each option to one parameter
     ] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="seconds to wait for the API")] = 15.0,
 ) -> None:
-    context.obj = CliOptions(api, aws_region(region), profile, json_output, timeout)
-
-
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _client(context: typer.Context) -> CreditsApiClient:
-    options: CliOptions = context.obj
-    split = urlsplit(options.api)
-    if split.scheme not in ("http", "https") or not split.hostname:
-        fail(EXIT_USAGE, f"--api must be an http(s) URL, got {options.api!r}")
-    if _is_loopback(options.api):
-        # The local runtime accepts exactly its own credentials (local/config.py).
-        local = LocalCredentials()
-        credentials = static_credentials(local.access_key_id, local.secret_access_key)
-    else:
-        try:
-            credentials = load_credentials(botocore.session.Session(profile=options.profile))
-        except MissingCredentialsError as error:
-            fail(EXIT_DENIED, f"{error}; configure AWS credentials (aws configure, AWS_PROFILE, env vars)")
-        except botocore.exceptions.ProfileNotFound as error:
-            fail(EXIT_USAGE, str(error))
-    return CreditsApiClient(
-        base_url=options.api,
-        credentials=credentials,
-        region=options.region,
-        timeout_seconds=options.timeout_seconds,
-    )
-
-
-@contextmanager
-def _api_errors(options: CliOptions) -> Iterator[None]:
-    """One place that turns API failures into messages and exit codes."""
-    try:
-        yield
-    except CreditsApiUnreachable as error:
-        hint = " Is `make run` running?" if _is_loopback(options.api) else " Check --api and your network."
-        fail(EXIT_UNREACHABLE, f"{error}.{hint}")
-    except CreditsApiError as error:
-        if error.status in (401, 403):
-            fail(
-                EXIT_DENIED,
-                f"access denied by the credits API ({error.status} {error.code}): {error.message}",
-            )
-        details = "".join(f"\n  {name}: {value}" for name, value in error.details.items())
-        fail(EXIT_FAILED, f"{error.status} {error.code}: {error.message}{details}")
-
-
-def _emit(context: typer.Context, document: dict[str, Any], render: Callable[[dict[str, Any]], None]) -> None:
-    options: CliOptions = context.obj
-    if options.json_output:
-        # Plain JSON, never wrapped or styled: this output is for scripts.
-        print(json.dumps(document, indent=2))
-    else:
-        render(document)
-
-
-def _call(context: typer.Context, action: Callable[[CreditsApiClient], dict[str, Any]]) -> dict[str, Any]:
-    client = _client(context)
-    with _api_errors(context.obj):
-        return action(client)
-    raise AssertionError("unreachable: _api_errors either returns or exits")
+    # A transport given as the context object (tests) is kept; see CliOptions.
+    transport = context.obj if isinstance(context.obj, httpx.BaseTransport) else None
+    context.obj = CliOptions(api, aws_region(region), profile, json_output, timeout, transport)
 
 
 def parse_time(value: str | None, *, now: datetime | None = None) -> str | None:
@@ -172,12 +84,6 @@ def parse_time(value: str | None, *, now: datetime | None = None) -> str | None:
     return moment.isoformat()
 
 
-def _short_time(value: Any) -> str:
-    """``2026-11-21T20:01:02.123456Z`` -> ``2026-11-21 20:01:02`` (the API's times are UTC)."""
-    text = str(value)
-    return text[:19].replace("T", " ") if len(text) >= 19 else text
-
-
 def _account_table(account: dict[str, Any]) -> None:
     table = Table(show_header=False, box=None)
     for field_name in ("account_id", "name", "balance", "status", "created_at"):
@@ -193,8 +99,8 @@ def accounts_create(
     context: typer.Context, name: Annotated[str, typer.Argument(help="account name")]
 ) -> None:
     """Create an account (balance 0; grant credits next)."""
-    account = _call(context, lambda client: client.create_account(name))
-    _emit(context, account, _account_table)
+    account = call_api(context, lambda client: client.create_account(name))
+    emit(context, account, _account_table)
 
 
 @accounts_app.command("show")
@@ -202,8 +108,8 @@ def accounts_show(
     context: typer.Context, account_id: Annotated[str, typer.Argument(help="acct_...")]
 ) -> None:
     """Show an account with its balance and status."""
-    account = _call(context, lambda client: client.get_account(account_id))
-    _emit(context, account, _account_table)
+    account = call_api(context, lambda client: client.get_account(account_id))
+    emit(context, account, _account_table)
 
 
 # --------------------------------------------------------------------------- keys
@@ -220,7 +126,7 @@ def keys_issue(
 ) -> None:
     """Issue an API key. The key is shown this once: store it now."""
     expiry = _future_time(expires_at)
-    issued = _call(context, lambda client: client.issue_key(account_id, name=name, expires_at=expiry))
+    issued = call_api(context, lambda client: client.issue_key(account_id, name=name, expires_at=expiry))
 
     def render(document: dict[str, Any]) -> None:
         stdout.print(f"Issued key [bold]{document['key_id']}[/] for account {document['account_id']}.")
@@ -228,7 +134,7 @@ def keys_issue(
         # Plain print so the key can be copied without markup or wrapping.
         print(document["api_key"])
 
-    _emit(context, issued, render)
+    emit(context, issued, render)
 
 
 def _future_time(value: str | None) -> str | None:
@@ -249,7 +155,7 @@ def keys_list(
     cursor: Annotated[str | None, typer.Option(help="next_cursor of the previous page")] = None,
 ) -> None:
     """List an account's keys (never the keys themselves)."""
-    page = _call(context, lambda client: client.list_keys(account_id, limit=limit, cursor=cursor))
+    page = call_api(context, lambda client: client.list_keys(account_id, limit=limit, cursor=cursor))
 
     def render(document: dict[str, Any]) -> None:
         table = Table()
@@ -263,15 +169,15 @@ def keys_list(
                 key["key_id"],
                 key.get("name") or "",
                 key["status"],
-                _short_time(key.get("created_at") or ""),
-                _short_time(key.get("expires_at") or ""),
-                _short_time(key.get("revoked_at") or ""),
+                short_time(key.get("created_at") or ""),
+                short_time(key.get("expires_at") or ""),
+                short_time(key.get("revoked_at") or ""),
             )
         stdout.print(table)
         if document.get("next_cursor"):
             stdout.print(f"more: --cursor {document['next_cursor']}")
 
-    _emit(context, page, render)
+    emit(context, page, render)
 
 
 @keys_app.command("revoke")
@@ -281,8 +187,8 @@ def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="key_...")],
 ) -> None:
     """Revoke a key: the CDN answers 403 to it from now on."""
-    revoked = _call(context, lambda client: client.revoke_key(account_id, key_id))
-    _emit(context, revoked, lambda document: stdout.print(f"Revoked key {document.get('key_id', key_id)}."))
+    revoked = call_api(context, lambda client: client.revoke_key(account_id, key_id))
+    emit(context, revoked, lambda document: stdout.print(f"Revoked key {document.get('key_id', key_id)}."))
 
 
 # --------------------------------------------------------------------------- credits
@@ -300,7 +206,7 @@ def grant(
 ) -> None:
     """Grant credits to an account (idempotent per --idempotency-key)."""
     key = idempotency_key or f"cli-{uuid.uuid4()}"
-    granted = _call(
+    granted = call_api(
         context, lambda client: client.grant(account_id, amount=amount, reason=reason, idempotency_key=key)
     )
 
@@ -310,14 +216,14 @@ def grant(
             f"{verb} {document['amount']} credits to {document['account_id']}; balance {document['balance']}."
         )
 
-    _emit(context, granted, render)
+    emit(context, granted, render)
 
 
 @app.command("balance")
 def balance(context: typer.Context, account_id: Annotated[str, typer.Argument(help="acct_...")]) -> None:
     """An account's balance in credits."""
-    account = _call(context, lambda client: client.get_account(account_id))
-    _emit(
+    account = call_api(context, lambda client: client.get_account(account_id))
+    emit(
         context,
         {"account_id": account["account_id"], "balance": account["balance"], "status": account["status"]},
         lambda document: stdout.print(f"{document['account_id']}: {document['balance']} credits"),
@@ -339,7 +245,7 @@ def ledger(  # noqa: PLR0917 - typer maps each option to one parameter
     entries: list[dict[str, Any]] = []
     next_cursor = cursor
     while True:
-        page = _call(context, _LedgerPageQuery(account_id, limit, next_cursor, start, end))
+        page = call_api(context, _LedgerPageQuery(account_id, limit, next_cursor, start, end))
         entries.extend(page.get("entries", []))
         next_cursor = page.get("next_cursor")
         if not all_pages or not next_cursor:
@@ -358,7 +264,7 @@ def ledger(  # noqa: PLR0917 - typer maps each option to one parameter
         table.add_column("request_id", no_wrap=True, overflow="ellipsis", max_width=16)
         for entry in document["entries"]:
             table.add_row(
-                _short_time(entry["created_at"]),
+                short_time(entry["created_at"]),
                 entry["kind"],
                 f"{entry['amount']:+d}",
                 entry.get("method") or "",
@@ -372,7 +278,7 @@ def ledger(  # noqa: PLR0917 - typer maps each option to one parameter
         if document.get("next_cursor"):
             stdout.print(f"more: --cursor {document['next_cursor']} (or --all)")
 
-    _emit(context, document, render)
+    emit(context, document, render)
 
 
 @app.command("usage")
@@ -386,7 +292,7 @@ def usage(
 ) -> None:
     """Usage in a period: requests, bytes, credits spent, refunded and granted."""
     start, end = parse_time(since), parse_time(until)
-    report = _call(context, lambda client: client.usage(account_id, since=start, until=end))
+    report = call_api(context, lambda client: client.usage(account_id, since=start, until=end))
 
     def render(document: dict[str, Any]) -> None:
         table = Table(show_header=False, box=None)
@@ -394,7 +300,7 @@ def usage(
             table.add_row(f"[bold]{name}[/]", str(value))
         stdout.print(table)
 
-    _emit(context, report, render)
+    emit(context, report, render)
 
 
 @dataclass(frozen=True)
