@@ -57,9 +57,9 @@ from functions.catalog.origin import ObjectHead, RestoreRequestOutcome
 from functions.catalog.settings import CatalogSettings, RestoreTier
 from functions.credits.app import CreditsApi
 from functions.credits.config import Settings
-from functions.credits.data.repository import CreditsRepository
 from functions.credits.data.tables import create_tables, delete_tables
 from functions.credits.service import CreditsService
+from functions.credits.store.dynamodb import DynamoDBCreditsStore
 from functions.edge_auth import origin_response, runtime, viewer_request
 from functions.edge_auth.credits_client import TransportResponse
 from functions.edge_auth.settings import CacheSettings
@@ -435,7 +435,7 @@ def _run_configuration(
                         storage_class="STANDARD",
                     )
                 )
-        api = CreditsApi(CreditsService(CreditsRepository(settings), settings, catalog=guard), settings)
+        api = CreditsApi(CreditsService(DynamoDBCreditsStore(settings), settings, catalog=guard), settings)
         credits = InProcessCredits(api.handle)
         transport = TimedCreditsTransport(HandlerTransport(credits))
         harness = _Harness(counter=counter, transport=transport, origin=origin)

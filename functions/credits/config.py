@@ -12,16 +12,16 @@ import json
 import math
 import os
 from collections.abc import Mapping
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from functions.shared.http_methods import HttpMethod
 
 MIB = 1024 * 1024
 # The largest price one rule may name; keeps every computed price far from overflow.
 MAX_RULE_CREDITS = 1_000_000
 
-HttpMethod = Literal["GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"]
-HTTP_METHODS: tuple[HttpMethod, ...] = ("GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS")
 
 _TABLE_NAME = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{3,255}$")]
 

@@ -1,7 +1,7 @@
 """The credits Lambda's entry point (API Gateway REST proxy integration).
 
 The first invocation validates the configuration once (a bad one fails with a clear message)
-and wires handler -> logic -> data access. Each invocation is logged with the
+and wires handler -> logic -> credits store. Each invocation is logged with the
 API Gateway request id as correlation id; the event itself is never logged (it carries
 key digests), and the tracer never records responses (a new key's reply carries the key).
 """
@@ -16,14 +16,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.catalog.authorize_guard import CatalogGuard
 from functions.credits.app import CreditsApi
 from functions.credits.config import Settings, settings_from_env
-from functions.credits.data.repository import CreditsRepository
 from functions.credits.service import CreditsService
+from functions.credits.store.dynamodb import DynamoDBCreditsStore
 from functions.credits.telemetry import PowertoolsTelemetry, logger, metrics, tracer
 
 
 def build_api(settings: Settings) -> CreditsApi:
     service = CreditsService(
-        CreditsRepository(settings),
+        DynamoDBCreditsStore(settings),
         settings,
         telemetry=PowertoolsTelemetry(),
         # None unless EDGEMETER_CATALOG is set (functions/catalog/settings.py).

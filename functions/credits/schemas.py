@@ -1,5 +1,7 @@
 """Request and response models of the credits API (pydantic).
 
+``DenialReason`` is re-exported from ``functions/shared/errors.py``, its one home.
+
 They are the API's contract: the resolver validates requests and responses against them and
 generates the OpenAPI document from them. The logic (``service.py``) takes the request models
 and returns the response models, so a field is named in exactly one place.
@@ -13,7 +15,6 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from functions.credits.config import HttpMethod
 from functions.credits.ids import (
     ACCOUNT_ID_PATTERN,
     ENTRY_ID_PATTERN,
@@ -22,6 +23,9 @@ from functions.credits.ids import (
     KEY_ID_PATTERN,
     REQUEST_ID_PATTERN,
 )
+from functions.credits.ranges import MAX_RANGE_HEADER_LENGTH
+from functions.shared.errors import DenialReason as DenialReason  # noqa: PLC0414 - re-exported for the API's users
+from functions.shared.http_methods import HttpMethod
 
 # --- limits -----------------------------------------------------------------------------------
 
@@ -189,9 +193,12 @@ class Usage(_Response):
     from_: datetime = Field(alias="from", serialization_alias="from")
     to: datetime
     downloads: int = Field(description="Charged GET and HEAD requests.")
-    uploads: int = Field(description="Charged PUT and POST requests.")
+    uploads: int = Field(description="Charged PUT, POST and PATCH requests.")
     other_requests: int
-    bytes: int = Field(description="Bytes of charged uploads (Content-Length).")
+    bytes: int = Field(
+        description="Bytes moved by charged requests: an upload's Content-Length, a download's bytes served "
+        "(the range or the whole object, 0 for HEAD; downloads of objects of unknown size count 0)."
+    )
     credits_spent: int = Field(description="Credits charged, before refunds.")
     refunds: int
     credits_refunded: int
@@ -204,24 +211,22 @@ class Usage(_Response):
 # --- edge: authorize and refund ---------------------------------------------------------------
 
 
-class DenialReason(StrEnum):
-    INVALID_API_KEY = "invalid_api_key"
-    REVOKED_API_KEY = "revoked_api_key"
-    EXPIRED_API_KEY = "expired_api_key"
-    INSUFFICIENT_CREDITS = "insufficient_credits"
-    RATE_LIMITED = "rate_limited"
-    ACCOUNT_SUSPENDED = "account_suspended"
-    # Reserved by the edge<->credits contract for the objects catalog (functions/catalog/).
-    OBJECT_NOT_FOUND = "object_not_found"
-    RESTORE_IN_PROGRESS = "restore_in_progress"
-
-
 class AuthorizeRequest(_Request):
     key_digest: str = Field(pattern=KEY_DIGEST_PATTERN, description="SHA-256 hex digest of the API key.")
     request_id: RequestId = Field(description="CloudFront's request id: the idempotency key of the charge.")
     method: HttpMethod
     path: str = Field(min_length=1, max_length=MAX_PATH_LENGTH, pattern=r"^/[^\x00-\x1f\x7f]*$")
     bytes: int = Field(default=0, ge=0, le=MAX_BODY_BYTES, description="Upload Content-Length; 0 otherwise.")
+    range: str | None = Field(
+        default=None,
+        max_length=MAX_RANGE_HEADER_LENGTH,
+        pattern=r"^[\x20-\x7e]*$",
+        description=(
+            "The raw Range header of a GET. The download is priced by the bytes it serves (from the "
+            "catalog's object size) and those bytes are recorded; an unsatisfiable range is denied "
+            "`range_not_satisfiable`, not charged; a malformed one is ignored (the whole object)."
+        ),
+    )
     deadline_ms: int | None = Field(
         default=None,
         ge=0,

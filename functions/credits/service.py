@@ -1,54 +1,32 @@
-"""The logic of the credits service: between the thin API layer and the data access.
+"""The logic of the credits service: between the thin API layer and the credits store.
 
-It takes validated request models, applies the money rules, calls the repository and
-returns response models. It raises the domain errors of ``errors.py``; an authorization
-that is refused is a ``Decision`` with a reason, not an error.
+It takes validated request models, applies the money rules, calls the store (any
+``CreditsStore``: DynamoDB in the Lambda, the in-memory twin in unit tests) and returns
+response models. It raises the domain errors of ``functions/credits/errors.py``; an
+authorization that is refused is a ``schemas.Decision`` with a reason, not an error.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import Protocol
 
-from functions.catalog.authorize_guard import CatalogGuard
+from functions.catalog.authorize_guard import CatalogVerdict
 from functions.credits.config import Settings
-from functions.credits.data.models import (
-    ACCOUNT_PROFILE_SK,
-    KEY_BY_DIGEST_SK,
-    AccountItem,
-    ChargeRecordItem,
-    KeyByDigestItem,
-    KeyByIdItem,
-    LedgerEntryItem,
-    account_pk,
-    key_digest_pk,
-    key_sk,
-)
-from functions.credits.data.repository import (
-    AlreadyCharged,
-    Charged,
-    ChargeOutcome,
-    CreditsRepository,
-    Granted,
-    GrantOverLimit,
-    InsufficientCredits,
-    InvalidCursor,
-    KeyRevocationsChanged,
-)
 from functions.credits.errors import (
     AccountNotFound,
     BalanceLimitExceeded,
     ChargeNotFound,
-    DataIntegrityError,
     DeadlineExceeded,
     IdempotencyConflict,
     InvalidRequest,
     KeyNotFound,
 )
 from functions.credits.ids import new_account_id, new_key_id
+from functions.credits.ranges import Unsatisfiable, bytes_served
 from functions.credits.schemas import (
     MAX_BALANCE,
     Account,
@@ -72,7 +50,27 @@ from functions.credits.schemas import (
     RefundRequest,
     Usage,
 )
+from functions.credits.store.errors import DataIntegrityError, InvalidCursor
+from functions.credits.store.protocol import CreditsStore
+from functions.credits.store.records import (
+    AccountRecord,
+    AlreadyCharged,
+    Charged,
+    ChargeIntent,
+    ChargeOutcome,
+    ChargeRecord,
+    Granted,
+    GrantIntent,
+    GrantOverLimit,
+    InsufficientCredits,
+    KeyRateLimit,
+    KeyRecord,
+    KeyRevocationsChanged,
+    KeyState,
+    LedgerRecord,
+)
 from functions.shared.api_keys import generate_api_key, hash_api_key
+from functions.shared.http_methods import DOWNLOAD_METHODS
 from functions.shared.ttl_cache import TtlCache
 
 # Bounds of the ledger when no time filter is given, and the longest usage period.
@@ -83,8 +81,6 @@ MAX_USAGE_PERIOD = timedelta(days=366)
 # travel back to the edge (API Gateway + the network to the edge location) in time.
 DEADLINE_SAFETY_MARGIN_MS = 250
 DEADLINE_REFUND_REASON = "deadline_exceeded"
-
-_K = TypeVar("_K", bound=KeyByIdItem)
 
 
 class Clock(Protocol):
@@ -122,34 +118,62 @@ class NoTelemetry:
         pass
 
 
-def _key_view(item: KeyByIdItem) -> Key:
-    rate_limit = None
-    if item.rate_limit_per_second is not None and item.rate_limit_burst is not None:
-        rate_limit = RateLimit(per_second=int(item.rate_limit_per_second), burst=int(item.rate_limit_burst))
+class RefundObservation(Protocol):
+    """What the catalog learnt from a refunded origin failure."""
+
+    @property
+    def retry_after(self) -> int | None: ...
+
+
+class ObjectsCatalog(Protocol):
+    """The objects catalog as authorize and refund consult it (``CatalogGuard`` in the Lambda)."""
+
+    @property
+    def restore_price(self) -> int: ...
+
+    def before_charge(self, method: str, path: str, now: datetime) -> CatalogVerdict: ...
+
+    def after_charge(self, *, method: str, path: str, body_bytes: int, now: datetime) -> None: ...
+
+    def after_refund(self, *, method: str, path: str, reason: str, now: datetime) -> RefundObservation: ...
+
+
+def _key_view(key: KeyRecord) -> Key:
+    limit = key.rate_limit
     return Key(
-        key_id=item.key_id,
-        account_id=item.account_id,
-        name=item.name,
-        status=KeyStatus(item.status),
-        created_at=item.created_at,
-        expires_at=item.expires_at,
-        revoked_at=item.revoked_at,
-        rate_limit=rate_limit,
+        key_id=key.key_id,
+        account_id=key.account_id,
+        name=key.name,
+        status=KeyStatus(key.status.value),
+        created_at=key.created_at,
+        expires_at=key.expires_at,
+        revoked_at=key.revoked_at,
+        rate_limit=None if limit is None else RateLimit(per_second=limit.per_second, burst=limit.burst),
     )
 
 
-def _entry_view(item: LedgerEntryItem) -> LedgerEntry:
+def _entry_view(entry: LedgerRecord) -> LedgerEntry:
     return LedgerEntry(
-        entry_id=item.entry_id,
-        account_id=item.account_id,
-        request_id=item.request_id,
-        kind=EntryKind(item.kind),
-        amount=int(item.amount),
-        method=item.method,
-        path=item.path,
-        bytes=None if item.bytes is None else int(item.bytes),
-        reason=item.reason,
-        created_at=item.created_at,
+        entry_id=entry.entry_id,
+        account_id=entry.account_id,
+        request_id=entry.request_id,
+        kind=EntryKind(entry.kind.value),
+        amount=entry.amount,
+        method=entry.method,
+        path=entry.path,
+        bytes=entry.bytes,
+        reason=entry.reason,
+        created_at=entry.created_at,
+    )
+
+
+def _account_view(account: AccountRecord, balance: int) -> Account:
+    return Account(
+        account_id=account.account_id,
+        name=account.name,
+        balance=balance,
+        status=AccountStatus(account.status),
+        created_at=account.created_at,
     )
 
 
@@ -158,21 +182,35 @@ class CachedKey:
     """An active key's facts as this container last read them, with the account's key
     revocation count of that same snapshot; every charge made on it checks the count."""
 
-    key: KeyByDigestItem
+    key: KeyRecord
     key_revocations: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """One authorization in progress: the key it runs on and what it would charge."""
+
+    request: AuthorizeRequest
+    key: KeyRecord
+    now: datetime
+    # The revocation count of the cached key facts this attempt charges on; None: read afresh.
+    key_revocations_seen: int | None
+    price: int = 0
+    # What the request moves: an upload's Content-Length, a download's bytes served (None: unknown).
+    bytes: int | None = 0
 
 
 class CreditsService:
     def __init__(
         self,
-        repository: CreditsRepository,
+        store: CreditsStore,
         settings: Settings,
         *,
         telemetry: Telemetry | None = None,
         clock: Clock | None = None,
-        catalog: CatalogGuard | None = None,
+        catalog: ObjectsCatalog | None = None,
     ) -> None:
-        self._repository = repository
+        self._store = store
         self._pricing = settings.pricing
         self._telemetry = telemetry or NoTelemetry()
         self._clock = clock or SystemClock()
@@ -187,43 +225,30 @@ class CreditsService:
     # accounts --------------------------------------------------------------------------------
 
     def create_account(self, request: CreateAccountRequest) -> Account:
-        account_id = new_account_id()
-        item = AccountItem(
-            account_pk(account_id),
-            ACCOUNT_PROFILE_SK,
-            account_id=account_id,
+        account = AccountRecord(
+            account_id=new_account_id(),
             name=request.name,
             status=AccountStatus.ACTIVE.value,
             created_at=self._clock.now(),
         )
-        self._repository.create_account(item)
-        return self._account_view(item, balance=0)
+        self._store.create_account(account)
+        return _account_view(account, balance=0)
 
     def get_account(self, account_id: str) -> Account:
-        item = self._require_account(account_id)
-        return self._account_view(item, balance=self._balance(account_id))
-
-    @staticmethod
-    def _account_view(item: AccountItem, balance: int) -> Account:
-        return Account(
-            account_id=item.account_id,
-            name=item.name,
-            balance=balance,
-            status=AccountStatus(item.status),
-            created_at=item.created_at,
-        )
+        account = self._require_account(account_id)
+        return _account_view(account, balance=self._balance(account_id))
 
     def _balance(self, account_id: str) -> int:
-        balance = self._repository.get_balance(account_id)
+        balance = self._store.get_balance(account_id)
         if balance is None:
-            raise DataIntegrityError(f"account {account_id} has no balance item")
+            raise DataIntegrityError(f"account {account_id} has no balance")
         return balance
 
-    def _require_account(self, account_id: str) -> AccountItem:
-        item = self._repository.get_account(account_id)
-        if item is None:
+    def _require_account(self, account_id: str) -> AccountRecord:
+        account = self._store.get_account(account_id)
+        if account is None:
             raise AccountNotFound(account_id)
-        return item
+        return account
 
     # keys ------------------------------------------------------------------------------------
 
@@ -232,45 +257,35 @@ class CreditsService:
         if request.expires_at is not None and request.expires_at <= now:
             raise InvalidRequest("expires_at must be in the future", field="expires_at")
         api_key = generate_api_key()
-        digest = hash_api_key(api_key)
-        key_id = new_key_id()
-        rate_limit = request.rate_limit
-
-        def item(model: type[_K], pk: str, sk: str) -> _K:
-            return model(
-                pk,
-                sk,
-                account_id=account_id,
-                key_id=key_id,
-                key_digest=digest,
-                name=request.name,
-                status=KeyStatus.ACTIVE.value,
-                created_at=now,
-                expires_at=request.expires_at,
-                rate_limit_per_second=rate_limit.per_second if rate_limit else None,
-                rate_limit_burst=rate_limit.burst if rate_limit else None,
-            )
-
-        by_id = item(KeyByIdItem, account_pk(account_id), key_sk(key_id))
-        by_digest = item(KeyByDigestItem, key_digest_pk(digest), KEY_BY_DIGEST_SK)
-        if not self._repository.put_key(by_id, by_digest):
+        limit = request.rate_limit
+        key = KeyRecord(
+            account_id=account_id,
+            key_id=new_key_id(),
+            key_digest=hash_api_key(api_key),
+            status=KeyState.ACTIVE,
+            created_at=now,
+            name=request.name,
+            expires_at=request.expires_at,
+            rate_limit=None if limit is None else KeyRateLimit(limit.per_second, limit.burst),
+        )
+        if not self._store.put_key(key):
             raise AccountNotFound(account_id)
-        return IssuedKey(**_key_view(by_id).model_dump(), api_key=api_key)
+        return IssuedKey(**_key_view(key).model_dump(), api_key=api_key)
 
     def list_keys(self, account_id: str, *, limit: int, cursor: str | None) -> KeyList:
         self._require_account(account_id)
         try:
-            page = self._repository.list_keys(account_id, limit, cursor)
+            page = self._store.list_keys(account_id, limit, cursor)
         except InvalidCursor as error:
             raise InvalidRequest(str(error), field="cursor") from None
-        return KeyList(keys=[_key_view(item) for item in page.items], next_cursor=page.next_cursor)
+        return KeyList(keys=[_key_view(key) for key in page.items], next_cursor=page.next_cursor)
 
     def revoke_key(self, account_id: str, key_id: str) -> Key:
-        key = self._repository.get_key(account_id, key_id)
+        key = self._store.get_key(account_id, key_id)
         if key is None:
             raise KeyNotFound(account_id, key_id)
-        self._repository.revoke_key(key, self._clock.now())
-        revoked = self._repository.get_key(account_id, key_id)
+        self._store.revoke_key(key, self._clock.now())
+        revoked = self._store.get_key(account_id, key_id)
         if revoked is None:
             raise DataIntegrityError(f"key {key_id} vanished while being revoked")
         return _key_view(revoked)
@@ -278,20 +293,22 @@ class CreditsService:
     # grants ----------------------------------------------------------------------------------
 
     def grant(self, account_id: str, request: GrantRequest) -> Grant:
-        outcome = self._repository.grant(
-            account_id=account_id,
-            amount=request.amount,
-            reason=request.reason,
-            idempotency_key=request.idempotency_key,
-            max_balance=MAX_BALANCE,
-            now=self._clock.now(),
+        outcome = self._store.grant(
+            GrantIntent(
+                account_id=account_id,
+                amount=request.amount,
+                reason=request.reason,
+                idempotency_key=request.idempotency_key,
+                max_balance=MAX_BALANCE,
+                now=self._clock.now(),
+            )
         )
         if isinstance(outcome, GrantOverLimit):
             raise BalanceLimitExceeded(account_id, MAX_BALANCE)
         if not isinstance(outcome, Granted):
             raise AccountNotFound(account_id)
         record = outcome.record
-        if outcome.replayed and (int(record.amount), record.reason) != (request.amount, request.reason):
+        if outcome.replayed and (record.amount, record.reason) != (request.amount, request.reason):
             raise IdempotencyConflict(
                 "this idempotency key was used for a different grant", idempotency_key=request.idempotency_key
             )
@@ -300,7 +317,7 @@ class CreditsService:
         return Grant(
             account_id=account_id,
             entry_id=record.entry_id,
-            amount=int(record.amount),
+            amount=record.amount,
             balance=self._balance(account_id),
             idempotency_key=record.idempotency_key,
             created_at=record.created_at,
@@ -323,10 +340,10 @@ class CreditsService:
             raise InvalidRequest("`from` must be before `to`", field="from")
         self._require_account(account_id)
         try:
-            page = self._repository.ledger_page(account_id, start=start, end=end, limit=limit, cursor=cursor)
+            page = self._store.ledger_page(account_id, start=start, end=end, limit=limit, cursor=cursor)
         except InvalidCursor as error:
             raise InvalidRequest(str(error), field="cursor") from None
-        return LedgerPage(entries=[_entry_view(item) for item in page.items], next_cursor=page.next_cursor)
+        return LedgerPage(entries=[_entry_view(entry) for entry in page.items], next_cursor=page.next_cursor)
 
     def usage(self, account_id: str, *, start: datetime | None, end: datetime | None) -> Usage:
         now = self._clock.now()
@@ -337,137 +354,182 @@ class CreditsService:
         if end - start > MAX_USAGE_PERIOD:
             raise InvalidRequest(f"a usage period is at most {MAX_USAGE_PERIOD.days} days", field="to")
         self._require_account(account_id)
-        totals = self._repository.usage(account_id, start=start, end=end)
-        return Usage(account_id=account_id, from_=start, to=end, **vars(totals))
+        totals = self._store.usage(account_id, start=start, end=end)
+        return Usage(account_id=account_id, from_=start, to=end, **asdict(totals))
 
-    # the edge: authorize and refund ----------------------------------------------------------
+    # the edge: authorize ---------------------------------------------------------------------
 
     def authorize(self, request: AuthorizeRequest) -> Decision:
-        """Allow (and charge) or deny one edge request.
+        """Allow (and charge) or deny one edge request, in named steps.
 
-        An allow decision carries no balance: reading it would cost a round trip after the
-        charge on every download, and the edge needs the balance only for a 402.
+        key -> the key's own standing (status, expiry, rate limit) -> the catalog's verdict and
+        the price of what will be served -> the deadline -> the charge -> the decision. An allow
+        carries no balance: reading it would cost a round trip after the charge on every
+        download, and the edge needs the balance only for a 402.
         """
-        price = self._pricing.price(request.method, request.path, request.bytes)
+        base_price = self._pricing.price(request.method, request.path, request.bytes)
         cached = self._cached_keys.get(request.key_digest)
-        if cached is not None:
-            key: KeyByDigestItem | None = cached.key
-        else:
-            key = self._repository.get_key_by_digest(request.key_digest)
+        key = cached.key if cached is not None else self._store.get_key_by_digest(request.key_digest)
         if key is None:
-            return self._deny(DenialReason.INVALID_API_KEY, price)
-        now = self._clock.now()
-        denial: DenialReason | None = None
-        retry_after: int | None = None
-        if key.status != KeyStatus.ACTIVE.value:
-            denial = DenialReason.REVOKED_API_KEY
-        elif key.expires_at is not None and now >= key.expires_at:
-            denial = DenialReason.EXPIRED_API_KEY
-        elif key.rate_limit_per_second is not None and key.rate_limit_burst is not None:
-            wait_us = self._repository.take_rate_limit_slot(
-                key.key_id,
-                int(key.rate_limit_per_second),
-                int(key.rate_limit_burst),
-                int(now.timestamp() * 1_000_000),
-            )
-            if wait_us > 0:
-                denial, retry_after = DenialReason.RATE_LIMITED, max(1, math.ceil(wait_us / 1_000_000))
-        if denial is not None:
-            return self._deny_key(request, key, denial, price, retry_after=retry_after)
-
-        if self._catalog is not None:
-            verdict = self._catalog.before_charge(request.method, request.path, now)
-            if verdict.deny_reason is not None:
-                earlier = self._earlier_outcome(request, key)
-                if earlier is not None:
-                    return earlier
-                if verdict.restore_started and self._catalog.restore_price > 0:
-                    self._charge_restore(request, key, now)
-                return self._deny(
-                    DenialReason(verdict.deny_reason),
-                    price,
-                    account_id=key.account_id,
-                    retry_after=verdict.retry_after,
-                )
-            if verdict.object_size is not None:
-                # A download of a known object is priced on its size, as an upload is on Content-Length.
-                price = self._pricing.price(request.method, request.path, verdict.object_size)
-
+            return self._deny(DenialReason.INVALID_API_KEY, base_price)
+        attempt = _Attempt(
+            request=request,
+            key=key,
+            now=self._clock.now(),
+            key_revocations_seen=None if cached is None else cached.key_revocations,
+            price=base_price,
+            bytes=request.bytes,
+        )
+        refused = self._refuse_for_key(attempt)
+        if refused is not None:
+            return refused
+        priced = self._price_what_is_served(attempt)
+        if isinstance(priced, Decision):
+            return priced
         self._check_deadline(request, charged=False)
-        outcome = self._charge(request, key, price, now, None if cached is None else cached.key_revocations)
+        return self._charge_and_decide(priced)
+
+    def _refuse_for_key(self, attempt: _Attempt) -> Decision | None:
+        """A denial for the key's own sake (revoked, expired, over its rate limit), or None."""
+        key, now = attempt.key, attempt.now
+        if not key.active:
+            return self._deny_key(attempt, DenialReason.REVOKED_API_KEY)
+        if key.expires_at is not None and now >= key.expires_at:
+            return self._deny_key(attempt, DenialReason.EXPIRED_API_KEY)
+        if key.rate_limit is None:
+            return None
+        wait_us = self._store.take_rate_limit_slot(
+            key.key_id, key.rate_limit.per_second, key.rate_limit.burst, int(now.timestamp() * 1_000_000)
+        )
+        if wait_us <= 0:
+            return None
+        retry_after = max(1, math.ceil(wait_us / 1_000_000))
+        return self._deny_key(attempt, DenialReason.RATE_LIMITED, retry_after=retry_after)
+
+    def _price_what_is_served(self, attempt: _Attempt) -> _Attempt | Decision:
+        """The catalog's verdict and the price of the bytes the request will move.
+
+        A download is priced by the bytes it serves (its Range against the catalog's object
+        size; 0 for HEAD), an upload by its Content-Length. Denials of the catalog and an
+        unsatisfiable Range come back as decisions, with nothing charged.
+        """
+        request = attempt.request
+        verdict = self._catalog_verdict(attempt)
+        if isinstance(verdict, Decision):
+            return verdict
+        if request.method not in DOWNLOAD_METHODS:
+            return attempt
+        if request.method == "HEAD":
+            served: int | Unsatisfiable | None = 0
+        else:
+            served = bytes_served(request.range, verdict.object_size if verdict else None)
+        if isinstance(served, Unsatisfiable):
+            return self._deny_key(attempt, DenialReason.RANGE_NOT_SATISFIABLE)
+        price = self._pricing.price(request.method, request.path, served or 0)
+        return replace(attempt, price=price, bytes=served)
+
+    def _catalog_verdict(self, attempt: _Attempt) -> CatalogVerdict | Decision | None:
+        """The catalog's verdict on the object (None without a catalog), or its denial."""
+        if self._catalog is None:
+            return None
+        request = attempt.request
+        verdict = self._catalog.before_charge(request.method, request.path, attempt.now)
+        if verdict.deny_reason is None:
+            return verdict
+        earlier = self._earlier_outcome(attempt)
+        if earlier is not None:
+            return earlier
+        if verdict.restore_started and self._catalog.restore_price > 0:
+            self._charge_restore(attempt)
+        return self._deny(
+            DenialReason(verdict.deny_reason),
+            attempt.price,
+            account_id=attempt.key.account_id,
+            retry_after=verdict.retry_after,
+        )
+
+    def _charge_and_decide(self, attempt: _Attempt) -> Decision:
+        outcome = self._charge(attempt)
         if isinstance(outcome, KeyRevocationsChanged):
-            # A key of this account was revoked since this container cached the key: nothing was
-            # charged. Only the key's status can have changed: read it afresh and charge without
-            # the count (so this cannot happen twice); the rate-limit slot and the catalog's
-            # verdict already taken for this request stand.
-            self._cached_keys.discard(request.key_digest)
-            cached = None
-            key = self._repository.get_key_by_digest(request.key_digest)
-            if key is None:
-                return self._deny(DenialReason.INVALID_API_KEY, price)
-            if key.status != KeyStatus.ACTIVE.value:
-                return self._deny_key(request, key, DenialReason.REVOKED_API_KEY, price)
-            outcome = self._charge(request, key, price, now, None)
+            refreshed = self._refresh_key(attempt)
+            if isinstance(refreshed, Decision):
+                return refreshed
+            attempt = refreshed
+            outcome = self._charge(attempt)
         if isinstance(outcome, InsufficientCredits):
             return self._deny(
-                DenialReason.INSUFFICIENT_CREDITS, price, account_id=key.account_id, balance=outcome.balance
+                DenialReason.INSUFFICIENT_CREDITS,
+                attempt.price,
+                account_id=attempt.key.account_id,
+                balance=outcome.balance,
             )
         if isinstance(outcome, AlreadyCharged):
-            return self._replay(outcome.record, request, key)
-        assert isinstance(outcome, Charged)
-        self._telemetry.charged(price)
+            return self._replay(outcome.record, attempt)
+        if not isinstance(outcome, Charged):
+            raise DataIntegrityError("a charge on freshly read key facts reported a revocation change")
+        return self._allowed(attempt, outcome)
+
+    def _refresh_key(self, attempt: _Attempt) -> _Attempt | Decision:
+        """A key of the account was revoked since this container cached the key: nothing was
+        charged. Only the key's status can have changed: read it afresh, to charge without the
+        count (so this cannot happen twice); the rate-limit slot and the catalog's verdict
+        already taken for this request stand."""
+        request = attempt.request
+        self._cached_keys.discard(request.key_digest)
+        key = self._store.get_key_by_digest(request.key_digest)
+        if key is None:
+            return self._deny(DenialReason.INVALID_API_KEY, attempt.price)
+        attempt = replace(attempt, key=key, key_revocations_seen=None)
+        if not key.active:
+            return self._deny_key(attempt, DenialReason.REVOKED_API_KEY)
+        return attempt
+
+    def _allowed(self, attempt: _Attempt, charged: Charged) -> Decision:
+        request, key = attempt.request, attempt.key
+        self._telemetry.charged(attempt.price)
         self._check_deadline(request, charged=True)
         if self._catalog is not None:
             self._catalog.after_charge(
-                method=request.method, path=request.path, body_bytes=request.bytes, now=now
+                method=request.method, path=request.path, body_bytes=request.bytes, now=attempt.now
             )
-        if cached is None:
+        if attempt.key_revocations_seen is None:
             # After the deadline check: a slow or failing snapshot must not turn this paid
             # request into a refund (the refund could fail under the same throttling).
             self._cache_key(request.key_digest, key.account_id)
         return Decision(
             decision="allow",
             account_id=key.account_id,
-            price=price,
-            charged=price,
-            entry_id=outcome.entry_id,
+            price=attempt.price,
+            charged=attempt.price,
+            entry_id=charged.entry_id,
         )
 
-    def _charge(
-        self,
-        request: AuthorizeRequest,
-        key: KeyByDigestItem,
-        price: int,
-        now: datetime,
-        key_revocations_seen: int | None,
-    ) -> ChargeOutcome:
-        return self._repository.charge(
-            account_id=key.account_id,
-            key_id=key.key_id,
-            request_id=request.request_id,
-            amount=price,
-            method=request.method,
-            path=request.path,
-            body_bytes=request.bytes,
-            now=now,
-            key_revocations_seen=key_revocations_seen,
+    def _charge(self, attempt: _Attempt) -> ChargeOutcome:
+        request = attempt.request
+        return self._store.charge(
+            ChargeIntent(
+                account_id=attempt.key.account_id,
+                key_id=attempt.key.key_id,
+                request_id=request.request_id,
+                amount=attempt.price,
+                method=request.method,
+                path=request.path,
+                bytes=attempt.bytes,
+                now=attempt.now,
+                range_header=request.range,
+                key_revocations_seen=attempt.key_revocations_seen,
+            )
         )
 
     def _deny_key(
-        self,
-        request: AuthorizeRequest,
-        key: KeyByDigestItem,
-        reason: DenialReason,
-        price: int,
-        *,
-        retry_after: int | None = None,
+        self, attempt: _Attempt, reason: DenialReason, *, retry_after: int | None = None
     ) -> Decision:
-        """Refuse a request for its key's sake, unless the request id was charged before the key
-        changed: a retry of that request gets its first outcome."""
-        earlier = self._earlier_outcome(request, key)
+        """Refuse a request on its key's (or its object's) account, unless the request id was
+        charged before the facts changed: a retry of that request gets its first outcome."""
+        earlier = self._earlier_outcome(attempt)
         if earlier is not None:
             return earlier
-        return self._deny(reason, price, account_id=key.account_id, retry_after=retry_after)
+        return self._deny(reason, attempt.price, account_id=attempt.key.account_id, retry_after=retry_after)
 
     def _cache_key(self, key_digest: str, account_id: str) -> None:
         """After a first charge on a key: remember its facts with the account's revocation count.
@@ -479,29 +541,33 @@ class CreditsService:
         """
         if not self._key_cache_enabled:
             return
-        standing = self._repository.get_key_standing(key_digest, account_id)
-        if standing is not None and standing.key.status == KeyStatus.ACTIVE.value:
+        standing = self._store.get_key_standing(key_digest, account_id)
+        if standing is not None and standing.key.active:
             self._cached_keys.put(key_digest, CachedKey(standing.key, standing.key_revocations))
 
-    def _charge_restore(self, request: AuthorizeRequest, key: KeyByDigestItem, now: datetime) -> None:
+    def _charge_restore(self, attempt: _Attempt) -> None:
         """The request that started a restore pays the configured restore price (its own request id).
 
         The restore has already been requested from S3 at this point; an account that cannot pay
         it is simply not charged for it (the download itself is still charged when served).
         """
-        assert self._catalog is not None
-        outcome = self._repository.charge(
-            account_id=key.account_id,
-            key_id=key.key_id,
-            request_id=f"restore:{request.request_id}",
-            amount=self._catalog.restore_price,
-            method=request.method,
-            path=request.path,
-            body_bytes=0,
-            now=now,
+        if self._catalog is None:
+            return
+        request, price = attempt.request, self._catalog.restore_price
+        outcome = self._store.charge(
+            ChargeIntent(
+                account_id=attempt.key.account_id,
+                key_id=attempt.key.key_id,
+                request_id=f"restore:{request.request_id}",
+                amount=price,
+                method=request.method,
+                path=request.path,
+                bytes=0,
+                now=attempt.now,
+            )
         )
         if isinstance(outcome, Charged):
-            self._telemetry.charged(self._catalog.restore_price)
+            self._telemetry.charged(price)
 
     def _check_deadline(self, request: AuthorizeRequest, *, charged: bool) -> None:
         """Never leave a charge for a request the edge has stopped waiting for.
@@ -539,41 +605,36 @@ class CreditsService:
             retry_after=retry_after,
         )
 
-    def _earlier_outcome(self, request: AuthorizeRequest, key: KeyByDigestItem) -> Decision | None:
+    def _earlier_outcome(self, attempt: _Attempt) -> Decision | None:
         """The first outcome of this request id when it was charged already, else None."""
-        earlier = self._repository.get_charge(request.request_id)
-        return None if earlier is None else self._replay(earlier, request, key)
+        earlier = self._store.get_charge(attempt.request.request_id)
+        return None if earlier is None else self._replay(earlier, attempt)
 
-    def _replay(self, record: ChargeRecordItem, request: AuthorizeRequest, key: KeyByDigestItem) -> Decision:
+    def _replay(self, record: ChargeRecord, attempt: _Attempt) -> Decision:
         """The first outcome of a request id, provided it is the same request."""
-        if (record.key_id, record.method, record.path, int(record.bytes)) != (
-            key.key_id,
-            request.method,
-            request.path,
-            request.bytes,
-        ):
+        if not _same_request(record, attempt):
             raise IdempotencyConflict("this request id was charged for a different request")
-        if self._repository.get_refund(request.request_id) is not None:
+        if self._store.get_refund(record.request_id) is not None:
             # Refunded (origin failure, or a charge that missed the edge's deadline): never serve it again.
             raise IdempotencyConflict("this request id was refunded; use a new request")
         return Decision(
             decision="allow",
             account_id=record.account_id,
-            price=int(record.amount),
-            charged=int(record.amount),
+            price=record.amount,
+            charged=record.amount,
             entry_id=record.entry_id,
             replayed=True,
         )
 
+    # the edge: refund ------------------------------------------------------------------------
+
     def refund(self, request: RefundRequest) -> Refund:
-        charge = self._repository.get_charge(request.request_id)
+        charge = self._store.get_charge(request.request_id)
         if charge is None:
             raise ChargeNotFound(request.request_id)
-        outcome = self._repository.refund(
-            charge, request_id=request.request_id, reason=request.reason, now=self._clock.now()
-        )
+        outcome = self._store.refund(charge, reason=request.reason, now=self._clock.now())
         if not outcome.replayed:
-            self._telemetry.refunded(int(outcome.record.amount))
+            self._telemetry.refunded(outcome.record.amount)
         restore_retry_after: int | None = None
         if self._catalog is not None and not outcome.replayed:
             # An origin 404 leaves a tombstone; a 403 may be an archived object, whose restore starts.
@@ -584,9 +645,20 @@ class CreditsService:
         return Refund(
             request_id=request.request_id,
             account_id=charge.account_id,
-            refunded=int(outcome.record.amount),
+            refunded=outcome.record.amount,
             balance=self._balance(charge.account_id),
             entry_id=outcome.record.entry_id,
             replayed=outcome.replayed,
             restore_retry_after=restore_retry_after,
         )
+
+
+def _same_request(record: ChargeRecord, attempt: _Attempt) -> bool:
+    """Whether a charge record is this request's: same key, method, path and Range, and for
+    anything but a download the same body size (a download's bytes are the served ones)."""
+    request = attempt.request
+    if (record.key_id, record.method, record.path) != (attempt.key.key_id, request.method, request.path):
+        return False
+    if record.range_header != request.range:
+        return False
+    return request.method in DOWNLOAD_METHODS or record.bytes == request.bytes

@@ -19,9 +19,9 @@ import pytest
 from bench.inprocess import HandlerTransport, InProcessCredits
 from functions.credits.app import CreditsApi
 from functions.credits.config import Settings
-from functions.credits.data.repository import CreditsRepository
 from functions.credits.data.tables import create_tables, delete_tables
 from functions.credits.service import CreditsService
+from functions.credits.store.dynamodb import DynamoDBCreditsStore
 from functions.edge_auth import runtime
 from functions.edge_auth.credits_client import CreditsTransport
 from functions.edge_auth.runtime import EdgeRuntime
@@ -61,7 +61,7 @@ class ContainerPerThread:
         api: CreditsApi | None = getattr(self._containers, "api", None)
         if api is None:
             settings = self._settings
-            api = CreditsApi(CreditsService(CreditsRepository(settings), settings), settings)
+            api = CreditsApi(CreditsService(DynamoDBCreditsStore(settings), settings), settings)
             self._containers.api = api
         return api.handle(event, context)
 

@@ -185,7 +185,11 @@ class ChargeRecordItem(CreditsTableModel):
     amount = NumberAttribute()  # credits taken (positive)
     method = UnicodeAttribute()
     path = UnicodeAttribute()
-    bytes = NumberAttribute()
+    # An upload's Content-Length or a download's bytes served; absent when a download's size
+    # was unknown (no catalog entry).
+    bytes = NumberAttribute(null=True)
+    # A GET's raw Range header: a retry of the request id must ask for the same bytes.
+    range_header = UnicodeAttribute(null=True, attr_name="range")
     created_at = UTCDateTimeAttribute()
     ttl = TTLAttribute(attr_name=TTL_ATTRIBUTE)
 

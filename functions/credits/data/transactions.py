@@ -5,7 +5,7 @@ puts, then updates), whatever order they were added in, and DynamoDB reports can
 reasons by position in what was sent. ``LabelledTransaction`` names every item and keeps
 the names in the order pynamodb sends them, so callers read reasons by name and never by
 position. Transactions cancelled only by conflicting transactions or throttling are retried
-with jittered exponential backoff; exhausting the attempts raises ``ServiceBusy``.
+with jittered exponential backoff; exhausting the attempts raises ``StoreUnavailable``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from functions.credits.errors import ServiceBusy
+from functions.credits.store.errors import StoreUnavailable
 
 CONDITION_FAILED = "ConditionalCheckFailed"
 # Reasons (per item) and error codes (whole request) that mean "try again", not "no".
@@ -134,4 +134,4 @@ def run_transaction(
                 raise
         if attempt + 1 < attempts:
             sleep(random.uniform(0, min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2**attempt)))
-    raise ServiceBusy()
+    raise StoreUnavailable("conflicting transactions or throttling outlasted the retries")

@@ -18,7 +18,6 @@ from functions.catalog.dynamodb_store import DynamoObjectCatalog, create_objects
 from functions.catalog.entries import CatalogEntry, ObjectState
 from functions.catalog.settings import CatalogSettings
 from functions.credits.config import PricingConfig, Settings
-from functions.credits.data.repository import CreditsRepository
 from functions.credits.data.tables import create_tables, delete_tables
 from functions.credits.schemas import (
     AuthorizeRequest,
@@ -28,6 +27,7 @@ from functions.credits.schemas import (
     RefundRequest,
 )
 from functions.credits.service import CreditsService, NoTelemetry
+from functions.credits.store.dynamodb import DynamoDBCreditsStore
 from functions.shared.api_keys import hash_api_key
 from local.dynamodb_local import DynamoDBLocal
 from tests.unit.catalog.fakes import FakeArchiveOrigin
@@ -73,7 +73,7 @@ def origin() -> FakeArchiveOrigin:
 def service(tables: tuple[Settings, CatalogSettings], origin: FakeArchiveOrigin) -> CreditsService:
     credits, catalog = tables
     guard = CatalogGuard(ObjectAccessGate(DynamoObjectCatalog(), origin, catalog), catalog)
-    return CreditsService(CreditsRepository(credits), credits, telemetry=NoTelemetry(), catalog=guard)
+    return CreditsService(DynamoDBCreditsStore(credits), credits, telemetry=NoTelemetry(), catalog=guard)
 
 
 def funded(service: CreditsService, credits: int) -> tuple[str, str]:
@@ -184,7 +184,7 @@ def test_the_request_that_starts_a_restore_pays_the_restore_price(
     credits, catalog = tables
     priced = catalog.model_copy(update={"restore": catalog.restore.model_copy(update={"price": 7})})
     guard = CatalogGuard(ObjectAccessGate(DynamoObjectCatalog(), origin, priced), priced)
-    service = CreditsService(CreditsRepository(credits), credits, telemetry=NoTelemetry(), catalog=guard)
+    service = CreditsService(DynamoDBCreditsStore(credits), credits, telemetry=NoTelemetry(), catalog=guard)
     account_id, digest = funded(service, 20)
     origin.add("cold/priced.bin", storage_class="GLACIER")
     DynamoObjectCatalog().put(

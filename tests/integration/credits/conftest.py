@@ -16,9 +16,9 @@ import pytest
 
 from functions.credits.app import CreditsApi
 from functions.credits.config import Settings
-from functions.credits.data.repository import CreditsRepository
 from functions.credits.data.tables import create_tables, delete_tables
 from functions.credits.service import CreditsService, NoTelemetry
+from functions.credits.store.dynamodb import DynamoDBCreditsStore
 from local.dynamodb_local import DynamoDBLocal
 from tests.integration.credits.events import FakeLambdaContext, Reply, api_event, parse_reply
 
@@ -50,7 +50,7 @@ def credits_settings(dynamodb_local: DynamoDBLocal) -> Iterator[Settings]:
 
 @pytest.fixture
 def service(credits_settings: Settings) -> CreditsService:
-    return CreditsService(CreditsRepository(credits_settings), credits_settings, telemetry=NoTelemetry())
+    return CreditsService(DynamoDBCreditsStore(credits_settings), credits_settings, telemetry=NoTelemetry())
 
 
 @pytest.fixture

@@ -330,11 +330,11 @@ def test_dynamodb_throttling_is_a_503_with_retry_after(
 ) -> None:
     from pynamodb.exceptions import GetError, VerboseClientError
 
-    from functions.credits.data.repository import CreditsRepository
+    from functions.credits.data.models import KeyByDigestItem
 
     account_id, api_key = funded_key(5)
 
-    def throttled(self: CreditsRepository, key_digest: str) -> None:
+    def throttled(*args: Any, **kwargs: Any) -> None:
         cause = VerboseClientError(
             {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
             "GetItem",
@@ -342,7 +342,8 @@ def test_dynamodb_throttling_is_a_503_with_retry_after(
         )
         raise GetError("Failed to get item", cause)
 
-    monkeypatch.setattr(CreditsRepository, "get_key_by_digest", throttled)
+    # Below the store: its translation of DynamoDB's throttling is what is tested.
+    monkeypatch.setattr(KeyByDigestItem, "get", throttled)
     reply = call(
         "POST",
         "/v1/authorize",

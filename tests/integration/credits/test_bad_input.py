@@ -167,11 +167,11 @@ BAD_REQUESTS: list[tuple[str, str, Any, int | None]] = [
 
 @pytest.fixture(scope="module")
 def account_id(credits_settings: Any) -> str:
-    from functions.credits.data.repository import CreditsRepository
     from functions.credits.schemas import CreateAccountRequest
     from functions.credits.service import CreditsService
+    from functions.credits.store.dynamodb import DynamoDBCreditsStore
 
-    service = CreditsService(CreditsRepository(credits_settings), credits_settings)
+    service = CreditsService(DynamoDBCreditsStore(credits_settings), credits_settings)
     return service.create_account(CreateAccountRequest(name="target")).account_id
 
 

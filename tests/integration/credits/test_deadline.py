@@ -14,8 +14,9 @@ import pytest
 
 from functions.credits.app import CreditsApi
 from functions.credits.config import Settings
-from functions.credits.data.repository import ChargeOutcome, CreditsRepository
 from functions.credits.service import DEADLINE_SAFETY_MARGIN_MS, CreditsService, NoTelemetry
+from functions.credits.store.dynamodb import DynamoDBCreditsStore
+from functions.credits.store.records import ChargeIntent, ChargeOutcome
 from functions.shared.api_keys import hash_api_key
 from tests.integration.credits.conftest import Caller
 from tests.integration.credits.events import FakeLambdaContext, Reply, api_event, parse_reply
@@ -34,24 +35,24 @@ class SteppedClock:
         return self.current
 
 
-class SlowCommitRepository(CreditsRepository):
-    """The real repository, but the clock jumps past the deadline while a charge commits."""
+class SlowCommitStore(DynamoDBCreditsStore):
+    """The real store, but the clock jumps past the deadline while a charge commits."""
 
     def __init__(self, settings: Settings, clock: SteppedClock, jump: timedelta) -> None:
         super().__init__(settings)
         self._clock = clock
         self._jump = jump
 
-    def charge(self, **arguments: Any) -> ChargeOutcome:
-        outcome = super().charge(**arguments)
+    def charge(self, intent: ChargeIntent) -> ChargeOutcome:
+        outcome = super().charge(intent)
         self._clock.current += self._jump
         return outcome
 
 
-def _caller(settings: Settings, clock: SteppedClock, repository: CreditsRepository | None = None) -> Caller:
+def _caller(settings: Settings, clock: SteppedClock, store: DynamoDBCreditsStore | None = None) -> Caller:
     """The real API over a service whose clock the test controls."""
     service = CreditsService(
-        repository or CreditsRepository(settings), settings, telemetry=NoTelemetry(), clock=clock
+        store or DynamoDBCreditsStore(settings), settings, telemetry=NoTelemetry(), clock=clock
     )
     api = CreditsApi(service, settings)
 
@@ -114,8 +115,8 @@ def test_a_charge_that_commits_after_the_deadline_is_refunded_at_once(
 ) -> None:
     account_id, api_key = funded_key(5)
     clock = SteppedClock()
-    repository = SlowCommitRepository(credits_settings, clock, jump=timedelta(seconds=2))
-    slow = _caller(credits_settings, clock, repository)
+    store = SlowCommitStore(credits_settings, clock, jump=timedelta(seconds=2))
+    slow = _caller(credits_settings, clock, store)
 
     reply = _authorize(slow, api_key, "deadline-late-commit-1", clock.current + timedelta(seconds=1))
 

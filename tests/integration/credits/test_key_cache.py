@@ -16,9 +16,9 @@ import pytest
 from bench.dynamodb_counting import DynamoDBCounter, count_dynamodb
 from functions.credits.config import Settings
 from functions.credits.data.models import BALANCE_SK, BalanceItem, ChargeRecordItem, account_pk, request_pk
-from functions.credits.data.repository import CreditsRepository
 from functions.credits.schemas import AuthorizeRequest
 from functions.credits.service import CreditsService, NoTelemetry
+from functions.credits.store.dynamodb import DynamoDBCreditsStore
 from functions.shared.api_keys import hash_api_key
 from tests.integration.credits.conftest import Caller
 from tests.integration.credits.test_api import FrozenClock, ledger_sum, stored_balance
@@ -27,8 +27,8 @@ FundedKey = Callable[..., tuple[str, str]]
 
 
 def container(settings: Settings) -> CreditsService:
-    """Another Lambda container: its own repository, connections and key cache."""
-    return CreditsService(CreditsRepository(settings), settings, telemetry=NoTelemetry())
+    """Another Lambda container: its own store, connections and key cache."""
+    return CreditsService(DynamoDBCreditsStore(settings), settings, telemetry=NoTelemetry())
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from functions.credits.config import Settings
-from functions.credits.data.repository import CreditsRepository
+from functions.credits.store.dynamodb import DynamoDBCreditsStore
 from functions.credits.telemetry import logger as telemetry_logger
 from functions.shared.api_keys import hash_api_key
 from tests.integration.credits.events import FakeLambdaContext, Reply, api_event, parse_reply
@@ -87,10 +87,10 @@ def test_a_full_flow_logs_no_key_and_no_digest(
     assert call("POST", "/v1/authorize", charge | {"request_id": "log-2"}).body["reason"] == "revoked_api_key"
 
     # An unexpected failure whose message carries the digest is logged, redacted, as a bare 500.
-    def explode(self: CreditsRepository, key_digest: str) -> None:
+    def explode(self: DynamoDBCreditsStore, key_digest: str) -> None:
         raise RuntimeError(f"lookup of {key_digest} failed for {api_key}")
 
-    monkeypatch.setattr(CreditsRepository, "get_key_by_digest", explode)
+    monkeypatch.setattr(DynamoDBCreditsStore, "get_key_by_digest", explode)
     failed = call("POST", "/v1/authorize", charge | {"request_id": "log-3"})
     assert failed.status == 500
     assert failed.body == {"error": {"code": "internal_error", "message": "internal error"}}

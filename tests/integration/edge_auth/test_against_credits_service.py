@@ -19,9 +19,9 @@ import pytest
 from bench.inprocess import HandlerTransport, InProcessCredits
 from functions.credits.app import CreditsApi
 from functions.credits.config import Settings
-from functions.credits.data.repository import CreditsRepository
 from functions.credits.data.tables import create_tables, delete_tables
 from functions.credits.service import CreditsService
+from functions.credits.store.dynamodb import DynamoDBCreditsStore
 from functions.edge_auth import origin_response, runtime, viewer_request
 from functions.edge_auth.settings import CreditsApiSettings, EdgeSettings
 from functions.shared.sigv4 import static_credentials
@@ -54,7 +54,7 @@ def real_credits(dynamodb_local: DynamoDBLocal) -> Iterator[RealCredits]:
     )
     create_tables(settings)
     credits = InProcessCredits(
-        CreditsApi(CreditsService(CreditsRepository(settings), settings), settings).handle
+        CreditsApi(CreditsService(DynamoDBCreditsStore(settings), settings), settings).handle
     )
     transport = HandlerTransport(credits)
     runtime.configure(

@@ -9,8 +9,8 @@ from openapi_spec_validator import validate
 
 from functions.credits.app import OPENAPI_PATH, CreditsApi
 from functions.credits.config import Settings
-from functions.credits.data.repository import CreditsRepository
 from functions.credits.service import CreditsService
+from functions.credits.store.memory import InMemoryCreditsStore
 from tests.integration.credits.events import FakeLambdaContext, api_event, parse_reply
 
 ROUTES = {
@@ -30,7 +30,7 @@ ROUTES = {
 @pytest.fixture(scope="module")
 def api() -> CreditsApi:
     settings = Settings()
-    return CreditsApi(CreditsService(CreditsRepository(settings), settings), settings)
+    return CreditsApi(CreditsService(InMemoryCreditsStore(), settings), settings)
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from functions.credits.config import HTTP_METHODS
 from functions.credits.ids import IDEMPOTENCY_KEY_PATTERN, KEY_DIGEST_PATTERN, REQUEST_ID_PATTERN
+from functions.credits.ranges import MAX_RANGE_HEADER_LENGTH
 from functions.credits.schemas import (
     MAX_BODY_BYTES,
     MAX_DEADLINE_MS,
@@ -28,6 +28,7 @@ from functions.credits.schemas import (
     IssueKeyRequest,
     RefundRequest,
 )
+from functions.shared.http_methods import HTTP_METHODS
 
 digests = st.from_regex(r"[0-9a-f]{64}", fullmatch=True)
 request_ids = st.from_regex(r"[A-Za-z0-9_=+/.:-]{1,128}", fullmatch=True)
@@ -42,6 +43,11 @@ json_values = st.recursive(
     max_leaves=8,
 )
 
+
+# Printable ASCII up to the limit: what a Range header the edge forwards may hold.
+range_headers = st.text(
+    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=MAX_RANGE_HEADER_LENGTH
+)
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -60,6 +66,7 @@ def via_json(model: type[ModelT], data: Any) -> ModelT:
         path=paths,
         bytes=st.integers(min_value=0, max_value=MAX_BODY_BYTES),
         deadline_ms=st.none() | st.integers(min_value=0, max_value=MAX_DEADLINE_MS),
+        range=st.none() | range_headers,
     )
 )
 def test_valid_authorize_requests_are_accepted_and_round_trip(data: dict[str, Any]) -> None:
@@ -77,6 +84,7 @@ def test_valid_authorize_requests_are_accepted_and_round_trip(data: dict[str, An
             "method": st.sampled_from(HTTP_METHODS) | json_values,
             "path": paths | json_values,
             "bytes": st.integers() | json_values,
+            "range": range_headers | st.text(max_size=1100) | json_values,
             "extra": json_values,
         },
     )
@@ -93,6 +101,11 @@ def test_any_json_either_honours_every_bound_or_is_a_validation_error(data: Any)
     assert request.path.startswith("/")
     assert type(request.bytes) is int
     assert 0 <= request.bytes <= MAX_BODY_BYTES
+    assert request.range is None or (
+        len(request.range) <= MAX_RANGE_HEADER_LENGTH
+        and request.range.isascii()
+        and request.range.isprintable()
+    )
 
 
 @given(

@@ -11,7 +11,7 @@ from pynamodb.exceptions import CancellationReason, TransactWriteError, VerboseC
 
 from functions.credits.data.models import BalanceItem, ChargeRecordItem, LedgerEntryItem
 from functions.credits.data.transactions import LabelledTransaction, TransactionCancelled, run_transaction
-from functions.credits.errors import ServiceBusy
+from functions.credits.store.errors import StoreUnavailable
 
 
 def cancelled(
@@ -111,7 +111,7 @@ def test_conflicts_and_throttling_are_retried_then_give_up_as_busy() -> None:
     assert attempt.commits == 3
 
     always = FailingTransaction([cancelled(["TransactionConflict"]) for _ in range(5)], ["a"])
-    with pytest.raises(ServiceBusy):
+    with pytest.raises(StoreUnavailable):
         run_transaction(lambda: always, attempts=5, sleep=lambda _: None)  # type: ignore[arg-type, return-value]
     assert always.commits == 5
 

@@ -1,0 +1,62 @@
+"""Routes the edge function calls: authorize (and charge) one CDN request, refund one charge."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
+from functions.credits.routes.common import ERROR_RESPONSES, new_router
+from functions.credits.schemas import AuthorizeRequest, Decision, Refund, RefundRequest
+from functions.credits.service import CreditsService
+from functions.credits.telemetry import logger, tracer
+
+
+def edge_router(service: CreditsService) -> APIGatewayRouter:
+    router = new_router()
+
+    @router.post(
+        "/v1/authorize",
+        summary="Authorize and charge one CDN request (edge only)",
+        tags=["edge"],
+        responses=ERROR_RESPONSES,
+    )
+    def authorize(request: AuthorizeRequest) -> Decision:
+        decision = service.authorize(request)
+        tracer.put_annotation("decision", decision.decision)
+        # Allows at DEBUG: every one is in the ledger already (request id, key, path, bytes) and
+        # counted in the metrics; a line per download would cost CloudWatch Logs and handler time
+        # on the hot path (docs/decisions.md). Denials are the ones an operator looks for.
+        log = logger.debug if decision.decision == "allow" else logger.info
+        log(
+            "authorization",
+            extra={
+                "request_id": request.request_id,
+                "method": request.method,
+                "decision": decision.decision,
+                "reason": decision.reason,
+                "account_id": decision.account_id,
+                "charged": decision.charged,
+                "replayed": decision.replayed,
+            },
+        )
+        return decision
+
+    @router.post(
+        "/v1/refunds",
+        summary="Refund one earlier charge, once (edge only)",
+        tags=["edge"],
+        responses=ERROR_RESPONSES,
+    )
+    def refund(request: RefundRequest) -> Refund:
+        refunded = service.refund(request)
+        logger.info(
+            "refund",
+            extra={
+                "request_id": request.request_id,
+                "account_id": refunded.account_id,
+                "refunded": refunded.refunded,
+                "replayed": refunded.replayed,
+            },
+        )
+        return refunded
+
+    return router
