@@ -44,6 +44,9 @@ class DynamoDBLocal:
     data_dir: Path | None = None  # None: -inMemory
     startup_timeout: float = 60.0
     log_path: Path | None = None
+    # True: one database for every caller. False: a database per region (and access key), as
+    # DynamoDB Local keeps them without -sharedDb: each region gets its own table set.
+    shared_db: bool = True
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -81,8 +84,9 @@ class DynamoDBLocal:
         else:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             args += ["-dbPath", str(self.data_dir)]
-        # -sharedDb: one database whatever the credentials/region of the caller.
-        args.append("-sharedDb")
+        if self.shared_db:
+            # -sharedDb: one database whatever the credentials/region of the caller.
+            args.append("-sharedDb")
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(
             args,
