@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-
 from mypy_boto3_dynamodb import DynamoDBClient
 
 from local.dynamodb_local import LOCAL_CREDENTIALS, DynamoDBLocal
