@@ -3,23 +3,29 @@
 Only complete ``200`` responses to GET whose size is known and within
 ``max_object_bytes`` are stored (the CDN tees them while streaming to the
 viewer); bigger objects stream through uncached so memory stays bounded by
-``max_bytes``. The cache key is built from the URI (and, if the policy says
-so, the query string) only: no header is part of it, so the API key never is.
+``max_bytes`` (cachetools' TLRU cache: per-entry expiry, LRU eviction, sized
+in body bytes). The cache key is built from the URI (and, if the policy says
+so, the query string) only: no header is part of it, so the API key never is,
+and credential-like parameters (a signed link's ``em_link`` too) are dropped.
 """
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, urlencode
 
+from cachetools import TLRUCache
+
+from functions.shared.api_keys import LINK_TOKEN_PARAMETER
 from local.config import CacheConfig
 
 # Query parameters that could carry a credential are never part of a cache key.
-_CREDENTIAL_QUERY_NAMES = frozenset({"x-api-key", "api_key", "apikey", "api-key", "key", "token"})
+_CREDENTIAL_QUERY_NAMES = frozenset(
+    {"x-api-key", "api_key", "apikey", "api-key", "key", "token", LINK_TOKEN_PARAMETER}
+)
 
 
 @dataclass(frozen=True)
@@ -75,21 +81,42 @@ def ttl_seconds(headers: Sequence[tuple[str, str]], policy: CacheConfig, *, now:
     return max(policy.min_ttl_seconds, min(policy.max_ttl_seconds, header_ttl))
 
 
+class _ResponseLru(TLRUCache[str, CachedResponse]):
+    """cachetools' TLRU cache sized in body bytes, with each entry's own expiry; counts evictions."""
+
+    def __init__(self, max_bytes: int, clock: Callable[[], float]) -> None:
+        super().__init__(
+            maxsize=max_bytes,
+            ttu=lambda _key, response, _now: response.expires_at,
+            timer=clock,
+            getsizeof=lambda response: len(response.body),
+        )
+        self.evictions = 0
+
+    def popitem(self) -> tuple[str, CachedResponse]:
+        # Called by cachetools only to make room: an eviction.
+        item = super().popitem()
+        self.evictions += 1
+        return item
+
+
 class ResponseCache:
-    """An LRU of complete responses with a total-size cap."""
+    """An LRU of complete responses with a total-size cap (cachetools.TLRUCache)."""
 
     def __init__(self, policy: CacheConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self.policy = policy
         self._clock = clock
-        self._entries: OrderedDict[str, CachedResponse] = OrderedDict()
-        self._size = 0
+        self._entries = _ResponseLru(max(policy.max_bytes, 1), clock)
         self.hits = 0
         self.misses = 0
-        self.evictions = 0
+
+    @property
+    def evictions(self) -> int:
+        return self._entries.evictions
 
     @property
     def size_bytes(self) -> int:
-        return self._size
+        return int(self._entries.currsize)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -105,15 +132,10 @@ class ResponseCache:
         )
 
     def get(self, key: str) -> CachedResponse | None:
-        entry = self._entries.get(key)
+        entry = self._entries.get(key)  # expired entries are gone for cachetools' TLRU
         if entry is None:
             self.misses += 1
             return None
-        if entry.expires_at <= self._clock():
-            self._remove(key)
-            self.misses += 1
-            return None
-        self._entries.move_to_end(key)
         self.hits += 1
         return entry
 
@@ -123,19 +145,8 @@ class ResponseCache:
         ttl = ttl_seconds(headers, self.policy, now=time.time())
         if ttl <= 0 or not self.can_store(len(body)):
             return False
-        self._remove(key)
         self._entries[key] = CachedResponse(status, tuple(headers), body, now, now + ttl)
-        self._size += len(body)
-        while self._size > self.policy.max_bytes and self._entries:
-            oldest = next(iter(self._entries))
-            self._remove(oldest)
-            self.evictions += 1
         return key in self._entries
 
     def invalidate(self, key: str) -> None:
-        self._remove(key)
-
-    def _remove(self, key: str) -> None:
-        entry = self._entries.pop(key, None)
-        if entry is not None:
-            self._size -= len(entry.body)
+        self._entries.pop(key, None)

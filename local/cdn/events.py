@@ -14,38 +14,32 @@ import base64
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
+
+from functions.shared.cloudfront_rules import (
+    GENERATED_RESPONSE_LIMIT_BYTES,
+    TriggerEvent,
+    is_disallowed_header,
+)
 
 CloudFrontHeaders = dict[str, list[dict[str, str]]]
 
-# Hop-by-hop and CloudFront-internal headers are never shown to (or taken from) a function.
-HIDDEN_HEADERS = frozenset(
-    {
-        "connection",
-        "expect",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "x-real-ip",
-        "x-forwarded-proto",
-    }
-)
+# The event types are CloudFront's, named once in functions/shared/cloudfront_rules.py.
+EventType = TriggerEvent
 # The quota on the size (headers plus body) of a response a function generates.
-VIEWER_GENERATED_RESPONSE_LIMIT = 40 * 1024
-ORIGIN_GENERATED_RESPONSE_LIMIT = 1024 * 1024
+VIEWER_GENERATED_RESPONSE_LIMIT = GENERATED_RESPONSE_LIMIT_BYTES[TriggerEvent.VIEWER_REQUEST]
+ORIGIN_GENERATED_RESPONSE_LIMIT = GENERATED_RESPONSE_LIMIT_BYTES[TriggerEvent.ORIGIN_REQUEST]
+# "Via" as CloudFront adds it to every request it sends an origin (origin events show it).
+CLOUDFRONT_VIA = "1.1 local.cloudfront.net (CloudFront)"
 
 
-class EventType(StrEnum):
-    VIEWER_REQUEST = "viewer-request"
-    ORIGIN_REQUEST = "origin-request"
-    ORIGIN_RESPONSE = "origin-response"
-    VIEWER_RESPONSE = "viewer-response"
+def is_hidden_header(name: str) -> bool:
+    """Never shown to a function: CloudFront's disallowed headers, and TE (hop-by-hop).
+
+    Transfer-Encoding and Via are shown (read-only): CloudFront shows them too.
+    """
+    lowered = name.lower()
+    return lowered == "te" or is_disallowed_header(lowered)
 
 
 class EdgeResultError(ValueError):
@@ -61,7 +55,7 @@ def to_cloudfront_headers(pairs: Iterable[tuple[str, str]]) -> CloudFrontHeaders
     headers: CloudFrontHeaders = {}
     for name, value in pairs:
         lowered = name.lower()
-        if lowered in HIDDEN_HEADERS:
+        if is_hidden_header(lowered):
             continue
         headers.setdefault(lowered, []).append({"key": name, "value": value})
     return headers
@@ -79,7 +73,7 @@ def from_cloudfront_headers(headers: Mapping[str, Any]) -> list[tuple[str, str]]
             key = entry.get("key", lowered)
             if not isinstance(key, str) or key.lower() != lowered:
                 raise EdgeResultError(f"header key {key!r} does not match its lowercase name {lowered!r}")
-            if lowered in HIDDEN_HEADERS:
+            if is_hidden_header(lowered):
                 continue
             pairs.append((key, entry["value"]))
     return pairs
