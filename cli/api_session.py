@@ -24,8 +24,8 @@ from rich.console import Console
 
 from cli.client import CreditsApiClient, CreditsApiError, CreditsApiUnreachable
 from cli.common import EXIT_DENIED, EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, fail
+from cli.local_runtime import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
 from functions.shared.sigv4 import MissingCredentialsError, load_credentials, static_credentials
-from local.config import LocalCredentials
 
 DEFAULT_API_URL = "http://127.0.0.1:8081"
 
@@ -68,9 +68,8 @@ def api_client(context: typer.Context) -> CreditsApiClient:
     if split.scheme not in ("http", "https") or not split.hostname:
         fail(EXIT_USAGE, f"--api must be an http(s) URL, got {options.api!r}")
     if is_loopback(options.api):
-        # The local runtime accepts exactly its own credentials (local/config.py).
-        local = LocalCredentials()
-        credentials = static_credentials(local.access_key_id, local.secret_access_key)
+        # The local runtime accepts exactly its own credentials (cli/local_runtime.py).
+        credentials = static_credentials(LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY)
     else:
         try:
             credentials = load_credentials(botocore.session.Session(profile=options.profile))

@@ -22,14 +22,20 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cli.common import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, aws_region, fail, stderr
+from cli.local_runtime import (
+    LOCAL_ACCESS_KEY_ID,
+    LOCAL_BUCKET,
+    LOCAL_DYNAMODB_URL,
+    LOCAL_ORIGIN_URL,
+    LOCAL_REGION,
+    LOCAL_SECRET_ACCESS_KEY,
+)
 from functions.catalog.dynamodb_store import DynamoObjectCatalog, bind_objects_table, create_objects_table
 from functions.catalog.models import OBJECTS_TABLE_DEFAULT_NAME
 from functions.catalog.origin import OriginUnavailable, S3ArchiveOrigin
 from functions.catalog.settings import CatalogSettings
 from functions.catalog.store import CatalogUnavailable
 from functions.catalog.sync import ListingOrderError, SyncReport, reconcile
-from local.config import build_config
-from local.dynamodb_local import LOCAL_CREDENTIALS
 
 # Redrawing the progress bar for every object would cost more than the sync itself.
 _PROGRESS_EVERY = 250
@@ -57,25 +63,25 @@ def _settings(
 ) -> tuple[CatalogSettings, S3ArchiveOrigin]:
     """Deployed (``--bucket``) or local-runtime settings, and an origin client with the right credentials."""
     if bucket is None:
-        local = build_config(None, {})
+        # The local runtime's well-known defaults (cli/local_runtime.py); flags move any of them.
         settings = CatalogSettings(
-            bucket=local.bucket,
+            bucket=LOCAL_BUCKET,
             objects_table=table or OBJECTS_TABLE_DEFAULT_NAME,
-            region=local.region,
-            s3_endpoint=s3_endpoint or local.effective_origin_url,
-            dynamodb_endpoint=dynamodb_endpoint or local.dynamodb_url,
+            region=LOCAL_REGION,
+            s3_endpoint=s3_endpoint or LOCAL_ORIGIN_URL,
+            dynamodb_endpoint=dynamodb_endpoint or LOCAL_DYNAMODB_URL,
             tombstone_ttl_seconds=tombstone_ttl_seconds,
         )
         # DynamoDB Local accepts anything but botocore must find something; never real credentials.
-        os.environ["AWS_ACCESS_KEY_ID"] = LOCAL_CREDENTIALS["aws_access_key_id"]
-        os.environ["AWS_SECRET_ACCESS_KEY"] = LOCAL_CREDENTIALS["aws_secret_access_key"]
+        os.environ["AWS_ACCESS_KEY_ID"] = LOCAL_ACCESS_KEY_ID
+        os.environ["AWS_SECRET_ACCESS_KEY"] = LOCAL_SECRET_ACCESS_KEY
         os.environ.pop("AWS_SESSION_TOKEN", None)
         client = boto3.client(
             "s3",
             region_name=settings.region,
             endpoint_url=settings.s3_endpoint,
-            aws_access_key_id=local.origin_credentials.access_key_id,
-            aws_secret_access_key=local.origin_credentials.secret_access_key,
+            aws_access_key_id=LOCAL_ACCESS_KEY_ID,
+            aws_secret_access_key=LOCAL_SECRET_ACCESS_KEY,
             config=Config(s3={"addressing_style": "path"}, retries={"mode": "standard", "max_attempts": 3}),
         )
         return settings, S3ArchiveOrigin(settings, client=client)

@@ -98,13 +98,16 @@ class CreditsApiClient:
         return self.request("GET", f"/v1/accounts/{quote(account_id, safe='')}")
 
     def issue_key(
-        self, account_id: str, *, name: str | None = None, expires_at: str | None = None
+        self,
+        account_id: str,
+        *,
+        name: str | None = None,
+        expires_at: str | None = None,
+        scope: Mapping[str, list[str]] | None = None,
+        spend_limit: int | None = None,
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {}
-        if name is not None:
-            body["name"] = name
-        if expires_at is not None:
-            body["expires_at"] = expires_at
+        optional = {"name": name, "expires_at": expires_at, "scope": scope, "spend_limit": spend_limit}
+        body = {field: value for field, value in optional.items() if value is not None}
         return self.request("POST", f"/v1/accounts/{quote(account_id, safe='')}/keys", body=body)
 
     def list_keys(
@@ -145,6 +148,59 @@ class CreditsApiClient:
         return self.request(
             "GET", f"/v1/accounts/{quote(account_id, safe='')}/usage", query={"from": since, "to": until}
         )
+
+    # ------------------------------------------------- sellers' features (issue 16)
+
+    def list_accounts(
+        self,
+        *,
+        name_prefix: str | None = None,
+        status: str | None = None,
+        balance_below: int | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        query: dict[str, str | int | None] = {
+            "name_prefix": name_prefix,
+            "status": status,
+            "balance_below": balance_below,
+            "limit": limit,
+            "cursor": cursor,
+        }
+        return self.request("GET", "/v1/accounts", query=query)
+
+    def change_status(self, account_id: str, *, status: str, reason: str) -> dict[str, Any]:
+        return self.request(
+            "PATCH", f"/v1/accounts/{quote(account_id, safe='')}", body={"status": status, "reason": reason}
+        )
+
+    def create_link(
+        self,
+        account_id: str,
+        *,
+        key_id: str,
+        path: str | None,
+        prefix: str | None,
+        expires_in: int,
+        max_uses: int | None = None,
+    ) -> dict[str, Any]:
+        fields = {
+            "key_id": key_id,
+            "path": path,
+            "prefix": prefix,
+            "expires_in": expires_in,
+            "max_uses": max_uses,
+        }
+        body = {field: value for field, value in fields.items() if value is not None}
+        return self.request("POST", f"/v1/accounts/{quote(account_id, safe='')}/links", body=body)
+
+    def set_alerts(self, account_id: str, thresholds: list[int]) -> dict[str, Any]:
+        return self.request(
+            "PUT", f"/v1/accounts/{quote(account_id, safe='')}/alerts", body={"thresholds": thresholds}
+        )
+
+    def get_alerts(self, account_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/v1/accounts/{quote(account_id, safe='')}/alerts")
 
 
 def _json_or_none(response: httpx.Response) -> Any:

@@ -24,6 +24,7 @@ from rich.table import Table
 from cli.api_session import DEFAULT_API_URL, CliOptions, call_api, emit, short_time, stdout
 from cli.client import CreditsApiClient
 from cli.common import aws_region
+from cli.local_runtime import LOCAL_ACCESS_KEY_ID, LOCAL_DYNAMODB_URL, LOCAL_SECRET_ACCESS_KEY
 
 _RELATIVE_TIME = re.compile(r"^(?P<count>\d+)(?P<unit>[smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -35,7 +36,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-accounts_app = typer.Typer(help="Create and show accounts.", no_args_is_help=True)
+accounts_app = typer.Typer(
+    help="Create, show, list, suspend, resume and close accounts.", no_args_is_help=True
+)
 keys_app = typer.Typer(help="Issue, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
@@ -116,17 +119,32 @@ def accounts_show(
 
 
 @keys_app.command("issue")
-def keys_issue(
+def keys_issue(  # noqa: PLR0917 - typer maps each option to one parameter
     context: typer.Context,
     account_id: Annotated[str, typer.Argument(help="acct_...")],
     name: Annotated[str | None, typer.Option(help="a label for the key")] = None,
     expires_at: Annotated[
         str | None, typer.Option(help="when it stops working (ISO 8601 or e.g. 30d ahead)")
     ] = None,
+    methods: Annotated[
+        str | None, typer.Option("--methods", help="only these HTTP methods, e.g. GET,HEAD")
+    ] = None,
+    prefixes: Annotated[
+        list[str] | None, typer.Option("--prefix", help="only paths under this prefix (repeatable)")
+    ] = None,
+    spend_limit: Annotated[
+        int | None, typer.Option("--spend-limit", min=1, help="credits the key may spend in its life")
+    ] = None,
 ) -> None:
-    """Issue an API key. The key is shown this once: store it now."""
+    """Issue an API key, optionally scoped and capped. The key is shown this once: store it now."""
     expiry = _future_time(expires_at)
-    issued = call_api(context, lambda client: client.issue_key(account_id, name=name, expires_at=expiry))
+    scope = key_scope(methods, prefixes)
+    issued = call_api(
+        context,
+        lambda client: client.issue_key(
+            account_id, name=name, expires_at=expiry, scope=scope, spend_limit=spend_limit
+        ),
+    )
 
     def render(document: dict[str, Any]) -> None:
         stdout.print(f"Issued key [bold]{document['key_id']}[/] for account {document['account_id']}.")
@@ -135,6 +153,22 @@ def keys_issue(
         print(document["api_key"])
 
     emit(context, issued, render)
+
+
+def key_scope(methods: str | None, prefixes: list[str] | None) -> dict[str, list[str]] | None:
+    """``--methods GET,HEAD --prefix /reports/`` -> the API's ``scope`` (None: unrestricted).
+
+    Only the shape is checked here; which methods and prefixes are valid is the API's to say.
+    """
+    scope: dict[str, list[str]] = {}
+    if methods is not None:
+        names = [name.strip().upper() for name in methods.split(",")]
+        if not all(names):
+            raise typer.BadParameter(f"{methods!r} is not a comma-separated list", param_hint="--methods")
+        scope["methods"] = names
+    if prefixes:
+        scope["prefixes"] = list(prefixes)
+    return scope or None
 
 
 def _future_time(value: str | None) -> str | None:
@@ -320,10 +354,18 @@ class _LedgerPageQuery:
 def _register_extensions() -> None:
     """Commands other parts of edgemeter contribute (the money audit lives next to its code)."""
     from cli.catalog import register as register_catalog  # noqa: PLC0415 - pulls in pynamodb
+    from cli.events import register as register_events  # noqa: PLC0415 - uses this module's helpers
+    from cli.sellers import register as register_sellers  # noqa: PLC0415 - uses this module's helpers
+    from ops.audit import DynamoDBCredentials  # noqa: PLC0415 - pulls in pynamodb
+    from ops.audit_command import LocalDynamoDB  # noqa: PLC0415 - pulls in pynamodb
     from ops.audit_command import register as register_audit  # noqa: PLC0415 - pulls in pynamodb
 
-    register_audit(app)
+    # The audit reads make run's DynamoDB Local unless told otherwise; ops does not import local/.
+    local_credentials = DynamoDBCredentials(LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY)
+    register_audit(app, local_dynamodb=LocalDynamoDB(LOCAL_DYNAMODB_URL, local_credentials))
     register_catalog(app)
+    register_sellers(app, accounts_app)
+    register_events(app)
 
 
 _register_extensions()

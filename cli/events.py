@@ -1,0 +1,135 @@
+"""`edgemeter events [--follow]`: the local runtime's account events, from its JSON-lines log.
+
+`make run` appends every event (functions/account_events/events.py has the shape) to
+``.local-data/events.jsonl`` unless it posts them to a webhook instead. Deployed, events go to
+the EventBridge bus: subscribe with a rule (README) rather than this command.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cli.api_session import options_of, stdout
+from cli.common import EXIT_FAILED, fail
+from functions.account_events.events import EVENTS_LOG_FILE_NAME, EventType
+
+EVENTS_LOG_ENV = "EDGEMETER_EVENTS_LOG"
+# Where `make run` keeps its data by default (local/config.py: data_dir).
+DEFAULT_EVENTS_LOG = Path(__file__).resolve().parent.parent / ".local-data" / EVENTS_LOG_FILE_NAME
+FOLLOW_POLL_SECONDS = 0.25
+
+
+def follow_lines(
+    path: Path, *, stop: threading.Event, poll_seconds: float = FOLLOW_POLL_SECONDS
+) -> Iterator[str]:
+    """The lines appended to ``path`` from now on, as they come, until ``stop`` is set.
+
+    The file may not exist yet (no event so far): it is waited for. Only whole lines are
+    returned: a line still being written is kept until its newline arrives.
+    """
+    position = path.stat().st_size if path.exists() else 0
+    pending = ""
+    while not stop.is_set():
+        if path.exists() and path.stat().st_size < position:
+            position = 0  # the log was removed and started again (a new `make run` data dir)
+        if path.exists() and path.stat().st_size > position:
+            with path.open("r", encoding="utf-8") as log:
+                log.seek(position)
+                pending += log.read()
+                position = log.tell()
+            *complete, pending = pending.split("\n")
+            yield from (line for line in complete if line.strip())
+            continue
+        stop.wait(poll_seconds)
+
+
+def last_lines(path: Path, count: int) -> list[str]:
+    if count <= 0 or not path.exists():
+        return []
+    with path.open("r", encoding="utf-8") as log:
+        return [line.rstrip("\n") for line in deque(log, maxlen=count) if line.strip()]
+
+
+def describe(document: dict[str, Any]) -> str:
+    """One line for people: time, type, account, then the details."""
+    detail = document.get("detail") or {}
+    facts = " ".join(f"{name}={value}" for name, value in detail.items() if value is not None)
+    occurred_at = str(document.get("occurred_at", ""))[:19].replace("T", " ")
+    return f"{occurred_at}  {document.get('type', '?'):<17} {document.get('account_id', '?')}  {facts}"
+
+
+class EventPrinter:
+    """Prints the events that pass the filters; counts them."""
+
+    def __init__(self, *, json_output: bool, event_type: str | None, account_id: str | None) -> None:
+        self._json_output = json_output
+        self._event_type = event_type
+        self._account_id = account_id
+        self.printed = 0
+
+    def __call__(self, line: str) -> None:
+        try:
+            document = json.loads(line)
+        except ValueError:
+            return  # not an event (a foreign line): skip it rather than stop following
+        if not isinstance(document, dict):
+            return
+        if self._event_type and document.get("type") != self._event_type:
+            return
+        if self._account_id and document.get("account_id") != self._account_id:
+            return
+        if self._json_output:
+            print(json.dumps(document, separators=(",", ":")), flush=True)
+        else:
+            stdout.print(describe(document), highlight=False, markup=False)
+        self.printed += 1
+
+
+def events(  # noqa: PLR0917 - typer maps each option to one parameter
+    context: typer.Context,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="keep printing new events (Ctrl-C stops)")
+    ] = False,
+    lines: Annotated[int, typer.Option("--lines", "-n", min=0, help="earlier events to print first")] = 10,
+    event_type: Annotated[
+        str | None,
+        typer.Option("--type", help=f"only this type ({', '.join(kind.value for kind in EventType)})"),
+    ] = None,
+    account_id: Annotated[str | None, typer.Option("--account", help="only this account (acct_...)")] = None,
+    log_file: Annotated[
+        Path, typer.Option("--file", envvar=EVENTS_LOG_ENV, help="the events log of `make run`")
+    ] = DEFAULT_EVENTS_LOG,
+    max_events: Annotated[
+        int | None, typer.Option("--max-events", min=1, help="stop after printing this many")
+    ] = None,
+) -> None:
+    """Account events of the local runtime (balance.low, account and key changes)."""
+    if event_type is not None and event_type not in {kind.value for kind in EventType}:
+        raise typer.BadParameter(f"unknown event type {event_type!r}", param_hint="--type")
+    if not follow and not log_file.exists():
+        fail(EXIT_FAILED, f"no events log at {log_file} (is `make run` running, and without a webhook?)")
+    printer = EventPrinter(
+        json_output=options_of(context).json_output, event_type=event_type, account_id=account_id
+    )
+    for line in last_lines(log_file, lines):
+        printer(line)
+    if not follow:
+        return
+    try:
+        for line in follow_lines(log_file, stop=threading.Event()):
+            printer(line)
+            if max_events is not None and printer.printed >= max_events:
+                break
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how following ends
+
+
+def register(app: typer.Typer) -> None:
+    app.command("events")(events)
