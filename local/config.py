@@ -16,10 +16,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cli import local_runtime
 from functions.credits.config import PricingConfig
-from local.dynamodb_local import LOCAL_REGION, PROJECT_ROOT
+from functions.shared.environment_variables import EDGEMETER_LOCAL_CONFIG
+from local.dynamodb_local import PROJECT_ROOT
 
-CONFIG_ENV_VAR = "EDGEMETER_LOCAL_CONFIG"
+CONFIG_ENV_VAR = EDGEMETER_LOCAL_CONFIG
 DEFAULT_CONFIG_FILE = PROJECT_ROOT / "edgemeter.local.toml"
 MIB = 1024 * 1024
 
@@ -55,24 +57,25 @@ class DemoConfig(_Strict):
 class LocalCredentials(_Strict):
     """The only credentials the local credits API accepts (and the CDN signs origin requests with)."""
 
-    access_key_id: str = "local"
-    secret_access_key: str = "local"  # noqa: S105 - a public placeholder, like DynamoDB Local's
+    # The CLI reaches the local runtime with the same defaults (cli/local_runtime.py).
+    access_key_id: str = local_runtime.LOCAL_ACCESS_KEY_ID
+    secret_access_key: str = local_runtime.LOCAL_SECRET_ACCESS_KEY
 
 
 class LocalConfig(_Strict):
     host: Literal["127.0.0.1"] = "127.0.0.1"  # loopback only, by design
-    cdn_port: Port = 8080
-    credits_port: Port = 8081
-    origin_port: Port = 9000
-    dynamodb_port: Port = 8000
+    cdn_port: Port = local_runtime.LOCAL_CDN_PORT
+    credits_port: Port = local_runtime.LOCAL_CREDITS_PORT
+    origin_port: Port = local_runtime.LOCAL_ORIGIN_PORT
+    dynamodb_port: Port = local_runtime.LOCAL_DYNAMODB_PORT
     data_dir: Path = PROJECT_ROOT / ".local-data"
     in_memory: bool = False
     origin_url: str | None = Field(
         default=None, description="an external S3-compatible endpoint; None starts the local moto origin"
     )
     origin_credentials: LocalCredentials = LocalCredentials()
-    bucket: str = "edgemeter-local"
-    region: str = LOCAL_REGION
+    bucket: str = local_runtime.LOCAL_BUCKET
+    region: str = local_runtime.LOCAL_REGION
     credentials: LocalCredentials = LocalCredentials()
     # The credits service's own pricing model (per method, per path prefix); validated the same way.
     pricing: PricingConfig = PricingConfig()

@@ -142,8 +142,21 @@ def item_from_raw(raw: dict[str, Any]) -> CreditsTableModel | None:
     return model.from_raw_data(raw)
 
 
-def scan_credits_table(settings: Settings, *, page_size: int = 1000) -> Iterator[CreditsTableModel]:
-    """Every item of the credits table, one strongly consistent scan, typed by its sort key."""
+@dataclass(frozen=True, slots=True)
+class DynamoDBCredentials:
+    """Credentials handed to the scan explicitly (DynamoDB Local's placeholders), never via os.environ."""
+
+    access_key_id: str
+    secret_access_key: str
+
+
+def scan_credits_table(
+    settings: Settings, *, page_size: int = 1000, credentials: DynamoDBCredentials | None = None
+) -> Iterator[CreditsTableModel]:
+    """Every item of the credits table, one strongly consistent scan, typed by its sort key.
+
+    Without ``credentials`` botocore's usual chain signs the requests.
+    """
     table = TableConnection(
         settings.credits_table,
         region=settings.region,
@@ -151,6 +164,8 @@ def scan_credits_table(settings: Settings, *, page_size: int = 1000) -> Iterator
         connect_timeout_seconds=settings.dynamodb_connect_timeout_seconds,
         read_timeout_seconds=max(settings.dynamodb_read_timeout_seconds, 10.0),
         max_retry_attempts=max(settings.dynamodb_max_retry_attempts, 5),
+        aws_access_key_id=credentials.access_key_id if credentials is not None else None,
+        aws_secret_access_key=credentials.secret_access_key if credentials is not None else None,
     )
     # Paging needs the table's key schema (pynamodb maps LastEvaluatedKey through it).
     table.describe_table()
@@ -166,29 +181,30 @@ def scan_credits_table(settings: Settings, *, page_size: int = 1000) -> Iterator
             return
 
 
-def run_audit(settings: Settings, *, page_size: int = 1000) -> AuditReport:
+def run_audit(
+    settings: Settings, *, page_size: int = 1000, credentials: DynamoDBCredentials | None = None
+) -> AuditReport:
     """Scan the configured credits table and audit it."""
-    return audit_items(scan_credits_table(settings, page_size=page_size))
+    return audit_items(scan_credits_table(settings, page_size=page_size, credentials=credentials))
 
 
-def audit_items(items: Iterable[CreditsTableModel]) -> AuditReport:
-    """Audit a complete set of credits-table items (pure: no I/O)."""
-    contents = _CreditsTableContents()
-    for item in items:
-        contents.add(item)
-    mismatches: list[Mismatch] = []
+@dataclass
+class _LedgerIndex:
+    """The ledger entries by account, by charged and refunded request id, and by entry id."""
 
-    entries_by_account: dict[str, list[LedgerEntryItem]] = defaultdict(list)
-    charges_by_request: dict[str, list[LedgerEntryItem]] = defaultdict(list)
-    refunds_by_request: dict[str, list[LedgerEntryItem]] = defaultdict(list)
-    entry_by_id: dict[str, LedgerEntryItem] = {}
-    counts: dict[str, int] = {kind.value: 0 for kind in EntryKind}
-    for entry in contents.ledger_entries:
-        entries_by_account[entry.account_id].append(entry)
-        entry_by_id[entry.entry_id] = entry
+    by_account: dict[str, list[LedgerEntryItem]] = field(default_factory=lambda: defaultdict(list))
+    charges_by_request: dict[str, list[LedgerEntryItem]] = field(default_factory=lambda: defaultdict(list))
+    refunds_by_request: dict[str, list[LedgerEntryItem]] = field(default_factory=lambda: defaultdict(list))
+    by_entry_id: dict[str, LedgerEntryItem] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=lambda: {kind.value: 0 for kind in EntryKind})
+    mismatches: list[Mismatch] = field(default_factory=list)
+
+    def add(self, entry: LedgerEntryItem) -> None:
+        self.by_account[entry.account_id].append(entry)
+        self.by_entry_id[entry.entry_id] = entry
         amount = int(entry.amount)
-        if entry.kind not in counts:
-            mismatches.append(
+        if entry.kind not in self.counts:
+            self.mismatches.append(
                 Mismatch(
                     MismatchKind.UNKNOWN_ENTRY_KIND,
                     entry.account_id,
@@ -196,12 +212,12 @@ def audit_items(items: Iterable[CreditsTableModel]) -> AuditReport:
                     f"entry {entry.entry_id} has kind {entry.kind!r}",
                 )
             )
-            continue
-        counts[entry.kind] += 1
+            return
+        self.counts[entry.kind] += 1
         # Charges take credits (negative); refunds and grants give them (positive).
         sign_ok = amount < 0 if entry.kind == EntryKind.CHARGE else amount > 0
         if not sign_ok:
-            mismatches.append(
+            self.mismatches.append(
                 Mismatch(
                     MismatchKind.ENTRY_SIGN_CONTRADICTS_KIND,
                     entry.account_id,
@@ -210,36 +226,53 @@ def audit_items(items: Iterable[CreditsTableModel]) -> AuditReport:
                 )
             )
         if entry.kind == EntryKind.CHARGE:
-            charges_by_request[entry.request_id].append(entry)
+            self.charges_by_request[entry.request_id].append(entry)
         elif entry.kind == EntryKind.REFUND:
-            refunds_by_request[entry.request_id].append(entry)
+            self.refunds_by_request[entry.request_id].append(entry)
 
-    accounts = _account_totals(contents.balances, entries_by_account)
-    mismatches += _check_balances(accounts)
-    mismatches += _check_charges(contents.charge_records, charges_by_request)
-    mismatches += _check_refunds(contents.refund_records, refunds_by_request, charges_by_request)
-    for grant in contents.grant_records:
-        if grant.entry_id not in entry_by_id:
-            mismatches.append(
-                Mismatch(
-                    MismatchKind.GRANT_RECORD_WITHOUT_LEDGER_ENTRY,
-                    grant.account_id,
-                    None,
-                    f"grant {grant.idempotency_key} names entry {grant.entry_id}, which is not in the ledger",
-                )
-            )
 
+def audit_items(items: Iterable[CreditsTableModel]) -> AuditReport:
+    """Audit a complete set of credits-table items (pure: no I/O)."""
+    contents = _CreditsTableContents()
+    for item in items:
+        contents.add(item)
+    ledger = _LedgerIndex()
+    for entry in contents.ledger_entries:
+        ledger.add(entry)
+    accounts = _account_totals(contents.balances, ledger.by_account)
+    mismatches = [
+        *ledger.mismatches,
+        *_check_balances(accounts),
+        *_check_charges(contents.charge_records, ledger.charges_by_request),
+        *_check_refunds(contents.refund_records, ledger.refunds_by_request, ledger.charges_by_request),
+        *_check_grants(contents.grant_records, ledger.by_entry_id),
+    ]
     return AuditReport(
         accounts=accounts,
         ledger_entries=len(contents.ledger_entries),
-        charges=counts[EntryKind.CHARGE],
-        refunds=counts[EntryKind.REFUND],
-        grants=counts[EntryKind.GRANT],
+        charges=ledger.counts[EntryKind.CHARGE],
+        refunds=ledger.counts[EntryKind.REFUND],
+        grants=ledger.counts[EntryKind.GRANT],
         charge_records=len(contents.charge_records),
         refund_records=len(contents.refund_records),
         grant_records=len(contents.grant_records),
         mismatches=tuple(mismatches),
     )
+
+
+def _check_grants(
+    grant_records: list[GrantRecordItem], entry_by_id: dict[str, LedgerEntryItem]
+) -> list[Mismatch]:
+    return [
+        Mismatch(
+            MismatchKind.GRANT_RECORD_WITHOUT_LEDGER_ENTRY,
+            grant.account_id,
+            None,
+            f"grant {grant.idempotency_key} names entry {grant.entry_id}, which is not in the ledger",
+        )
+        for grant in grant_records
+        if grant.entry_id not in entry_by_id
+    ]
 
 
 def _account_totals(

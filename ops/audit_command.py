@@ -1,7 +1,8 @@
 """``edgemeter audit``: the money audit as a CLI command.
 
 Kept here, next to the audit, so the CLI (``cli/``) only registers it:
-``ops.audit_command.register(app)``. Exit codes: 0 clean, 1 any mismatch, 2 the table
+``ops.audit_command.register(app, local_dynamodb=...)``, passing where the local runtime's
+DynamoDB Local is (ops does not import ``local``). Exit codes: 0 clean, 1 any mismatch, 2 the table
 could not be read.
 """
 
@@ -9,29 +10,44 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from typing import Annotated
 
 import typer
 from pynamodb.exceptions import PynamoDBException
 
 from functions.credits.config import ConfigurationError, Settings, settings_from_env
-from local.config import LocalConfig
-from local.dynamodb_local import LOCAL_CREDENTIALS
-from ops.audit import AuditReport, run_audit
+from functions.shared.environment_variables import EDGEMETER_DYNAMODB_ENDPOINT
+from ops.audit import AuditReport, DynamoDBCredentials, run_audit
 
 EXIT_CLEAN = 0
 EXIT_MISMATCH = 1
 EXIT_UNREADABLE = 2
-ENDPOINT_ENV_VAR = "EDGEMETER_DYNAMODB_ENDPOINT"
+
+
+@dataclass(frozen=True)
+class LocalDynamoDB:
+    """Where the local runtime's DynamoDB Local listens, and the placeholder credentials it accepts.
+
+    The CLI passes it in (ops does not import the local runtime); the audit reads it when no
+    endpoint is given anywhere and ``--aws`` is not set.
+    """
+
+    endpoint_url: str
+    credentials: DynamoDBCredentials
 
 
 def audit_settings(
-    endpoint: str | None, credits_table: str | None, region: str | None, aws: bool
+    endpoint: str | None,
+    credits_table: str | None,
+    region: str | None,
+    aws: bool,
+    local_dynamodb: LocalDynamoDB | None = None,
 ) -> Settings:
     """Environment (as the credits service reads it) overridden by the command's options.
 
     Without ``--aws`` and without an endpoint anywhere, the audit reads the local runtime's
-    DynamoDB Local: auditing production must be asked for explicitly.
+    DynamoDB Local (``local_dynamodb``): auditing production must be asked for explicitly.
     """
     settings = settings_from_env()
     overrides: dict[str, object] = {}
@@ -39,14 +55,30 @@ def audit_settings(
         overrides["dynamodb_endpoint"] = endpoint
     elif aws:
         overrides["dynamodb_endpoint"] = None
-    elif not os.environ.get(ENDPOINT_ENV_VAR):
-        # Where `make run` puts DynamoDB Local by default.
-        overrides["dynamodb_endpoint"] = LocalConfig().dynamodb_url
+    elif not os.environ.get(EDGEMETER_DYNAMODB_ENDPOINT):
+        if local_dynamodb is None:
+            raise ValueError(
+                f"say where the credits table is: --endpoint, ${EDGEMETER_DYNAMODB_ENDPOINT} or --aws"
+            )
+        overrides["dynamodb_endpoint"] = local_dynamodb.endpoint_url
     if credits_table is not None:
         overrides["credits_table"] = credits_table
     if region is not None:
         overrides["region"] = region
     return Settings.model_validate({**settings.model_dump(), **overrides})
+
+
+def scan_credentials(settings: Settings, local_dynamodb: LocalDynamoDB | None) -> DynamoDBCredentials | None:
+    """DynamoDB Local's placeholders for a local endpoint when the environment has no credentials.
+
+    DynamoDB Local accepts any credentials, but botocore refuses to sign without some; they are
+    handed to the scan, never written into os.environ. AWS (no endpoint) uses botocore's chain.
+    """
+    if settings.dynamodb_endpoint is None or local_dynamodb is None:
+        return None
+    if os.environ.get("AWS_ACCESS_KEY_ID"):
+        return None  # credentials the caller chose win, as botocore's chain would have it
+    return local_dynamodb.credentials
 
 
 def render_report(report: AuditReport) -> str:
@@ -69,24 +101,36 @@ def render_report(report: AuditReport) -> str:
     return "\n".join(lines)
 
 
-def audit(  # noqa: PLR0917 - typer maps each option to one parameter
-    context: typer.Context,
-    endpoint: Annotated[
-        str | None, typer.Option(help=f"DynamoDB endpoint URL (default: ${ENDPOINT_ENV_VAR} or make run's)")
-    ] = None,
-    credits_table: Annotated[str | None, typer.Option(help="credits table name")] = None,
-    region: Annotated[str | None, typer.Option(help="AWS region of the table")] = None,
-    aws: Annotated[bool, typer.Option("--aws", help="audit the table in AWS (regional endpoint)")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+EndpointOption = Annotated[
+    str | None,
+    typer.Option(help=f"DynamoDB endpoint URL (default: ${EDGEMETER_DYNAMODB_ENDPOINT} or make run's)"),
+]
+CreditsTableOption = Annotated[str | None, typer.Option(help="credits table name")]
+RegionOption = Annotated[str | None, typer.Option(help="AWS region of the table")]
+AwsOption = Annotated[bool, typer.Option("--aws", help="audit the table in AWS (regional endpoint)")]
+JsonOption = Annotated[bool, typer.Option("--json", help="print the report as JSON")]
+
+
+@dataclass(frozen=True)
+class AuditRequest:
+    """The audit command's options."""
+
+    endpoint: str | None
+    credits_table: str | None
+    region: str | None
+    aws: bool
+    json_output: bool
+
+
+def run_audit_command(
+    context: typer.Context, request: AuditRequest, local_dynamodb: LocalDynamoDB | None
 ) -> None:
-    """Check every account: ledger sum == balance, no request charged twice, refunds match charges."""
+    """Audit, print the report and exit with its code."""
     try:
-        settings = audit_settings(endpoint, credits_table, region, aws)
-        if settings.dynamodb_endpoint is not None:
-            # DynamoDB Local accepts any credentials; without these botocore refuses to sign at all.
-            os.environ.setdefault("AWS_ACCESS_KEY_ID", LOCAL_CREDENTIALS["aws_access_key_id"])
-            os.environ.setdefault("AWS_SECRET_ACCESS_KEY", LOCAL_CREDENTIALS["aws_secret_access_key"])
-        report = run_audit(settings)
+        settings = audit_settings(
+            request.endpoint, request.credits_table, request.region, request.aws, local_dynamodb
+        )
+        report = run_audit(settings, credentials=scan_credentials(settings, local_dynamodb))
     except (ConfigurationError, ValueError) as error:
         typer.echo(f"audit: invalid settings: {error}", err=True)
         raise typer.Exit(EXIT_UNREADABLE) from None
@@ -94,11 +138,25 @@ def audit(  # noqa: PLR0917 - typer maps each option to one parameter
         typer.echo(f"audit: cannot read the credits table: {error}", err=True)
         raise typer.Exit(EXIT_UNREADABLE) from None
     # The edgemeter CLI's global `--json` (edgemeter --json audit) counts as well.
-    as_json = json_output or bool(getattr(context.obj, "json_output", False))
+    as_json = request.json_output or bool(getattr(context.obj, "json_output", False))
     typer.echo(json.dumps(report.to_json_dict(), indent=2) if as_json else render_report(report))
     raise typer.Exit(EXIT_CLEAN if report.ok else EXIT_MISMATCH)
 
 
-def register(app: typer.Typer) -> None:
-    """Add the ``audit`` command to the edgemeter CLI."""
+def register(app: typer.Typer, *, local_dynamodb: LocalDynamoDB | None = None) -> None:
+    """Add the ``audit`` command to the edgemeter CLI; ``local_dynamodb`` is its default table's home."""
+
+    def audit(  # noqa: PLR0917 - typer maps each option to one parameter
+        context: typer.Context,
+        endpoint: EndpointOption = None,
+        credits_table: CreditsTableOption = None,
+        region: RegionOption = None,
+        aws: AwsOption = False,
+        json_output: JsonOption = False,
+    ) -> None:
+        """Check every account: ledger sum == balance, no request charged twice, refunds match charges."""
+        run_audit_command(
+            context, AuditRequest(endpoint, credits_table, region, aws, json_output), local_dynamodb
+        )
+
     app.command("audit")(audit)
