@@ -1,0 +1,51 @@
+"""The two credits stores under one fixture: every contract test runs against both.
+
+``memory``: the in-memory twin. ``dynamodb``: the DynamoDB store on the session's DynamoDB
+Local (tables of this module's own, so tests never see each other's accounts).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from functions.credits.config import Settings
+from functions.credits.store.protocol import CreditsStore
+
+_table_numbers = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def dynamodb_settings(request: pytest.FixtureRequest) -> Iterator[Settings]:
+    from functions.credits.data.tables import create_tables, delete_tables
+
+    dynamodb_local = request.getfixturevalue("dynamodb_local")
+    suffix = f"contract-{os.getpid()}-{next(_table_numbers)}"
+    settings = Settings(
+        users_table=f"users-{suffix}",
+        credits_table=f"credits-{suffix}",
+        dynamodb_endpoint=dynamodb_local.endpoint_url,
+        dynamodb_max_pool_connections=64,
+    )
+    create_tables(settings)
+    yield settings
+    # The per-test fake credentials are gone by module teardown; DynamoDB Local needs some.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_ACCESS_KEY_ID", "local")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+        delete_tables(settings)
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def store(request: pytest.FixtureRequest) -> CreditsStore:
+    """Typed as the Protocol: both implementations must satisfy it structurally (mypy checks)."""
+    if request.param == "memory":
+        from functions.credits.store.memory import InMemoryCreditsStore
+
+        return InMemoryCreditsStore()
+    from functions.credits.store.dynamodb import DynamoDBCreditsStore
+
+    return DynamoDBCreditsStore(request.getfixturevalue("dynamodb_settings"))
