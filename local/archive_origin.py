@@ -13,6 +13,14 @@ time, so the in-progress state is exercised for real:
 * afterwards moto answers as S3 does: GET 200, HEAD ``ongoing-request="false", expiry-date=...``,
   RestoreObject 200.
 
+Like S3, it sends event notifications (to an ``event_sink``: locally, the objects catalog's own
+S3-event handler code, functions/catalog/s3_events.py): ``ObjectCreated:Put``/``Copy``/
+``CompleteMultipartUpload`` and ``ObjectRemoved:Delete`` after a successful write,
+``ObjectRestore:Post`` when a simulated restore starts, ``ObjectRestore:Completed`` when it
+finishes (a timer: no request has to arrive for it) and ``ObjectRestore:Delete`` when the
+restored copy's days are over. Events are delivered in order on one background thread, as
+S3 delivers them asynchronously.
+
 Every S3 request is counted per method and key (tests prove that requests did *not* reach the
 origin). Counters and restores are read and driven under ``/_archive_origin/`` (an invalid bucket
 name, so it never shadows S3): ``GET stats``, ``POST reset``, ``POST complete-restores``.
@@ -25,13 +33,17 @@ only decides. The local runtime serves it through local/origin_server.py; tests 
 from __future__ import annotations
 
 import io
+import itertools
 import json
+import logging
+import queue
 import threading
 import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 from xml.etree import ElementTree
@@ -47,6 +59,10 @@ from local.processes import LOOPBACK, free_port
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+# Receives one S3 event notification document, ``{"Records": [...]}``.
+S3EventSink = Callable[[dict[str, Any]], Any]
+
+logger = logging.getLogger("edgemeter.local.origin")
 
 CONTROL_PREFIX = "/_archive_origin/"
 # moto picks the emulated service from the SigV4 credential scope; internal calls carry one that
@@ -55,6 +71,9 @@ _INTERNAL_AUTHORIZATION = (
     "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0"
 )
 _DEFAULT_RESTORE_DAYS = 1
+_SECONDS_PER_DAY = 86_400
+# Query parameters that make a PUT something other than a new object (a part, an ACL, tags...).
+_SUBRESOURCES = frozenset({"acl", "tagging", "retention", "legal-hold", "partNumber", "uploadId", "restore"})
 
 
 @dataclass
@@ -93,6 +112,77 @@ def _s3_error(status: int, code: str, message: str, resource: str) -> Response:
     return Response(body, status=status, content_type="application/xml")
 
 
+def s3_event_record(
+    event_name: str,
+    bucket: str,
+    key: str,
+    *,
+    sequencer: str,
+    size: int | None = None,
+    etag: str | None = None,
+    restore_expires_at: datetime | None = None,
+) -> dict[str, Any]:
+    """One record of an S3 event notification, in S3's documented shape (event version 2.1)."""
+    s3_object: dict[str, Any] = {"key": urllib.parse.quote_plus(key, safe="/"), "sequencer": sequencer}
+    if size is not None:
+        s3_object["size"] = size
+    if etag is not None:
+        s3_object["eTag"] = etag
+    record: dict[str, Any] = {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": "us-east-1",
+        "eventTime": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "eventName": event_name,
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+            "object": s3_object,
+        },
+    }
+    if restore_expires_at is not None:
+        expiry = restore_expires_at.isoformat(timespec="seconds").replace("+00:00", "Z")
+        record["glacierEventData"] = {
+            "restoreEventData": {
+                "lifecycleRestorationExpiryTime": expiry,
+                "lifecycleRestoreStorageClass": "Standard",
+            }
+        }
+    return record
+
+
+class S3EventNotifier:
+    """Delivers event notifications to a sink in order, on one background thread."""
+
+    def __init__(self, sink: S3EventSink) -> None:
+        self._sink = sink
+        self._queue: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._sequencer = itertools.count(1)
+        self._thread = threading.Thread(target=self._deliver, name="s3-events", daemon=True)
+        self._thread.start()
+
+    def next_sequencer(self) -> str:
+        # S3's sequencers are hex strings that only compare within a key; one counter suffices.
+        return f"{next(self._sequencer):016X}"
+
+    def publish(self, record: dict[str, Any]) -> None:
+        self._queue.put({"Records": [record]})
+
+    def wait_until_delivered(self) -> None:
+        """Block until every published event went to the sink (tests, orderly shutdown)."""
+        self._queue.join()
+
+    def _deliver(self) -> None:
+        while True:
+            event = self._queue.get()
+            try:
+                self._sink(event)
+            except Exception:
+                logger.exception("s3 event delivery failed for %s", event["Records"][0]["eventName"])
+            finally:
+                self._queue.task_done()
+
+
 class ArchiveRestoreSimulator:
     """WSGI middleware in front of moto's S3 application (see the module docstring)."""
 
@@ -102,6 +192,7 @@ class ArchiveRestoreSimulator:
         *,
         restore_seconds: float | Mapping[str, float],
         clock: Callable[[], float] = time.monotonic,
+        event_sink: S3EventSink | None = None,
     ) -> None:
         self._app = app
         self._restore_seconds = restore_seconds
@@ -109,6 +200,7 @@ class ArchiveRestoreSimulator:
         self._lock = threading.Lock()
         self._pending: dict[tuple[str, str], PendingRestore] = {}
         self.counts = OriginRequestCounts()
+        self.notifier = S3EventNotifier(event_sink) if event_sink is not None else None
 
     # ------------------------------------------------------------------ configuration
 
@@ -140,7 +232,46 @@ class ArchiveRestoreSimulator:
                 self._pending.pop((bucket, key), None)
         if request.method == "HEAD" and self._is_pending(bucket, key):
             return self._app(environ, self._with_ongoing_restore(start_response))
+        event_name = _write_event_name(request) if self.notifier is not None else None
+        if event_name is not None:
+            return self._app(environ, self._notifying(start_response, event_name, bucket, key, request))
         return self._app(environ, start_response)
+
+    def _notifying(
+        self, start_response: StartResponse, event_name: str, bucket: str, key: str, request: Request
+    ) -> StartResponse:
+        """``start_response`` that publishes ``event_name`` once the write succeeded."""
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if status.startswith("2") and self.notifier is not None:
+                etag = next((value for name, value in headers if name.lower() == "etag"), None)
+                size = request.content_length if event_name == "ObjectCreated:Put" else None
+                self.notifier.publish(
+                    s3_event_record(
+                        event_name,
+                        bucket,
+                        key,
+                        sequencer=self.notifier.next_sequencer(),
+                        size=size,
+                        etag=etag.strip('"') if etag else None,
+                    )
+                )
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        return start
+
+    def _publish(self, event_name: str, pending: PendingRestore, expires_at: datetime | None = None) -> None:
+        if self.notifier is None:
+            return
+        self.notifier.publish(
+            s3_event_record(
+                event_name,
+                pending.bucket,
+                pending.key,
+                sequencer=self.notifier.next_sequencer(),
+                restore_expires_at=expires_at,
+            )
+        )
 
     def _count(self, method: str, key: str, *, is_restore: bool) -> None:
         with self._lock:
@@ -195,7 +326,24 @@ class ArchiveRestoreSimulator:
             if pending is None or (not force and self._clock() < pending.ready_at):
                 return
             del self._pending[(bucket, key)]
+        self._finish_restore(pending)
+
+    def _complete_on_time(self, pending: PendingRestore) -> None:
+        """The restore's timer: S3 finishes a restore whether or not anyone asks for the object."""
+        with self._lock:
+            if self._pending.get((pending.bucket, pending.key)) is not pending:
+                return  # completed by a request, or replaced by a new object, in the meantime
+            del self._pending[(pending.bucket, pending.key)]
+        self._finish_restore(pending)
+
+    def _finish_restore(self, pending: PendingRestore) -> None:
         self._tell_moto_restored(pending)
+        if self.notifier is None:
+            return
+        expires_at = datetime.now(UTC) + timedelta(days=pending.days)
+        self._publish("ObjectRestore:Completed", pending, expires_at)
+        # The restored copy lasts ``days``; then S3 says ObjectRestore:Delete.
+        _start_timer(pending.days * _SECONDS_PER_DAY, self._publish, ("ObjectRestore:Delete", pending))
 
     def complete_all_restores(self) -> int:
         with self._lock:
@@ -227,10 +375,13 @@ class ArchiveRestoreSimulator:
             )
             if simulate:
                 now = self._clock()
-                self._pending[(bucket, key)] = PendingRestore(
+                pending = PendingRestore(
                     bucket=bucket, key=key, tier=tier, days=days, started_at=now, ready_at=now + delay
                 )
+                self._pending[(bucket, key)] = pending
         if simulate:
+            self._publish("ObjectRestore:Post", pending)
+            _start_timer(delay, self._complete_on_time, (pending,))
             return Response(b"", status=202)
         # Everything else is moto's to answer (404, InvalidObjectState, 200 already restored, 202).
         return self._app
@@ -256,6 +407,24 @@ class ArchiveRestoreSimulator:
         return Response(b'{"error":"unknown control action"}', status=404, content_type="application/json")
 
 
+def _write_event_name(request: Request) -> str | None:
+    """The ObjectCreated/ObjectRemoved event a successful request would cause, if any."""
+    subresources = _SUBRESOURCES & set(request.args)
+    if request.method == "PUT" and not subresources:
+        return "ObjectCreated:Copy" if "x-amz-copy-source" in request.headers else "ObjectCreated:Put"
+    if request.method == "POST" and subresources == {"uploadId"}:
+        return "ObjectCreated:CompleteMultipartUpload"
+    if request.method == "DELETE" and not subresources:
+        return "ObjectRemoved:Delete"
+    return None
+
+
+def _start_timer(seconds: float, function: Callable[..., Any], arguments: tuple[Any, ...]) -> None:
+    timer = threading.Timer(seconds, function, arguments)
+    timer.daemon = True  # a restore still running when the origin stops simply never finishes
+    timer.start()
+
+
 def _parse_restore_request(body: bytes) -> tuple[str, int]:
     """Tier and Days of a RestoreRequest document (S3's defaults when absent)."""
     tier, days = "Standard", _DEFAULT_RESTORE_DAYS
@@ -274,17 +443,25 @@ def _parse_restore_request(body: bytes) -> tuple[str, int]:
     return tier, days
 
 
-def build_archive_origin_app(restore_seconds: float | Mapping[str, float]) -> ArchiveRestoreSimulator:
-    """moto's S3 application behind the restore simulator."""
+def build_archive_origin_app(
+    restore_seconds: float | Mapping[str, float], event_sink: S3EventSink | None = None
+) -> ArchiveRestoreSimulator:
+    """moto's S3 application behind the restore simulator, notifying ``event_sink`` of changes."""
     moto_app: WsgiApp = DomainDispatcherApplication(create_backend_app)
-    return ArchiveRestoreSimulator(moto_app, restore_seconds=restore_seconds)
+    return ArchiveRestoreSimulator(moto_app, restore_seconds=restore_seconds, event_sink=event_sink)
 
 
 class ArchiveOriginServer:
     """The archive origin on a background thread, bound to loopback; a context manager for tests."""
 
-    def __init__(self, *, restore_seconds: float | Mapping[str, float] = 0.0, port: int = 0) -> None:
-        self.app = build_archive_origin_app(restore_seconds)
+    def __init__(
+        self,
+        *,
+        restore_seconds: float | Mapping[str, float] = 0.0,
+        port: int = 0,
+        event_sink: S3EventSink | None = None,
+    ) -> None:
+        self.app = build_archive_origin_app(restore_seconds, event_sink)
         self.port = port or free_port()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None

@@ -3,8 +3,8 @@
 Run as a child of `local.run` (``python -m local.origin_server``). It is
 moto's own WSGI application (what ``ThreadedMotoServer`` serves) behind the
 restore simulator of local/archive_origin.py (restores of archived objects take
-``restore_seconds``), on a threaded werkzeug server bound to loopback, wrapped
-in one more small middleware: a request
+``restore_seconds``; S3 event notifications go to the local objects catalog), on a
+threaded werkzeug server bound to loopback, wrapped in one more small middleware: a request
 for ``/<bucket>/<fault_prefix><status>/...`` answers ``<status>`` with an S3
 error document instead of reaching moto. That is how the refund-on-origin-5xx
 path is exercised end to end without a second server. moto keeps objects in
@@ -24,7 +24,8 @@ from typing import Any
 from moto.moto_server.werkzeug_app import MotoRequestHandler
 from werkzeug.serving import make_server
 
-from local.archive_origin import build_archive_origin_app
+from local.archive_origin import S3EventSink, build_archive_origin_app
+from local.catalog_environment import local_catalog_settings
 from local.config import LocalConfig, config_from_env
 
 StartResponse = Callable[..., Any]
@@ -74,9 +75,28 @@ class FaultInjectingOrigin:
 
 
 def build_app(config: LocalConfig) -> WsgiApp:
-    """moto's S3, behind the restore simulator (archived objects take time to restore), behind faults."""
-    archive_origin: WsgiApp = build_archive_origin_app(config.restore_seconds)
+    """moto's S3, behind the restore simulator (archived objects take time to restore), behind faults.
+
+    With the objects catalog on, the origin's event notifications go to the catalog's own
+    S3-event handler code, as the bucket's notifications reach the catalog Lambda in AWS.
+    """
+    archive_origin: WsgiApp = build_archive_origin_app(config.restore_seconds, catalog_event_sink(config))
     return FaultInjectingOrigin(archive_origin, bucket=config.bucket, fault_prefix=config.fault_prefix)
+
+
+def catalog_event_sink(config: LocalConfig) -> S3EventSink | None:
+    """``CatalogEventApplier.handle`` on the local catalog (DynamoDB Local), or None when it is off."""
+    settings = local_catalog_settings(config)
+    if settings is None:
+        return None
+    # Imported here: pynamodb and boto3 are slow to import, and only the catalog needs them.
+    from functions.catalog.dynamodb_store import DynamoObjectCatalog, bind_objects_table  # noqa: PLC0415
+    from functions.catalog.origin import S3ArchiveOrigin  # noqa: PLC0415
+    from functions.catalog.s3_events import CatalogEventApplier  # noqa: PLC0415
+
+    bind_objects_table(settings)
+    applier = CatalogEventApplier(DynamoObjectCatalog(), S3ArchiveOrigin(settings), settings)
+    return applier.handle
 
 
 def serve(config: LocalConfig) -> None:
