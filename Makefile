@@ -56,9 +56,11 @@ install: $(VENV_STAMP) $(NODE_STAMP) $(CONSOLE_STAMP)
 run: install
 	$(PY) -m local.run $(ARGS)
 
+# lint-imports checks the import contracts of pyproject.toml [tool.importlinter] (layers, no cycles).
 lint: $(VENV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(VENV_STAMP)
 	$(BIN)/mypy .
