@@ -281,7 +281,26 @@ class EdgemeterSettings(_Settings):
 
     def edge_settings_document(self, credits_api_url: str) -> dict[str, Any]:
         """The edge_auth settings file's content for a credits API URL (a deploy-time token in stacks)."""
-        return {**self.edge, "credits_api": {"url": credits_api_url, "region": self.region}}
+        document = {**self.edge, "credits_api": {"url": credits_api_url, "region": self.region}}
+        if self.failover is not None:
+            # Origin-response must tell the primary's answer (CloudFront retries it on the
+            # secondary) from the secondary's (final): it compares the origin's domain name.
+            document["failover"] = {
+                "secondary_domain_name": _secondary_domain_name(self.failover, self.region),
+                "status_codes": list(self.failover.fallback_status_codes),
+            }
+        return document
+
+    @model_validator(mode="after")
+    def _http_secondary_is_signed(self) -> Self:
+        if self.origin_kind is OriginKind.S3 and self.failover is not None and self.failover.kind == "http":
+            # Only a custom primary has the origin signer; an S3 primary's group would send the
+            # store unsigned requests, which it refuses (each refused download refunded or free).
+            raise ValueError(
+                'edgemeter:secondaryOrigin kind "http" needs originKind "custom" (the origin signer '
+                'signs for S3-compatible stores); behind an S3 primary use kind "bucket"'
+            )
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -336,6 +355,13 @@ class EdgemeterSettings(_Settings):
         return parse_edge_settings(
             self.edge_settings_document(_SYNTH_TIME_CREDITS_API_URL.format(region=self.region))
         )
+
+
+def _secondary_domain_name(failover: SecondaryOriginSettings, region: str) -> str:
+    """The secondary's ``domainName`` as origin events show it (CDK: the bucket's regional domain)."""
+    if failover.kind == "bucket":
+        return f"{failover.bucket_name}.s3.{failover.bucket_region or region}.amazonaws.com"
+    return (urlsplit(failover.endpoint or "").hostname or "").lower()
 
 
 def log_retention(settings: EdgemeterSettings) -> logs.RetentionDays:
