@@ -16,6 +16,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from functions.shared import environment_variables
+from functions.shared.aws_regions import AWS_REGION_PATTERN
 from functions.shared.http_methods import HttpMethod
 
 MIB = 1024 * 1024
@@ -91,7 +93,7 @@ class PricingConfig(_Frozen):
 class Settings(_Frozen):
     users_table: _TABLE_NAME = "edgemeter-users"
     credits_table: _TABLE_NAME = "edgemeter-credits"
-    region: str = Field(default="us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    region: str = Field(default="us-east-1", pattern=AWS_REGION_PATTERN)
     # Only for DynamoDB Local; None means the regional AWS endpoint.
     dynamodb_endpoint: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(:\d+)?/?$")
     pricing: PricingConfig = PricingConfig()
@@ -113,17 +115,17 @@ class Settings(_Frozen):
 
 # Environment variable -> Settings field. JSON-valued fields are parsed before validation.
 ENVIRONMENT: Mapping[str, str] = {
-    "EDGEMETER_USERS_TABLE": "users_table",
-    "EDGEMETER_CREDITS_TABLE": "credits_table",
+    environment_variables.EDGEMETER_USERS_TABLE: "users_table",
+    environment_variables.EDGEMETER_CREDITS_TABLE: "credits_table",
     "AWS_REGION": "region",
-    "EDGEMETER_DYNAMODB_ENDPOINT": "dynamodb_endpoint",
-    "EDGEMETER_PRICING": "pricing",
-    "EDGEMETER_MAX_BODY_BYTES": "max_body_bytes",
-    "EDGEMETER_CHARGE_RECORD_TTL_DAYS": "charge_record_ttl_days",
-    "EDGEMETER_TRANSACTION_ATTEMPTS": "transaction_attempts",
-    "EDGEMETER_DYNAMODB_MAX_POOL_CONNECTIONS": "dynamodb_max_pool_connections",
-    "EDGEMETER_KEY_CACHE_TTL_SECONDS": "key_cache_ttl_seconds",
-    "EDGEMETER_KEY_CACHE_MAX_ENTRIES": "key_cache_max_entries",
+    environment_variables.EDGEMETER_DYNAMODB_ENDPOINT: "dynamodb_endpoint",
+    environment_variables.EDGEMETER_PRICING: "pricing",
+    environment_variables.EDGEMETER_MAX_BODY_BYTES: "max_body_bytes",
+    environment_variables.EDGEMETER_CHARGE_RECORD_TTL_DAYS: "charge_record_ttl_days",
+    environment_variables.EDGEMETER_TRANSACTION_ATTEMPTS: "transaction_attempts",
+    environment_variables.EDGEMETER_DYNAMODB_MAX_POOL_CONNECTIONS: "dynamodb_max_pool_connections",
+    environment_variables.EDGEMETER_KEY_CACHE_TTL_SECONDS: "key_cache_ttl_seconds",
+    environment_variables.EDGEMETER_KEY_CACHE_MAX_ENTRIES: "key_cache_max_entries",
 }
 _JSON_FIELDS = frozenset({"pricing"})
 
