@@ -25,6 +25,7 @@ from cli.api_session import DEFAULT_API_URL, CliOptions, call_api, emit, short_t
 from cli.client import CreditsApiClient
 from cli.common import aws_region
 from cli.local_runtime import LOCAL_ACCESS_KEY_ID, LOCAL_DYNAMODB_URL, LOCAL_SECRET_ACCESS_KEY
+from functions.shared.environment_variables import EDGEMETER_API, EDGEMETER_REGION
 
 _RELATIVE_TIME = re.compile(r"^(?P<count>\d+)(?P<unit>[smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -48,10 +49,10 @@ app.add_typer(keys_app, name="keys")
 def global_options(  # noqa: PLR0917 - typer maps each option to one parameter
     context: typer.Context,
     api: Annotated[
-        str, typer.Option("--api", envvar="EDGEMETER_API", help="base URL of the credits API")
+        str, typer.Option("--api", envvar=EDGEMETER_API, help="base URL of the credits API")
     ] = DEFAULT_API_URL,
     region: Annotated[
-        str | None, typer.Option("--region", envvar="EDGEMETER_REGION", help="AWS region the API lives in")
+        str | None, typer.Option("--region", envvar=EDGEMETER_REGION, help="AWS region the API lives in")
     ] = None,
     profile: Annotated[
         str | None, typer.Option("--profile", envvar="AWS_PROFILE", help="AWS profile whose credentials sign")

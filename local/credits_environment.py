@@ -7,6 +7,12 @@ handler at DynamoDB Local and carry the local pricing.
 from __future__ import annotations
 
 from functions.credits.config import Settings
+from functions.shared.environment_variables import (
+    EDGEMETER_CREDITS_TABLE,
+    EDGEMETER_DYNAMODB_ENDPOINT,
+    EDGEMETER_PRICING,
+    EDGEMETER_USERS_TABLE,
+)
 from local.catalog_environment import catalog_handler_environment
 from local.config import LocalConfig
 
@@ -14,12 +20,12 @@ from local.config import LocalConfig
 def credits_handler_environment(config: LocalConfig) -> dict[str, str]:
     defaults = Settings()
     environment = {
-        "EDGEMETER_USERS_TABLE": defaults.users_table,
-        "EDGEMETER_CREDITS_TABLE": defaults.credits_table,
+        EDGEMETER_USERS_TABLE: defaults.users_table,
+        EDGEMETER_CREDITS_TABLE: defaults.credits_table,
         "AWS_REGION": config.region,
         "AWS_DEFAULT_REGION": config.region,
-        "EDGEMETER_DYNAMODB_ENDPOINT": config.dynamodb_url,
-        "EDGEMETER_PRICING": config.pricing.model_dump_json(),
+        EDGEMETER_DYNAMODB_ENDPOINT: config.dynamodb_url,
+        EDGEMETER_PRICING: config.pricing.model_dump_json(),
         # DynamoDB Local accepts any credentials; these keep boto from looking for real ones.
         "AWS_ACCESS_KEY_ID": config.credentials.access_key_id,
         "AWS_SECRET_ACCESS_KEY": config.credentials.secret_access_key,

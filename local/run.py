@@ -33,6 +33,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from cli.client import CreditsApiClient, CreditsApiError
+from functions.shared.environment_variables import EDGEMETER_ORIGIN_ACCESS_KEY, EDGEMETER_ORIGIN_SECRET_KEY
 from functions.shared.sigv4 import static_credentials
 from local.catalog_environment import create_local_objects_table, local_catalog_settings
 from local.config import LocalConfig, build_config
@@ -350,13 +351,11 @@ def main(  # noqa: PLR0917 - typer maps each command-line option to one paramete
         typer.Option("--origin", help="an S3-compatible endpoint URL to use instead of the local one"),
     ] = None,
     origin_access_key: Annotated[
-        str | None, typer.Option(envvar="EDGEMETER_ORIGIN_ACCESS_KEY", help="access key for --origin")
+        str | None, typer.Option(envvar=EDGEMETER_ORIGIN_ACCESS_KEY, help="access key for --origin")
     ] = None,
     origin_secret_key: Annotated[
         str | None,
-        typer.Option(
-            envvar="EDGEMETER_ORIGIN_SECRET_KEY", help="secret key for --origin (prefer the env var)"
-        ),
+        typer.Option(envvar=EDGEMETER_ORIGIN_SECRET_KEY, help="secret key for --origin (prefer the env var)"),
     ] = None,
     bucket: Annotated[str | None, typer.Option(help="origin bucket (default: edgemeter-local)")] = None,
     no_demo: Annotated[

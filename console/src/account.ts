@@ -107,17 +107,20 @@ function thresholdsForm(api: CreditsClient, account: Account, canWrite: boolean)
   }
   const thresholds = h("input", { type: "text", name: "thresholds", value: current.join(", "), autocomplete: "off", inputmode: "numeric" });
   const message = statusLine();
-  const form = h("form", { class: "stacked", "aria-label": "Low-balance thresholds" }, field("Alert when the balance falls below", thresholds, "credits, comma-separated; empty: no alerts"), h("button", { type: "submit" }, "Save thresholds"), message);
+  const form = h("form", { class: "stacked", "aria-label": "Low-balance thresholds" }, field("Alert when the balance falls below", thresholds, "credits, comma-separated (at most 10); empty: no alerts"), h("button", { type: "submit" }, "Save thresholds"), message);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const parts = thresholds.value.split(",").map((part) => part.trim()).filter(Boolean);
     const values = parts.map(Number);
-    if (values.some((value) => !Number.isInteger(value) || value < 0)) {
-      showMessage(message, "Thresholds are whole numbers of credits, 0 or more.", "error");
+    if (values.some((value) => !Number.isInteger(value) || value < 1) || new Set(values).size !== values.length) {
+      showMessage(message, "Thresholds are different whole numbers of credits, 1 or more.", "error");
       return;
     }
     api.setAlertThresholds(account.account_id, values).then(
-      () => showMessage(message, values.length ? `Saved: ${values.join(", ")}.` : "Alerts switched off.", "ok"),
+      (saved) => {
+        thresholds.value = saved.alert_thresholds.join(", ");
+        showMessage(message, saved.alert_thresholds.length ? `Saved: ${saved.alert_thresholds.join(", ")}.` : "Alerts switched off.", "ok");
+      },
       (error: unknown) => showMessage(message, `Could not save: ${describeError(error)}`, "error"),
     );
   });

@@ -88,6 +88,11 @@ export interface Usage {
   credits_granted: number;
 }
 
+export interface Alerts {
+  account_id: string;
+  alert_thresholds: number[];
+}
+
 export interface AccountFilters {
   name_prefix?: string;
   status?: string;
@@ -136,42 +141,56 @@ async function errorFrom(response: Response): Promise<ApiError> {
   return new ApiError(response.status, "http_error", response.statusText || "request failed");
 }
 
+function encodeRfc3986(text: string): string {
+  return encodeURIComponent(text).replace(/[!'()*]/g, (character) => `%${character.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
 type Query = Record<string, string | number | null | undefined>;
 
 export class CreditsClient {
-  // Reads and idempotent writes may be retried on 5xx/429; issuing a key may not (a retry after
-  // a lost reply would issue a second key).
-  private readonly retrying: AwsClient;
-  private readonly once: AwsClient;
+  private readonly signer: AwsClient;
 
+  /**
+   * `apiUrl` is the API Gateway stage the signature is made for; `sendUrl` is where requests go.
+   * Deployed, they go to the console's own CloudFront distribution (/v1/* forwards to the stage,
+   * Host rewritten to the stage's), so the browser stays same-origin and needs no CORS. Locally
+   * both are the local credits server. No automatic retry: a failed call is shown, and the user
+   * repeats it (a grant repeats under the same idempotency key).
+   */
   constructor(
     private readonly apiUrl: string,
+    private readonly sendUrl: string,
     credentials: AwsCredentials,
     region: string,
   ) {
-    const base = { ...credentials, service: "execute-api", region };
-    this.retrying = new AwsClient({ ...base, retries: 2 });
-    this.once = new AwsClient({ ...base, retries: 0 });
+    this.signer = new AwsClient({ ...credentials, service: "execute-api", region, retries: 0 });
   }
 
-  private url(path: string, query: Query = {}): string {
-    const url = new URL(path, this.apiUrl.endsWith("/") ? this.apiUrl : `${this.apiUrl}/`);
-    for (const [name, value] of Object.entries(query)) {
-      if (value !== null && value !== undefined && value !== "") {
-        url.searchParams.set(name, String(value));
-      }
-    }
-    return url.toString();
+  // The query is sent sorted and RFC 3986-encoded (a space as %20, never "+"), so the URL sent is
+  // exactly the canonical one signed, whoever canonicalizes it on the other side.
+  private static pathAndQuery(path: string, query: Query): string {
+    const pairs = Object.entries(query)
+      .filter((pair): pair is [string, string | number] => pair[1] !== null && pair[1] !== undefined && pair[1] !== "")
+      .map(([name, value]) => `${encodeRfc3986(name)}=${encodeRfc3986(String(value))}`)
+      .sort();
+    return `${path}${pairs.length ? `?${pairs.join("&")}` : ""}`;
   }
 
-  private async call<T>(method: string, path: string, options: { query?: Query; body?: unknown; retry?: boolean } = {}): Promise<T> {
-    const client = options.retry === false ? this.once : this.retrying;
-    const init: RequestInit = { method, headers: { Accept: "application/json" } };
-    if (options.body !== undefined) {
-      init.body = JSON.stringify(options.body);
-      init.headers = { Accept: "application/json", "Content-Type": "application/json" };
+  private async call<T>(method: string, path: string, options: { query?: Query; body?: unknown } = {}): Promise<T> {
+    const relative = CreditsClient.pathAndQuery(path.replace(/^\//, ""), options.query ?? {});
+    const headers: Record<string, string> = { Accept: "application/json" };
+    const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
     }
-    const response = await client.fetch(this.url(path.replace(/^\//, ""), options.query), init);
+    const signed = await this.signer.sign(`${this.apiUrl.replace(/\/+$/, "")}/${relative}`, { method, headers, body });
+    const response = await fetch(`${this.sendUrl.replace(/\/+$/, "")}/${relative}`, {
+      method,
+      headers: signed.headers,
+      body,
+      credentials: "omit",
+      cache: "no-store",
+    });
     if (!response.ok) {
       throw await errorFrom(response);
     }
@@ -195,7 +214,7 @@ export class CreditsClient {
   }
 
   issueKey(accountId: string, request: IssueKeyRequest): Promise<IssuedKey> {
-    return this.call("POST", `/v1/accounts/${encodeURIComponent(accountId)}/keys`, { body: request, retry: false });
+    return this.call("POST", `/v1/accounts/${encodeURIComponent(accountId)}/keys`, { body: request });
   }
 
   revokeKey(accountId: string, keyId: string): Promise<Key> {
@@ -216,7 +235,7 @@ export class CreditsClient {
     return this.call("GET", `/v1/accounts/${encodeURIComponent(accountId)}/usage`, { query: period });
   }
 
-  setAlertThresholds(accountId: string, thresholds: number[]): Promise<unknown> {
+  setAlertThresholds(accountId: string, thresholds: number[]): Promise<Alerts> {
     return this.call("PUT", `/v1/accounts/${encodeURIComponent(accountId)}/alerts`, { body: { thresholds } });
   }
 

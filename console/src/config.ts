@@ -12,6 +12,7 @@ export interface LocalConfig {
 
 export interface CognitoConfig {
   mode: "cognito";
+  /** The API Gateway stage URL the requests are signed for (they are sent to this origin's /v1/*). */
   apiUrl: string;
   region: string;
   userPoolId: string;

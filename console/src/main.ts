@@ -46,7 +46,8 @@ async function start(): Promise<void> {
       throw new Error("no session");
     }
     body.prepend(header(config, session));
-    const api = new CreditsClient(config.apiUrl, session.credentials, config.region);
+    // Local: the API is this origin. Deployed: this origin's /v1/* forwards to the signed-for stage.
+    const api = new CreditsClient(config.apiUrl, window.location.origin, session.credentials, config.region);
     window.addEventListener("hashchange", () => route(main, api, session));
     route(main, api, session);
   } catch (error) {

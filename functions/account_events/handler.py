@@ -23,8 +23,9 @@ from botocore.config import Config
 
 from functions.account_events.publishers import EventBridgePublisher, EventPublisher
 from functions.account_events.stream_records import derive_events
+from functions.shared.environment_variables import EDGEMETER_EVENT_BUS_NAME
 
-EVENT_BUS_NAME_ENV = "EDGEMETER_EVENT_BUS_NAME"
+EVENT_BUS_NAME_ENV = EDGEMETER_EVENT_BUS_NAME
 
 logger = Logger(service="edgemeter-account-events")
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)

@@ -16,8 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from functions.catalog.entries import INTELLIGENT_TIERING
 from functions.catalog.models import OBJECTS_TABLE_DEFAULT_NAME
+from functions.shared.aws_regions import AWS_REGION_PATTERN
+from functions.shared.environment_variables import EDGEMETER_CATALOG
 
-CATALOG_ENV_VAR = "EDGEMETER_CATALOG"
+CATALOG_ENV_VAR = EDGEMETER_CATALOG
 
 RestoreTier = Literal["Expedited", "Standard", "Bulk"]
 RESTORE_TIERS: tuple[RestoreTier, ...] = ("Expedited", "Standard", "Bulk")
@@ -79,7 +81,7 @@ class CatalogSettings(_Frozen):
     objects_table: str = Field(default=OBJECTS_TABLE_DEFAULT_NAME, pattern=r"^[A-Za-z0-9_.-]{3,255}$")
     # The origin bucket the catalog describes (restores and HEADs go there).
     bucket: str = Field(min_length=3, max_length=63)
-    region: str = Field(default="us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    region: str = Field(default="us-east-1", pattern=AWS_REGION_PATTERN)
     # Only for local runtimes and tests; None means the regional AWS endpoints.
     dynamodb_endpoint: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(:\d+)?/?$")
     s3_endpoint: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(:\d+)?/?$")

@@ -22,6 +22,8 @@ import re
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+from functions.shared.aws_regions import is_aws_region
+
 SETTINGS_SCHEMA_VERSION = 1
 BAKED_SETTINGS_PATH = os.path.join(os.path.dirname(__file__), "config.json")
 
@@ -35,7 +37,6 @@ MAX_CACHE_TTL_SECONDS = 300
 MAX_CACHE_ENTRIES = 1_000_000
 MAX_RETRY_AFTER_SECONDS = 86_400
 
-_REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _HEADER_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _QUERY_PARAMETER_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # CloudFront reserves these prefixes and refuses requests whose Lambda adds them.
@@ -518,7 +519,7 @@ def _credits_api_problems(credits_api: CreditsApiSettings) -> list[str]:
         _ = split_url.port
     except ValueError:
         problems.append("credits_api.url: invalid port")
-    if not _REGION_PATTERN.fullmatch(credits_api.region):
+    if not is_aws_region(credits_api.region):
         problems.append(f"credits_api.region: {credits_api.region!r} is not an AWS region name")
     if not credits_api.service or not credits_api.service.replace("-", "").isalnum():
         problems.append(f"credits_api.service: {credits_api.service!r} is not a SigV4 service name")

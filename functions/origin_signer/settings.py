@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from functions.shared.aws_regions import is_aws_region
+
 BAKED_SETTINGS_PATH = Path(__file__).with_name("config.json")
 MAX_CREDENTIALS_TTL_SECONDS = 3600
 
-_REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _SECRET_ARN_PATTERN = re.compile(
     r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@!-]+$"
 )
@@ -60,7 +61,7 @@ class SignerSettings:
             ("credentials_secret_region", self.credentials_secret_region),
             ("signing_region", self.signing_region),
         ):
-            if not _REGION_PATTERN.fullmatch(region):
+            if not is_aws_region(region):
                 problems.append(f"{label}: {region!r} is not an AWS region name")
         if not _SERVICE_PATTERN.fullmatch(self.service):
             problems.append(f"service: {self.service!r} is not a SigV4 service name")

@@ -35,6 +35,10 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.client import BaseClient
 from botocore.compat import HTTPHeaders
 
+from functions.shared.environment_variables import (
+    EDGEMETER_DYNAMODB_CAPACITY_BURST_SECONDS,
+    EDGEMETER_DYNAMODB_CAPACITY_SCALE,
+)
 from local.dynamodb_capacity.client_hook import create_unhooked_client, hook_new_dynamodb_clients
 from local.dynamodb_capacity.limits import PartitionBuckets, PartitionLimits
 from local.dynamodb_capacity.metering import (
@@ -50,8 +54,8 @@ from local.dynamodb_capacity.metering import (
 )
 
 # The environment switch (``make run`` passes it to its children): a scale such as "1/100".
-SCALE_VARIABLE = "EDGEMETER_DYNAMODB_CAPACITY_SCALE"
-BURST_VARIABLE = "EDGEMETER_DYNAMODB_CAPACITY_BURST_SECONDS"
+SCALE_VARIABLE = EDGEMETER_DYNAMODB_CAPACITY_SCALE
+BURST_VARIABLE = EDGEMETER_DYNAMODB_CAPACITY_BURST_SECONDS
 
 # What DynamoDB says when one partition of an on-demand table is over its limit.
 THROTTLE_MESSAGE = (
