@@ -30,6 +30,27 @@ S3_PUT_PER_THOUSAND = 0.005
 CLOUDFRONT_HTTPS_PER_TEN_THOUSAND = 0.0100  # US/Europe HTTPS requests
 PRICES_RECORDED_ON = "2026-11-21"
 
+# --- prices of the corrected, itemized model (issue 13), USD, us-east-1, recorded 2026-12-05 ---------
+# Lambda arm64 duration: aws.amazon.com/lambda/pricing (first 7.5 billion GB-s a month; the x86 rate
+# above is 25% higher); the credits function deploys arm64 by default (stacks/settings.py).
+LAMBDA_ARM64_PER_GB_SECOND = 0.0000133334
+# X-Ray: aws.amazon.com/xray/pricing, $5.00 per million traces recorded (after 100,000 a month free);
+# the default sampling rule records the first request each second and 5% of the rest
+# (docs.aws.amazon.com/xray/latest/devguide/xray-console-sampling.html): 5% at any real rate.
+XRAY_PER_MILLION_TRACES_RECORDED = 5.00
+XRAY_DEFAULT_SAMPLED_SHARE = 0.05
+# CloudWatch Logs: aws.amazon.com/cloudwatch/pricing, Standard log class ingestion $0.50 per GB
+# (eu-west-1 lists $0.57); storage ($0.03 per GB-month) is left out: retention is the operator's.
+CLOUDWATCH_LOGS_INGESTION_PER_GB = 0.50
+# DynamoDB Standard table class: aws.amazon.com/dynamodb/pricing/on-demand, storage $0.25 per
+# GB-month (the first 25 GB free), continuous backups (PITR, enabled by the stack) $0.20 per GB-month;
+# DynamoDB counts 100 bytes of overhead per stored item.
+DYNAMODB_STORAGE_PER_GB_MONTH = 0.25
+DYNAMODB_PITR_PER_GB_MONTH = 0.20
+DYNAMODB_ITEM_STORAGE_OVERHEAD_BYTES = 100
+CORRECTED_PRICES_RECORDED_ON = "2026-12-05"
+GB = 1_000_000_000  # AWS bills logs and storage in decimal-ish GB; the difference is < 7%
+
 # --- deployed shapes ----------------------------------------------------------------------------
 EDGE_VIEWER_MEMORY_MB = 128  # Lambda@Edge viewer triggers: 128 MB maximum
 EDGE_ORIGIN_RESPONSE_MEMORY_MB = 128  # stacks/constructs/edge_functions.py uses the viewer size
@@ -171,3 +192,66 @@ def weighted_breakdown(scenario: str, parts: Sequence[tuple[float, CostBreakdown
     return CostBreakdown(
         scenario=scenario, lines=tuple(CostLine(item, units[item], dollars[item]) for item in units)
     )
+
+
+# --- the corrected, itemized model (issue 13) -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OperatingCounts:
+    """What the first model left out, per viewer request (measured by ``bench.scale`` and
+    ``bench.operating_costs``; the traffic split and retention are stated assumptions)."""
+
+    edge_wait_ms: float  # added to a viewer-request invocation by the credits call's round trip
+    credits_log_bytes: float  # CloudWatch Logs bytes per credits Lambda invocation
+    access_log_bytes: float  # API Gateway access-log bytes per credits API request
+    edge_log_bytes: float  # CloudWatch Logs bytes per Lambda@Edge invocation
+    stored_byte_months: float  # DynamoDB item bytes x months kept, per request
+    xray_sampled_share: float = XRAY_DEFAULT_SAMPLED_SHARE
+
+
+def corrected_cost_per_million_requests(
+    scenario: str, counts: RequestCounts, operating: OperatingCounts
+) -> CostBreakdown:
+    """The first model's lines with Lambda@Edge billed for its wall time (the wait included) and the
+    credits Lambda at the arm64 rate, then X-Ray, log ingestion, and DynamoDB storage and PITR."""
+    m = MILLION
+    waited = RequestCounts(
+        **{**asdict(counts), "viewer_request_ms": counts.viewer_request_ms + operating.edge_wait_ms}
+    )
+    base = cost_per_million_requests(scenario, waited)
+    credits_gbs = gb_seconds(counts.credits_api_calls * m, counts.credits_lambda_ms, CREDITS_LAMBDA_MEMORY_MB)
+    lines = [
+        CostLine("Lambda (credits) GB-s, arm64", credits_gbs, credits_gbs * LAMBDA_ARM64_PER_GB_SECOND)
+        if line.item == "Lambda (credits) GB-s"
+        else CostLine(
+            "Lambda@Edge GB-s, wall time incl. the credits wait",
+            line.units_per_million_requests,
+            line.dollars_per_million_requests,
+        )
+        if line.item == "Lambda@Edge GB-s"
+        else line
+        for line in base.lines
+    ]
+    traces = counts.credits_api_calls * m * operating.xray_sampled_share
+    edge_invocations = (counts.viewer_request_invocations + counts.origin_response_invocations) * m
+    log_bytes = {
+        "CloudWatch Logs: API Gateway access logs": counts.credits_api_calls * m * operating.access_log_bytes,
+        "CloudWatch Logs: credits Lambda": counts.credits_api_calls * m * operating.credits_log_bytes,
+        "CloudWatch Logs: Lambda@Edge": edge_invocations * operating.edge_log_bytes,
+    }
+    stored_gb_months = operating.stored_byte_months * m / GB
+    lines += [
+        CostLine("X-Ray traces recorded (sampled)", traces, traces / m * XRAY_PER_MILLION_TRACES_RECORDED),
+        *(
+            CostLine(item, size, size / GB * CLOUDWATCH_LOGS_INGESTION_PER_GB)
+            for item, size in log_bytes.items()
+        ),
+        CostLine(
+            "DynamoDB storage (GB-months)", stored_gb_months, stored_gb_months * DYNAMODB_STORAGE_PER_GB_MONTH
+        ),
+        CostLine(
+            "DynamoDB PITR (GB-months)", stored_gb_months, stored_gb_months * DYNAMODB_PITR_PER_GB_MONTH
+        ),
+    ]
+    return CostBreakdown(scenario=scenario, lines=tuple(lines))

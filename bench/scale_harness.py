@@ -57,7 +57,7 @@ class ScaleCredits:
     def _api(self) -> CreditsApi:
         api: CreditsApi | None = getattr(self._containers, "api", None)
         if api is None:
-            with _environment(self.environment):
+            with scoped_environment(self.environment):
                 api = build_api(settings_from_env())
             self._containers.api = api
         return api
@@ -88,7 +88,7 @@ class ScaleCredits:
 
 
 @contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
+def scoped_environment(values: Mapping[str, str]) -> Iterator[None]:
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:
@@ -134,7 +134,7 @@ def scale_credits(
     catalog = _catalog_settings(dynamodb_endpoint, suffix, region) if catalog_paths else None
     if catalog is not None:
         environment[CATALOG_ENV_VAR] = catalog.model_dump_json()
-    with _environment(environment), stdout_discarded():
+    with scoped_environment(environment), stdout_discarded():
         settings = settings_from_env()
         create_tables(settings)
         if catalog is not None:

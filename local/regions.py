@@ -123,8 +123,7 @@ class RegionLatency:
         self._rng = random.Random(self.seed)
 
     def delay_ms(self, from_region: str, to_region: str) -> float:
-        if from_region == to_region:
-            return 0.0  # in-region calls are what DynamoDB Local already answers in
+        """A round trip drawn for one call (an in-region call draws the in-region figure)."""
         with self._lock:
             return round_trip(from_region, to_region).sample_ms(self._rng)
 
@@ -140,11 +139,14 @@ def dynamodb_region_latency(
     caller_region: str, latency: RegionLatency | None = None
 ) -> Iterator[RegionLatency]:
     """Every DynamoDB client created inside the block waits one round trip from ``caller_region`` to its
-    own region on every HTTP attempt (a client of the caller's own region waits nothing)."""
+    own region on every HTTP attempt. A client of the caller's own region waits nothing: that is the
+    latency DynamoDB Local already has."""
     model = latency or RegionLatency()
 
     def attach(client: Any) -> None:
         target = client.meta.region_name or caller_region
+        if target == caller_region:
+            return
 
         def before_send(**_: Any) -> None:
             model.wait(caller_region, target)
