@@ -38,6 +38,11 @@ def _key_attribute(attributes: dict[str, Attribute[Any]], attribute_name: str) -
     raise KeyError(f"no attribute {attribute_name!r} in the model")
 
 
+def _stream_view_type(model: type[Model]) -> dynamodb.StreamViewType | None:
+    view_type = getattr(model.Meta, "stream_view_type", None)
+    return dynamodb.StreamViewType(view_type) if view_type else None
+
+
 class ModelTable(Construct):
     """A production table for a pynamodb model: on-demand, PITR, deletion protection, retained, encrypted."""
 
@@ -67,6 +72,8 @@ class ModelTable(Construct):
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             # Idempotency records, rate-limit buckets and tombstones expire through DynamoDB TTL.
             time_to_live_attribute=key_schema.ttl_attribute,
+            # A stream when the model's Meta asks for one (the account events read it; issue 16).
+            stream=_stream_view_type(model),
         )
         for index in global_indexes:
             index_schema = index_key_schema(index)

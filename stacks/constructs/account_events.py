@@ -1,0 +1,168 @@
+"""Account events (issue 16): the EventBridge custom bus and the consumer of both tables' streams.
+
+The users and credits tables stream NEW_AND_OLD_IMAGES (stacks/constructs/data_tables.py, from
+the models' Meta). One Lambda (functions/account_events/handler.py) reads both streams through
+event source mappings and puts ``balance.low`` / ``account.*`` / ``key.*`` events on the bus.
+Nothing here touches the charge path: DynamoDB writes the stream records by itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from functions.account_events.handler import EVENT_BUS_NAME_ENV
+from functions.credits.data.models import ACCOUNT_PROFILE_SK, BALANCE_SK, KEY_SK_PREFIX
+from stacks.bundling import LambdaCpu, PythonAssetSpec
+from stacks.constructs.edge_functions import LAMBDA_PYTHON_RUNTIME, LAMBDA_PYTHON_VERSION
+from stacks.nag import acknowledge
+from stacks.settings import EdgemeterSettings, log_retention
+
+ACCOUNT_EVENTS_HANDLER = "functions.account_events.handler.lambda_handler"
+ACCOUNT_EVENTS_SERVICE_NAME = "edgemeter-account-events"
+# The consumer's code: its own package and the models' key layout (pynamodb, Powertools from the
+# credits requirements). Nothing of the credits service's logic is shipped.
+ACCOUNT_EVENTS_PACKAGE_DIRS = ("functions/account_events", "functions/credits/data")
+# A record that keeps failing is retried this often (bisecting the batch each time) before it
+# goes to the failed-records queue; the stream keeps records 24 hours.
+STREAM_RETRY_ATTEMPTS = 5
+STREAM_BATCH_SIZE = 100
+
+# Lambda event filtering: only the items events are made from reach the function, so ledger
+# entries, charge/refund/grant records and rate-limit buckets (most of the writes) cost no
+# invocation. The pure core decides the rest (functions/account_events/stream_records.py).
+CREDITS_STREAM_FILTER: dict[str, Any] = {
+    "eventName": ["MODIFY"],
+    "dynamodb": {"Keys": {"sk": {"S": [BALANCE_SK]}}},
+}
+USERS_STREAM_FILTER: dict[str, Any] = {
+    "eventName": ["INSERT", "MODIFY"],
+    "dynamodb": {"Keys": {"sk": {"S": [ACCOUNT_PROFILE_SK, {"prefix": KEY_SK_PREFIX}]}}},
+}
+
+
+def account_events_asset_spec(cpu: LambdaCpu) -> PythonAssetSpec:
+    return PythonAssetSpec(
+        package_dirs=ACCOUNT_EVENTS_PACKAGE_DIRS,
+        requirements_file="functions/credits/requirements.txt",
+        python_version=LAMBDA_PYTHON_VERSION,
+        cpu=cpu,
+    )
+
+
+class AccountEventsInfra(Construct):
+    """The custom bus, the stream consumer Lambda with its two event source mappings, and its DLQ."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: EdgemeterSettings,
+        code: lambda_.Code,
+        architecture: lambda_.Architecture,
+        users_table: dynamodb.ITable,
+        credits_table: dynamodb.ITable,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.bus = events.EventBus(self, "Bus", event_bus_name=f"{settings.deployment_name}-account-events")
+        self.failed_records = self._build_failed_records_queue()
+        self.function = self._build_function(settings, code=code, architecture=architecture)
+        # events:PutEvents on this bus only.
+        self.bus.grant_put_events_to(self.function)
+        for table, stream_filter in (
+            (users_table, USERS_STREAM_FILTER),
+            (credits_table, CREDITS_STREAM_FILTER),
+        ):
+            self._consume_stream(table, stream_filter)
+        self._acknowledge_findings()
+        CfnOutput(self, "EventBusName", value=self.bus.event_bus_name, description="account events bus")
+        CfnOutput(self, "EventBusArn", value=self.bus.event_bus_arn)
+
+    def _build_failed_records_queue(self) -> sqs.Queue:
+        # Where a stream batch goes (as its shard and sequence range) once retries are used up:
+        # the records are still in the stream for 24 hours to be replayed by hand.
+        return sqs.Queue(
+            self,
+            "FailedRecords",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+
+    def _build_function(
+        self, settings: EdgemeterSettings, *, code: lambda_.Code, architecture: lambda_.Architecture
+    ) -> lambda_.Function:
+        function_logs = logs.LogGroup(
+            self, "Logs", retention=log_retention(settings), removal_policy=RemovalPolicy.RETAIN
+        )
+        role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="edgemeter account events: reads the tables' streams, puts events on its bus",
+        )
+        function_logs.grant_write(role)
+        return lambda_.Function(
+            self,
+            "Function",
+            runtime=LAMBDA_PYTHON_RUNTIME,
+            architecture=architecture,
+            handler=ACCOUNT_EVENTS_HANDLER,
+            code=code,
+            role=role,
+            memory_size=256,
+            timeout=Duration.seconds(60),
+            log_group=function_logs,
+            logging_format=lambda_.LoggingFormat.JSON,
+            description="edgemeter account events: DynamoDB streams -> EventBridge",
+            environment={
+                EVENT_BUS_NAME_ENV: self.bus.event_bus_name,
+                "POWERTOOLS_SERVICE_NAME": ACCOUNT_EVENTS_SERVICE_NAME,
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+            },
+        )
+
+    def _consume_stream(self, table: dynamodb.ITable, stream_filter: dict[str, Any]) -> None:
+        """An event source mapping on ``table``'s stream (which also grants reading that stream)."""
+        self.function.add_event_source(
+            event_sources.DynamoEventSource(
+                table,
+                starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+                batch_size=STREAM_BATCH_SIZE,
+                bisect_batch_on_error=True,
+                report_batch_item_failures=True,
+                retry_attempts=STREAM_RETRY_ATTEMPTS,
+                on_failure=event_sources.SqsDlq(self.failed_records),
+                filters=[lambda_.FilterCriteria.filter(stream_filter)],
+            )
+        )
+
+    def _acknowledge_findings(self) -> None:
+        acknowledge(
+            self.failed_records,
+            "AwsSolutions-SQS3",
+            "This queue is itself the on-failure destination of the stream consumer.",
+        )
+        acknowledge(
+            self.function,
+            "AwsSolutions-L1",
+            "Pinned to Python 3.12 like every edgemeter Lambda: the bundled wheels are built for it.",
+        )
+        role = self.function.role
+        assert role is not None
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "dynamodb:ListStreams, granted with every stream event source by CDK, supports no resource-level "
+            "permission; reading records is limited to the two tables' stream ARNs.",
+        )

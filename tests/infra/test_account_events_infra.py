@@ -1,0 +1,172 @@
+"""Infrastructure of the account events (issue 16): the custom bus and the stream consumer.
+
+The construct is synthesized in a small stack of its own, with cdk-nag on (an unsuppressed
+finding fails the synth), next to two tables streaming NEW_AND_OLD_IMAGES as DataTables makes
+them. The composed app's wiring is checked on the session-synthesized template when present.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from aws_cdk import App, Stack
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk.assertions import Match, Template
+
+from functions.account_events.handler import EVENT_BUS_NAME_ENV
+from functions.credits.data.models import CreditsTableModel, UsersTableModel
+from stacks.bundling import LambdaCpu
+from stacks.constructs.account_events import (
+    ACCOUNT_EVENTS_HANDLER,
+    CREDITS_STREAM_FILTER,
+    STREAM_RETRY_ATTEMPTS,
+    USERS_STREAM_FILTER,
+    AccountEventsInfra,
+    account_events_asset_spec,
+)
+from stacks.constructs.data_tables import ModelTable
+from stacks.nag import ACKNOWLEDGED_FINDINGS, enable_aws_solutions_checks
+from stacks.settings import load_settings
+from tests.infra.conftest import cdk_json_context, source_only_code
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    app = App(context=cdk_json_context(), outdir=str(tmp_path_factory.mktemp("cdk-account-events")))
+    enable_aws_solutions_checks(app)
+    settings = load_settings(app.node)
+    stack = Stack(app, "AccountEvents", env={"region": "eu-west-1"})
+    AccountEventsInfra(
+        stack,
+        "AccountEvents",
+        settings=settings,
+        code=source_only_code(account_events_asset_spec(LambdaCpu.ARM64)),
+        architecture=lambda_.Architecture.ARM_64,
+        users_table=ModelTable(stack, "Users", model=UsersTableModel).table,
+        credits_table=ModelTable(stack, "Credits", model=CreditsTableModel).table,
+    )
+    # Synthesizes the app: cdk-nag runs here and fails it on any unsuppressed finding.
+    return Template.from_stack(stack)
+
+
+def _only(template: Template, resource_type: str) -> tuple[str, Mapping[str, Any]]:
+    resources = template.find_resources(resource_type)
+    assert len(resources) == 1, sorted(resources)
+    return next(iter(resources.items()))
+
+
+def _logical_id(template: Template, resource_type: str, prefix: str) -> str:
+    matching = [name for name in template.find_resources(resource_type) if name.startswith(prefix)]
+    assert len(matching) == 1, matching
+    return matching[0]
+
+
+def test_both_tables_stream_new_and_old_images(template: Template) -> None:
+    tables = template.find_resources("AWS::DynamoDB::Table")
+    assert len(tables) == 2
+    for table in tables.values():
+        assert table["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+
+
+def test_the_custom_bus_and_the_arm64_consumer_that_publishes_to_it(template: Template) -> None:
+    bus_id, bus = _only(template, "AWS::Events::EventBus")
+    assert bus["Properties"]["Name"].endswith("-account-events")
+    _, function = _only(template, "AWS::Lambda::Function")
+    properties = function["Properties"]
+    assert properties["Handler"] == ACCOUNT_EVENTS_HANDLER
+    assert properties["Architectures"] == ["arm64"]
+    assert properties["Environment"]["Variables"][EVENT_BUS_NAME_ENV] == {"Ref": bus_id}
+
+
+def test_two_stream_mappings_bisect_report_item_failures_and_go_to_the_queue(template: Template) -> None:
+    queue_id = _logical_id(template, "AWS::SQS::Queue", "AccountEventsFailedRecords")
+    mappings = template.find_resources("AWS::Lambda::EventSourceMapping")
+    assert len(mappings) == 2
+    streams: set[str] = set()
+    patterns: list[dict[str, Any]] = []
+    for mapping in mappings.values():
+        properties = mapping["Properties"]
+        assert properties["StartingPosition"] == "TRIM_HORIZON"
+        assert properties["BisectBatchOnFunctionError"] is True
+        assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert properties["MaximumRetryAttempts"] == STREAM_RETRY_ATTEMPTS
+        assert properties["DestinationConfig"] == {
+            "OnFailure": {"Destination": {"Fn::GetAtt": [queue_id, "Arn"]}}
+        }
+        streams.add(properties["EventSourceArn"]["Fn::GetAtt"][0])
+        (filter_entry,) = properties["FilterCriteria"]["Filters"]
+        patterns.append(json.loads(filter_entry["Pattern"]))
+    assert len(streams) == 2  # one mapping per table
+    assert sorted(patterns, key=json.dumps) == sorted(
+        [USERS_STREAM_FILTER, CREDITS_STREAM_FILTER], key=json.dumps
+    )
+
+
+def test_the_failed_records_queue_is_encrypted_and_tls_only(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::SQS::Queue", {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 14 * 24 * 3600}
+    )
+    template.has_resource_properties(
+        "AWS::SQS::QueuePolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+                        )
+                    ]
+                )
+            }
+        },
+    )
+
+
+def _statements(template: Template) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = []
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return statements
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+def test_least_privilege_put_events_on_its_bus_and_stream_reads_only(template: Template) -> None:
+    bus_id = _logical_id(template, "AWS::Events::EventBus", "AccountEventsBus")
+    statements = _statements(template)
+    put_events = [statement for statement in statements if "events:PutEvents" in _actions(statement)]
+    assert len(put_events) == 1
+    assert put_events[0]["Resource"] == {"Fn::GetAtt": [bus_id, "Arn"]}
+    every_action = {action for statement in statements for action in _actions(statement)}
+    # No table data access at all: only the streams (and the queue, logs).
+    assert not {action for action in every_action if action.startswith("dynamodb:")} - {
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+        "dynamodb:ListStreams",
+    }
+    stream_resources: list[Any] = []
+    for statement in statements:
+        if "dynamodb:GetRecords" in _actions(statement):
+            resource = statement["Resource"]
+            stream_resources.extend(resource if isinstance(resource, list) else [resource])
+    # Exactly the two tables' streams (CDK merges them into one statement).
+    assert sorted(resource["Fn::GetAtt"][1] for resource in stream_resources) == ["StreamArn", "StreamArn"]
+    list_streams = [statement for statement in statements if "dynamodb:ListStreams" in _actions(statement)]
+    assert [_actions(statement) for statement in list_streams] == [["dynamodb:ListStreams"]]
+    assert all(not action.startswith("events:") or action == "events:PutEvents" for action in every_action)
+
+
+def test_cdk_nag_suppressions_are_only_the_named_ones(template: Template) -> None:
+    mine = {
+        finding
+        for path, finding, _ in ACKNOWLEDGED_FINDINGS
+        if path.startswith("AccountEvents/AccountEvents")
+    }
+    assert mine == {"AwsSolutions-SQS3", "AwsSolutions-L1", "AwsSolutions-IAM5[Resource::*]"}
