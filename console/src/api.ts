@@ -121,6 +121,21 @@ export class ApiError extends Error {
   }
 }
 
+/** "; amount: Input should be greater than 0" from the API's validation details, when it gives them. */
+function validationDetails(details: unknown): string {
+  if (!Array.isArray(details)) {
+    return "";
+  }
+  const problems = details
+    .slice(0, 3)
+    .map((problem: { loc?: unknown; msg?: unknown }) => {
+      const location = Array.isArray(problem.loc) ? problem.loc.filter((part) => part !== "body").join(".") : "";
+      return typeof problem.msg === "string" ? `${location ? `${location}: ` : ""}${problem.msg}` : "";
+    })
+    .filter(Boolean);
+  return problems.length ? `: ${problems.join("; ")}` : "";
+}
+
 async function errorFrom(response: Response): Promise<ApiError> {
   let body: unknown = null;
   try {
@@ -128,10 +143,10 @@ async function errorFrom(response: Response): Promise<ApiError> {
   } catch {
     // not JSON: fall through to the status line
   }
-  const document = body as { error?: { code?: unknown; message?: unknown }; message?: unknown; Message?: unknown } | null;
+  const document = body as { error?: { code?: unknown; message?: unknown; details?: unknown }; message?: unknown; Message?: unknown } | null;
   const error = document?.error;
   if (error && typeof error.code === "string" && typeof error.message === "string") {
-    return new ApiError(response.status, error.code, error.message);
+    return new ApiError(response.status, error.code, error.message + validationDetails(error.details));
   }
   // API Gateway's own refusals (IAM denial, bad signature) say {"message": ...} or {"Message": ...}.
   const gatewayMessage = document?.message ?? document?.Message;
