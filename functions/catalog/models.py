@@ -1,7 +1,7 @@
 """The objects table: the pynamodb model is the single source of truth for its schema.
 
 The CDK table (stacks/) is derived from ``ObjectItem`` with
-``functions.credits.data.models.table_key_schema`` and from ``LISTING_INDEX`` with
+``functions.tables.schema.table_key_schema`` and from ``LISTING_INDEX`` with
 ``index_key_schema``, exactly like the users and credits tables.
 
 objects table
@@ -23,7 +23,7 @@ from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute,
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from functions.credits.data.models import TTL_ATTRIBUTE
+from functions.tables.schema import TTL_ATTRIBUTE
 
 OBJECTS_TABLE_DEFAULT_NAME = "edgemeter-objects"
 OBJECT_SK = "object"

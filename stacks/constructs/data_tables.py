@@ -12,7 +12,8 @@ from pynamodb.indexes import GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from functions.catalog.models import ListingIndex, ObjectItem, index_key_schema
-from functions.credits.data.models import CreditsTableModel, UsersTableModel, table_key_schema
+from functions.credits.data.models import CreditsTableModel, UsersTableModel
+from functions.tables.schema import table_key_schema
 
 _KEY_TYPES: dict[type[Attribute[Any]], dynamodb.AttributeType] = {
     UnicodeAttribute: dynamodb.AttributeType.STRING,

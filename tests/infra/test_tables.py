@@ -8,7 +8,8 @@ import pytest
 from pynamodb.models import Model
 
 from functions.catalog.models import ListingIndex, ObjectItem, index_key_schema
-from functions.credits.data.models import CreditsTableModel, UsersTableModel, table_key_schema
+from functions.credits.data.models import CreditsTableModel, UsersTableModel
+from functions.tables.schema import table_key_schema
 from tests.infra.conftest import SynthesizedApp
 
 

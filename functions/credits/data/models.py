@@ -1,7 +1,8 @@
 """Table schemas: the pynamodb models are the single source of truth.
 
 The CDK tables (stacks/) are derived from these classes by
-``table_key_schema``; both tables have a TTL attribute named ``TTL_ATTRIBUTE``.
+``functions.tables.schema.table_key_schema``; both tables have a TTL attribute named
+``TTL_ATTRIBUTE`` (functions/tables/schema.py, shared with the objects table).
 
 Both tables use a generic ``pk``/``sk`` key so one table serves several item
 kinds (see docs/decisions.md, "Data model"):
@@ -22,17 +23,16 @@ credits table
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.models import Model
 
+from functions.tables.schema import TTL_ATTRIBUTE
+
 USERS_TABLE_DEFAULT_NAME = "edgemeter-users"
 CREDITS_TABLE_DEFAULT_NAME = "edgemeter-credits"
-# The attribute DynamoDB's time-to-live deletes expired items by (epoch seconds).
-TTL_ATTRIBUTE = "ttl"
 # Both tables stream every change with its old and new image (issue 16's events judge each
 # update from the two; pynamodb's create_table and the CDK tables both read it from Meta).
 STREAM_VIEW_TYPE: Final = "NEW_AND_OLD_IMAGES"
@@ -231,26 +231,3 @@ CREDITS_MODELS: tuple[type[CreditsTableModel], ...] = (
     RefundRecordItem,
     GrantRecordItem,
 )
-
-
-@dataclass(frozen=True)
-class TableKeySchema:
-    """What infrastructure needs to know about a table: derived, never restated."""
-
-    hash_key: str
-    range_key: str | None
-    ttl_attribute: str = TTL_ATTRIBUTE
-
-
-def table_key_schema(model: type[Model]) -> TableKeySchema:
-    """Read the key schema off a pynamodb model (used by stacks/ to build the tables)."""
-    hash_key: str | None = None
-    range_key: str | None = None
-    for name, attribute in model.get_attributes().items():
-        if attribute.is_hash_key:
-            hash_key = attribute.attr_name or name
-        if attribute.is_range_key:
-            range_key = attribute.attr_name or name
-    if hash_key is None:
-        raise ValueError(f"{model.__name__} has no hash key")
-    return TableKeySchema(hash_key=hash_key, range_key=range_key)
