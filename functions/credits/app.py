@@ -36,6 +36,7 @@ from functions.credits.routes.accounts import accounts_router, keys_router
 from functions.credits.routes.common import error_response
 from functions.credits.routes.credits import credits_router
 from functions.credits.routes.edge import edge_router
+from functions.credits.sellers.routes import sellers_router
 from functions.credits.service import CreditsService
 from functions.credits.store.errors import CreditsStoreError, StoreUnavailable
 from functions.credits.telemetry import logger
@@ -131,6 +132,7 @@ def build_resolver(service: CreditsService) -> APIGatewayRestResolver:
         keys_router(service),
         credits_router(service),
         edge_router(service),
+        sellers_router(service.sellers),  # sellers (issue 16)
     ):
         app.include_router(router)
 

@@ -111,6 +111,10 @@ class Settings(_Frozen):
     # a hit saves the key read and the charge still checks revocation. 0 turns it off.
     key_cache_ttl_seconds: int = Field(default=600, ge=0, le=86_400)
     key_cache_max_entries: int = Field(default=10_000, ge=1, le=1_000_000)
+    # sellers (issue 16): signed links point at the CDN (the local CDN by default) and live at most
+    # this long (the API refuses a longer expires_in with 422).
+    cdn_base_url: str = Field(default="http://127.0.0.1:8080", pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+    link_max_expires_in_seconds: int = Field(default=7 * 24 * 3600, ge=60, le=366 * 24 * 3600)
 
 
 # Environment variable -> Settings field. JSON-valued fields are parsed before validation.
@@ -126,6 +130,8 @@ ENVIRONMENT: Mapping[str, str] = {
     environment_variables.EDGEMETER_DYNAMODB_MAX_POOL_CONNECTIONS: "dynamodb_max_pool_connections",
     environment_variables.EDGEMETER_KEY_CACHE_TTL_SECONDS: "key_cache_ttl_seconds",
     environment_variables.EDGEMETER_KEY_CACHE_MAX_ENTRIES: "key_cache_max_entries",
+    environment_variables.EDGEMETER_CDN_BASE_URL: "cdn_base_url",
+    environment_variables.EDGEMETER_LINK_MAX_EXPIRES_IN_SECONDS: "link_max_expires_in_seconds",
 }
 _JSON_FIELDS = frozenset({"pricing"})
 

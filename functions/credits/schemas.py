@@ -24,6 +24,8 @@ from functions.credits.ids import (
     REQUEST_ID_PATTERN,
 )
 from functions.credits.ranges import MAX_RANGE_HEADER_LENGTH
+from functions.credits.sellers.lifecycle import AccountStatus as AccountStatus  # noqa: PLC0414 - re-exported
+from functions.credits.sellers.scope_model import KeyScopeModel
 from functions.shared.errors import DenialReason as DenialReason  # noqa: PLC0414 - re-exported for the API's users
 from functions.shared.http_methods import HttpMethod
 
@@ -69,11 +71,6 @@ class ErrorResponse(_Response):
 # --- accounts ---------------------------------------------------------------------------------
 
 
-class AccountStatus(StrEnum):
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
-
-
 class CreateAccountRequest(_Request):
     name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
 
@@ -84,6 +81,11 @@ class Account(_Response):
     balance: Credits
     status: AccountStatus
     created_at: datetime
+    # sellers (issue 16): the last status change and the low-balance alert thresholds.
+    status_reason: str | None = None
+    status_changed_by: str | None = Field(default=None, description="The IAM principal (ARN) of the change.")
+    status_changed_at: datetime | None = None
+    alert_thresholds: list[int] = Field(default_factory=list, description="Credits, high to low.")
 
 
 # --- keys -------------------------------------------------------------------------------------
@@ -107,6 +109,11 @@ class IssueKeyRequest(_Request):
         default=None, description="When the key stops working (must be in the future)."
     )
     rate_limit: RateLimit | None = None
+    # sellers (issue 16): what the key may do, and the credits it may be charged over its life.
+    scope: KeyScopeModel | None = None
+    spend_limit: int | None = Field(
+        default=None, ge=1, le=MAX_BALANCE, strict=True, description="Credits over the key's life."
+    )
 
     # JSON carries datetimes as strings: allow that one coercion (the model is not strict)...
     model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
@@ -131,6 +138,8 @@ class Key(_Response):
     expires_at: datetime | None
     revoked_at: datetime | None
     rate_limit: RateLimit | None
+    scope: KeyScopeModel | None = None
+    spend_limit: int | None = None
 
 
 class IssuedKey(Key):
@@ -212,7 +221,15 @@ class Usage(_Response):
 
 
 class AuthorizeRequest(_Request):
-    key_digest: str = Field(pattern=KEY_DIGEST_PATTERN, description="SHA-256 hex digest of the API key.")
+    key_digest: str | None = Field(
+        default=None, pattern=KEY_DIGEST_PATTERN, description="SHA-256 hex digest of the API key."
+    )
+    # sellers (issue 16): a signed link's token digest, sent instead of key_digest.
+    link_token_digest: str | None = Field(
+        default=None,
+        pattern=KEY_DIGEST_PATTERN,
+        description="SHA-256 hex digest of a signed link's token (`em_link`), instead of `key_digest`.",
+    )
     request_id: RequestId = Field(description="CloudFront's request id: the idempotency key of the charge.")
     method: HttpMethod
     path: str = Field(min_length=1, max_length=MAX_PATH_LENGTH, pattern=r"^/[^\x00-\x1f\x7f]*$")
@@ -236,6 +253,12 @@ class AuthorizeRequest(_Request):
             "charged past it, and a charge that commits too late is refunded at once."
         ),
     )
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> AuthorizeRequest:
+        if (self.key_digest is None) == (self.link_token_digest is None):
+            raise ValueError("send exactly one of key_digest and link_token_digest")
+        return self
 
 
 class Decision(_Response):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -50,6 +51,16 @@ from functions.credits.schemas import (
     RefundRequest,
     Usage,
 )
+from functions.credits.sellers.lifecycle import AccountClosed, require_usable, status_from_stored
+from functions.credits.sellers.links import LinkFacts, link_denial
+from functions.credits.sellers.records import (
+    AccountClosedToGrants,
+    AccountNotActive,
+    LinkExhausted,
+    SpendLimitReached,
+)
+from functions.credits.sellers.scope_model import KeyScopeModel
+from functions.credits.sellers.service import LinkSettings, SellersService
 from functions.credits.store.errors import DataIntegrityError, InvalidCursor
 from functions.credits.store.protocol import CreditsStore
 from functions.credits.store.records import (
@@ -149,6 +160,8 @@ def _key_view(key: KeyRecord) -> Key:
         expires_at=key.expires_at,
         revoked_at=key.revoked_at,
         rate_limit=None if limit is None else RateLimit(per_second=limit.per_second, burst=limit.burst),
+        scope=KeyScopeModel.from_scope(key.scope),
+        spend_limit=key.spend_limit,
     )
 
 
@@ -167,13 +180,17 @@ def _entry_view(entry: LedgerRecord) -> LedgerEntry:
     )
 
 
-def _account_view(account: AccountRecord, balance: int) -> Account:
+def _account_view(account: AccountRecord, balance: int, alert_thresholds: Sequence[int] = ()) -> Account:
     return Account(
         account_id=account.account_id,
         name=account.name,
         balance=balance,
         status=AccountStatus(account.status),
         created_at=account.created_at,
+        status_reason=account.status_reason,
+        status_changed_by=account.status_changed_by,
+        status_changed_at=account.status_changed_at,
+        alert_thresholds=list(alert_thresholds),
     )
 
 
@@ -195,9 +212,14 @@ class _Attempt:
     now: datetime
     # The revocation count of the cached key facts this attempt charges on; None: read afresh.
     key_revocations_seen: int | None
+    # The key's digest: the request's, or (sellers, issue 16) the one behind its signed link.
+    key_digest: str
     price: int = 0
     # What the request moves: an upload's Content-Length, a download's bytes served (None: unknown).
     bytes: int | None = 0
+    # sellers (issue 16): the signed link the request came with, if any.
+    link: LinkFacts | None = None
+    link_digest: str | None = None
 
 
 class CreditsService:
@@ -218,6 +240,12 @@ class CreditsService:
         self._catalog = catalog
         # Per container, keyed by the key's digest (docs/decisions.md, "Key standing cache").
         self._key_cache_enabled = settings.key_cache_ttl_seconds > 0
+        # sellers (issue 16): the account list, status changes, links and alert thresholds.
+        self.sellers = SellersService(
+            store,
+            self._clock,
+            LinkSettings(settings.cdn_base_url, settings.link_max_expires_in_seconds),
+        )
         self._cached_keys: TtlCache[CachedKey] = TtlCache(
             settings.key_cache_max_entries, settings.key_cache_ttl_seconds, time.monotonic
         )
@@ -236,7 +264,11 @@ class CreditsService:
 
     def get_account(self, account_id: str) -> Account:
         account = self._require_account(account_id)
-        return _account_view(account, balance=self._balance(account_id))
+        # sellers (issue 16): the balance item's thresholds come with the balance (the same read).
+        facts = self._store.get_balance_facts(account_id)
+        if facts is None:
+            raise DataIntegrityError(f"account {account_id} has no balance")
+        return _account_view(account, facts.balance, facts.alert_thresholds)
 
     def _balance(self, account_id: str) -> int:
         balance = self._store.get_balance(account_id)
@@ -256,6 +288,8 @@ class CreditsService:
         now = self._clock.now()
         if request.expires_at is not None and request.expires_at <= now:
             raise InvalidRequest("expires_at must be in the future", field="expires_at")
+        # sellers (issue 16): only an active account gets new keys.
+        require_usable(account_id, status_from_stored(self._require_account(account_id).status), "a new key")
         api_key = generate_api_key()
         limit = request.rate_limit
         key = KeyRecord(
@@ -267,6 +301,8 @@ class CreditsService:
             name=request.name,
             expires_at=request.expires_at,
             rate_limit=None if limit is None else KeyRateLimit(limit.per_second, limit.burst),
+            scope=None if request.scope is None else request.scope.to_scope(),
+            spend_limit=request.spend_limit,
         )
         if not self._store.put_key(key):
             raise AccountNotFound(account_id)
@@ -305,6 +341,8 @@ class CreditsService:
         )
         if isinstance(outcome, GrantOverLimit):
             raise BalanceLimitExceeded(account_id, MAX_BALANCE)
+        if isinstance(outcome, AccountClosedToGrants):
+            raise AccountClosed(account_id, "a grant")
         if not isinstance(outcome, Granted):
             raise AccountNotFound(account_id)
         record = outcome.record
@@ -368,17 +406,25 @@ class CreditsService:
         download, and the edge needs the balance only for a 402.
         """
         base_price = self._pricing.price(request.method, request.path, request.bytes)
-        cached = self._cached_keys.get(request.key_digest)
-        key = cached.key if cached is not None else self._store.get_key_by_digest(request.key_digest)
+        now = self._clock.now()
+        credential = self._credential(request, base_price, now)
+        if isinstance(credential, Decision):
+            return credential
+        key_digest, link = credential
+        cached = self._cached_keys.get(key_digest)
+        key = cached.key if cached is not None else self._store.get_key_by_digest(key_digest)
         if key is None:
             return self._deny(DenialReason.INVALID_API_KEY, base_price)
         attempt = _Attempt(
             request=request,
             key=key,
-            now=self._clock.now(),
+            now=now,
             key_revocations_seen=None if cached is None else cached.key_revocations,
+            key_digest=key_digest,
             price=base_price,
             bytes=request.bytes,
+            link=link,
+            link_digest=request.link_token_digest,
         )
         refused = self._refuse_for_key(attempt)
         if refused is not None:
@@ -389,6 +435,26 @@ class CreditsService:
         self._check_deadline(request, charged=False)
         return self._charge_and_decide(priced)
 
+    def _credential(
+        self, request: AuthorizeRequest, price: int, now: datetime
+    ) -> tuple[str, LinkFacts | None] | Decision:
+        """The digest of the key to authorize: the request's own, or (sellers, issue 16) the key
+        behind its signed link, once the link's own facts (expiry, path, uses) allow the request.
+
+        A link denial defers to an earlier charge of the same request id: the retry of a request
+        that used a link's last use is replayed by the charge, not refused.
+        """
+        if request.link_token_digest is None:
+            assert request.key_digest is not None  # the request model requires one of the two
+            return request.key_digest, None
+        link = self._store.get_link(request.link_token_digest)
+        if link is None:
+            return self._deny(DenialReason.LINK_INVALID, price)
+        denial = link_denial(link, request.method, request.path, now)
+        if denial is not None and self._store.get_charge(request.request_id) is None:
+            return self._deny(denial, price, account_id=link.account_id)
+        return link.key_digest, link
+
     def _refuse_for_key(self, attempt: _Attempt) -> Decision | None:
         """A denial for the key's own sake (revoked, expired, over its rate limit), or None."""
         key, now = attempt.key, attempt.now
@@ -396,6 +462,8 @@ class CreditsService:
             return self._deny_key(attempt, DenialReason.REVOKED_API_KEY)
         if key.expires_at is not None and now >= key.expires_at:
             return self._deny_key(attempt, DenialReason.EXPIRED_API_KEY)
+        if key.scope is not None and not key.scope.allows(attempt.request.method, attempt.request.path):
+            return self._deny_key(attempt, DenialReason.KEY_SCOPE_DENIED)
         if key.rate_limit is None:
             return None
         wait_us = self._store.take_rate_limit_slot(
@@ -456,6 +524,9 @@ class CreditsService:
                 return refreshed
             attempt = refreshed
             outcome = self._charge(attempt)
+        sellers_denial = _sellers_denial(outcome)
+        if sellers_denial is not None:
+            return self._deny(sellers_denial, attempt.price, account_id=attempt.key.account_id)
         if isinstance(outcome, InsufficientCredits):
             return self._deny(
                 DenialReason.INSUFFICIENT_CREDITS,
@@ -474,9 +545,8 @@ class CreditsService:
         charged. Only the key's status can have changed: read it afresh, to charge without the
         count (so this cannot happen twice); the rate-limit slot and the catalog's verdict
         already taken for this request stand."""
-        request = attempt.request
-        self._cached_keys.discard(request.key_digest)
-        key = self._store.get_key_by_digest(request.key_digest)
+        self._cached_keys.discard(attempt.key_digest)
+        key = self._store.get_key_by_digest(attempt.key_digest)
         if key is None:
             return self._deny(DenialReason.INVALID_API_KEY, attempt.price)
         attempt = replace(attempt, key=key, key_revocations_seen=None)
@@ -495,7 +565,7 @@ class CreditsService:
         if attempt.key_revocations_seen is None:
             # After the deadline check: a slow or failing snapshot must not turn this paid
             # request into a refund (the refund could fail under the same throttling).
-            self._cache_key(request.key_digest, key.account_id)
+            self._cache_key(attempt.key_digest, key.account_id)
         return Decision(
             decision="allow",
             account_id=key.account_id,
@@ -518,6 +588,9 @@ class CreditsService:
                 now=attempt.now,
                 range_header=request.range,
                 key_revocations_seen=attempt.key_revocations_seen,
+                spend_limit=attempt.key.spend_limit,
+                link_digest=attempt.link_digest,
+                link_max_uses=None if attempt.link is None else attempt.link.max_uses,
             )
         )
 
@@ -651,6 +724,20 @@ class CreditsService:
             replayed=outcome.replayed,
             restore_retry_after=restore_retry_after,
         )
+
+
+def _sellers_denial(outcome: ChargeOutcome) -> DenialReason | None:
+    """The denial of a charge refused on issue 16's conditions: the account's status, the key's
+    spend limit, the link's uses (nothing was charged)."""
+    if isinstance(outcome, AccountNotActive):
+        if outcome.status == AccountStatus.CLOSED:
+            return DenialReason.ACCOUNT_CLOSED
+        return DenialReason.ACCOUNT_SUSPENDED
+    if isinstance(outcome, SpendLimitReached):
+        return DenialReason.KEY_SPEND_LIMIT_REACHED
+    if isinstance(outcome, LinkExhausted):
+        return DenialReason.LINK_EXHAUSTED
+    return None
 
 
 def _same_request(record: ChargeRecord, attempt: _Attempt) -> bool:

@@ -12,6 +12,8 @@ users table
     pk=``account#<account_id>``  sk=``key#<key_id>``     KeyByIdItem (listing, revoke by id)
     pk=``keydigest#<sha256 hex>`` sk=``key``             KeyByDigestItem (authorize lookup)
     pk=``ratelimit#<key_id>``    sk=``gcra``             RateLimitItem (only keys with a limit; TTL)
+    pk=``linkdigest#<sha256 hex>`` sk=``link``           LinkItem (signed download links; TTL)
+    index ``account-list``: list_pk=``accounts#<status>#<bucket>`` list_sk=<name>\x1f<id> (accounts)
 
 credits table
     pk=``account#<account_id>``  sk=``balance``          BalanceItem
@@ -19,6 +21,7 @@ credits table
     pk=``request#<request_id>``  sk=``charge``           ChargeRecordItem (idempotency of charges; TTL)
     pk=``request#<request_id>``  sk=``refund``           RefundRecordItem (a charge is refunded once; TTL)
     pk=``grant#<account_id>#<idempotency_key>`` sk=``grant``  GrantRecordItem
+    pk=``keyspend#<key_id>``     sk=``spent``            KeySpendItem (only keys with a spend limit)
 """
 
 from __future__ import annotations
@@ -26,10 +29,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Final
 
-from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from functions.tables.schema import TTL_ATTRIBUTE
+
+from functions.credits.sellers.listing import ACCOUNT_LIST_INDEX
 
 USERS_TABLE_DEFAULT_NAME = "edgemeter-users"
 CREDITS_TABLE_DEFAULT_NAME = "edgemeter-credits"
@@ -121,11 +134,37 @@ class CreditsTableModel(Model):
     sk = UnicodeAttribute(range_key=True)
 
 
+# --- sellers (issue 16): the account-list index ---------------------------------------------
+
+
+class AccountListIndex(GlobalSecondaryIndex["AccountItem"]):  # type: ignore[no-untyped-call]
+    """Accounts by status and bucket, in casefolded name order (functions/credits/sellers/listing.py).
+
+    Sparse: only account items carry its keys; written when an account is created or changes
+    status, never by a charge.
+    """
+
+    class Meta:
+        index_name = ACCOUNT_LIST_INDEX
+        projection = AllProjection()
+
+    list_pk = UnicodeAttribute(hash_key=True)
+    list_sk = UnicodeAttribute(range_key=True)
+
+
 class AccountItem(UsersTableModel):
     account_id = UnicodeAttribute()
     name = UnicodeAttribute()
-    status = UnicodeAttribute()  # "active" | "suspended"
+    status = UnicodeAttribute()  # "active" | "suspended" | "closed"
     created_at = UTCDateTimeAttribute()
+    # sellers (issue 16): the last status change (read by the account events too) ...
+    status_reason = UnicodeAttribute(null=True)
+    status_changed_by = UnicodeAttribute(null=True)
+    status_changed_at = UTCDateTimeAttribute(null=True)
+    # ... and the account-list index's keys.
+    list_pk = UnicodeAttribute(null=True)
+    list_sk = UnicodeAttribute(null=True)
+    account_list = AccountListIndex()
 
 
 class KeyByIdItem(UsersTableModel):
@@ -139,6 +178,11 @@ class KeyByIdItem(UsersTableModel):
     revoked_at = UTCDateTimeAttribute(null=True)
     rate_limit_per_second = NumberAttribute(null=True)
     rate_limit_burst = NumberAttribute(null=True)
+    # sellers (issue 16): the key's scope and lifetime spend limit, fixed at issue time.
+    # (pynamodb types a list by its element *attribute* class; the values are the str/float below.)
+    scope_methods: ListAttribute[str] = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[arg-type]
+    scope_prefixes: ListAttribute[str] = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[arg-type]
+    spend_limit = NumberAttribute(null=True)
 
 
 class KeyByDigestItem(KeyByIdItem):
@@ -160,6 +204,10 @@ class BalanceItem(CreditsTableModel):
     # anywhere stops every container's next charge (docs/decisions.md, "Key standing cache").
     # Absent on accounts created before it existed: read as 0.
     key_revocations = NumberAttribute(null=True)
+    # sellers (issue 16): the account's status as every charge checks it (absent = active), and
+    # the low-balance alert thresholds the account events read from the stream.
+    account_status = UnicodeAttribute(null=True)
+    alert_thresholds: ListAttribute[float] = ListAttribute(of=NumberAttribute, null=True)  # type: ignore[arg-type]
 
 
 class LedgerEntryItem(CreditsTableModel):
@@ -192,6 +240,8 @@ class ChargeRecordItem(CreditsTableModel):
     range_header = UnicodeAttribute(null=True, attr_name="range")
     created_at = UTCDateTimeAttribute()
     ttl = TTLAttribute(attr_name=TTL_ATTRIBUTE)
+    # sellers (issue 16): the charge counted on its key's spend counter (a refund gives it back).
+    spend_counted = BooleanAttribute(null=True)
 
 
 class RefundRecordItem(CreditsTableModel):
@@ -216,12 +266,49 @@ class GrantRecordItem(CreditsTableModel):
     created_at = UTCDateTimeAttribute()
 
 
+# --- sellers (issue 16): links and key spend counters -----------------------------------------
+
+LINK_SK = "link"
+KEY_SPEND_SK = "spent"
+
+
+def link_digest_pk(link_digest: str) -> str:
+    return f"linkdigest#{link_digest}"
+
+
+def key_spend_pk(key_id: str) -> str:
+    return f"keyspend#{key_id}"
+
+
+class LinkItem(UsersTableModel):
+    """A signed download link, keyed by its token's digest (the token itself is never stored)."""
+
+    link_id = UnicodeAttribute()
+    account_id = UnicodeAttribute()
+    key_id = UnicodeAttribute()
+    key_digest = UnicodeAttribute()
+    path = UnicodeAttribute(null=True)
+    prefix = UnicodeAttribute(null=True)
+    expires_at = UTCDateTimeAttribute()
+    max_uses = NumberAttribute(null=True)
+    uses = NumberAttribute()
+    created_at = UTCDateTimeAttribute()
+    ttl = TTLAttribute(attr_name=TTL_ATTRIBUTE)
+
+
+class KeySpendItem(CreditsTableModel):
+    """Credits charged to one spend-limited key over its life (net of refunds)."""
+
+    spent = NumberAttribute()
+
+
 USERS_MODELS: tuple[type[UsersTableModel], ...] = (
     UsersTableModel,
     AccountItem,
     KeyByIdItem,
     KeyByDigestItem,
     RateLimitItem,
+    LinkItem,
 )
 CREDITS_MODELS: tuple[type[CreditsTableModel], ...] = (
     CreditsTableModel,
@@ -230,4 +317,5 @@ CREDITS_MODELS: tuple[type[CreditsTableModel], ...] = (
     ChargeRecordItem,
     RefundRecordItem,
     GrantRecordItem,
+    KeySpendItem,
 )

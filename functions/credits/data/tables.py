@@ -15,6 +15,7 @@ from functions.credits.config import Settings
 from functions.credits.data.models import (
     CREDITS_MODELS,
     USERS_MODELS,
+    AccountItem,
     CreditsTableModel,
     UsersTableModel,
 )
@@ -53,7 +54,9 @@ def bind_tables(settings: Settings) -> Connection:
 def create_tables(settings: Settings) -> None:
     """Create both tables (on-demand) if they do not exist yet. For DynamoDB Local and tests."""
     bind_tables(settings)
-    for base in (UsersTableModel, CreditsTableModel):
+    # The users table is created through AccountItem: its key schema plus the account-list index
+    # (sellers, issue 16), which pynamodb only knows on the model that declares it.
+    for base in (AccountItem, CreditsTableModel):
         if not base.exists():
             base.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
 

@@ -21,7 +21,7 @@ import base64
 import binascii
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import ParamSpec, TypeVar
 
@@ -69,6 +69,27 @@ from functions.credits.data.transactions import (
     run_transaction,
 )
 from functions.credits.ids import new_entry_id
+from functions.credits.sellers import dynamodb_store as sellers
+from functions.credits.sellers.dynamodb_store import (
+    account_is_active,
+    account_is_open,
+    add_charge_counters,
+    counter_refusal,
+    give_back_spend,
+    is_closed,
+    not_active_status,
+)
+from functions.credits.sellers.lifecycle import AccountStatus, StatusChange, status_from_stored
+from functions.credits.sellers.links import LinkFacts
+from functions.credits.sellers.listing import list_partition_of, list_sort_key
+from functions.credits.sellers.records import (
+    AccountClosedToGrants,
+    AccountListSlice,
+    BalanceFacts,
+    SpendLimitReached,
+    StatusChangeOutcome,
+)
+from functions.credits.sellers.scopes import KeyScope, scope_from_stored, spend_ceiling
 from functions.credits.store.errors import (
     CreditsStoreError,
     DataIntegrityError,
@@ -161,7 +182,13 @@ def _decode_cursor(cursor: str | None, pk: str, sk_prefix: str) -> dict[str, dic
 
 def _account_record(item: AccountItem) -> AccountRecord:
     return AccountRecord(
-        account_id=item.account_id, name=item.name, status=item.status, created_at=item.created_at
+        account_id=item.account_id,
+        name=item.name,
+        status=item.status,
+        created_at=item.created_at,
+        status_reason=item.status_reason,
+        status_changed_by=item.status_changed_by,
+        status_changed_at=item.status_changed_at,
     )
 
 
@@ -179,11 +206,19 @@ def _key_record(item: KeyByIdItem) -> KeyRecord:
         expires_at=item.expires_at,
         revoked_at=item.revoked_at,
         rate_limit=rate_limit,
+        scope=_stored_scope(item),
+        spend_limit=_optional_int(item.spend_limit),
     )
 
 
+def _stored_scope(item: KeyByIdItem) -> KeyScope | None:
+    if item.scope_methods is None and item.scope_prefixes is None:
+        return None
+    return scope_from_stored(item.scope_methods, item.scope_prefixes)
+
+
 def _key_item(model: type[KeyByIdItem], pk: str, sk: str, key: KeyRecord) -> KeyByIdItem:
-    limit = key.rate_limit
+    limit, scope = key.rate_limit, key.scope
     return model(
         pk,
         sk,
@@ -197,6 +232,9 @@ def _key_item(model: type[KeyByIdItem], pk: str, sk: str, key: KeyRecord) -> Key
         revoked_at=key.revoked_at,
         rate_limit_per_second=None if limit is None else limit.per_second,
         rate_limit_burst=None if limit is None else limit.burst,
+        scope_methods=None if scope is None or scope.methods is None else sorted(scope.methods),
+        scope_prefixes=None if scope is None or scope.prefixes is None else list(scope.prefixes),
+        spend_limit=key.spend_limit,
     )
 
 
@@ -216,6 +254,7 @@ def _charge_record(item: ChargeRecordItem) -> ChargeRecord:
         bytes=_optional_int(item.bytes),
         created_at=item.created_at,
         range_header=item.range_header,
+        spend_counted=bool(item.spend_counted),
     )
 
 
@@ -335,6 +374,8 @@ class DynamoDBCreditsStore:
             name=account.name,
             status=account.status,
             created_at=account.created_at,
+            list_pk=list_partition_of(account.account_id, status_from_stored(account.status)),
+            list_sk=list_sort_key(account.name, account.account_id),
         )
         balance = BalanceItem(pk, BALANCE_SK, account_id=account.account_id, balance=0, key_revocations=0)
 
@@ -493,6 +534,7 @@ class DynamoDBCreditsStore:
         record: ChargeRecordItem | RefundRecordItem | GrantRecordItem,
         entry: LedgerEntryItem,
         balance_condition: Condition,
+        counters: Callable[[LabelledTransaction], None] | None = None,
     ) -> None:
         """ONE transaction: put ``record`` IF its key is new, add ``entry.amount`` to the account's
         balance IF ``balance_condition``, put ``entry``.
@@ -518,12 +560,16 @@ class DynamoDBCreditsStore:
                 return_old=True,
             )
             transaction.put("ledger", entry, LedgerEntryItem.pk.does_not_exist())
+            if counters is not None:
+                counters(transaction)
             return transaction
 
         self._run(build)
 
     @_translated
     def charge(self, intent: ChargeIntent) -> ChargeOutcome:
+        if intent.spend_limit is not None and spend_ceiling(intent.spend_limit, intent.amount) is None:
+            return SpendLimitReached()  # more than the key may ever spend: no write can fit it
         entry = _ledger_item(
             LedgerRecord(
                 account_id=intent.account_id,
@@ -551,12 +597,16 @@ class DynamoDBCreditsStore:
             range_header=intent.range_header,
             created_at=intent.now,
             ttl=self._ttl(intent.now),
+            spend_counted=True if intent.spend_limit is not None else None,
         )
-        balance_condition = BalanceItem.balance >= intent.amount
+        # sellers (issue 16): a suspended or closed account is refused by the same condition.
+        balance_condition = (BalanceItem.balance >= intent.amount) & account_is_active()
         if intent.key_revocations_seen is not None:
             balance_condition &= _key_revocations_are(intent.key_revocations_seen)
         try:
-            self._move_credits(record, entry, balance_condition)
+            self._move_credits(
+                record, entry, balance_condition, lambda transaction: add_charge_counters(transaction, intent)
+            )
         except TransactionCancelled as cancelled:
             return self._refused_charge(intent, cancelled)
         return Charged(entry_id=entry.entry_id, created_at=intent.now)
@@ -569,14 +619,19 @@ class DynamoDBCreditsStore:
             return AlreadyCharged(_charge_record(_blocking_record(existing, "charge")))
         reason = cancelled.failed("balance")
         if reason is None:
-            raise DataIntegrityError(f"unexpected cancellation of a charge: {cancelled}") from None
+            # sellers (issue 16): only a key's spend counter or a link's use counter said no.
+            refused = counter_refusal(cancelled)
+            if refused is None:
+                raise DataIntegrityError(f"unexpected cancellation of a charge: {cancelled}") from None
+            return refused
         if reason.raw_item is None:
             raise DataIntegrityError(f"account {intent.account_id} has a key but no balance") from None
         old = BalanceItem.from_raw_data(reason.raw_item)
         seen = intent.key_revocations_seen
-        if seen is not None and _key_revocations(old) != seen:
-            return KeyRevocationsChanged()
-        return InsufficientCredits(balance=int(old.balance))
+        refusal: ChargeOutcome | None = not_active_status(old)
+        if refusal is None and seen is not None and _key_revocations(old) != seen:
+            refusal = KeyRevocationsChanged()
+        return refusal or counter_refusal(cancelled) or InsufficientCredits(balance=int(old.balance))
 
     @_translated
     def get_charge(self, request_id: str) -> ChargeRecord | None:
@@ -610,8 +665,17 @@ class DynamoDBCreditsStore:
             created_at=now,
             ttl=self._ttl(now),
         )
+        # sellers (issue 16): a spend-limited key's counter gets the credits back in the same transaction.
+        give_back = charge.spend_counted
         try:
-            self._move_credits(record, entry, BalanceItem.pk.exists())
+            self._move_credits(
+                record,
+                entry,
+                BalanceItem.pk.exists(),
+                (lambda transaction: give_back_spend(transaction, charge.key_id, charge.amount))
+                if give_back
+                else None,
+            )
         except TransactionCancelled as cancelled:
             if cancelled.failed("record"):
                 existing = _get(RefundRecordItem, record.pk, REFUND_SK)
@@ -648,14 +712,19 @@ class DynamoDBCreditsStore:
             created_at=intent.now,
         )
         try:
-            self._move_credits(record, entry, BalanceItem.balance <= intent.max_balance - intent.amount)
+            # sellers (issue 16): a closed account takes no grants (the same balance condition).
+            within_limit = BalanceItem.balance <= intent.max_balance - intent.amount
+            self._move_credits(record, entry, within_limit & account_is_open())
         except TransactionCancelled as cancelled:
             if cancelled.failed("record"):
                 existing = _get(GrantRecordItem, record.pk, GRANT_SK)
                 return Granted(_grant_record(_blocking_record(existing, "grant")), replayed=True)
             failed = cancelled.failed("balance")
             if failed is not None:
-                return NoSuchAccount() if failed.raw_item is None else GrantOverLimit()
+                if failed.raw_item is None:
+                    return NoSuchAccount()
+                closed = is_closed(BalanceItem.from_raw_data(failed.raw_item))
+                return AccountClosedToGrants() if closed else GrantOverLimit()
             raise DataIntegrityError(f"unexpected cancellation of a grant: {cancelled}") from None
         return Granted(_grant_record(record), replayed=False)
 
@@ -689,3 +758,35 @@ class DynamoDBCreditsStore:
             UsageLine(entry.kind, int(entry.amount), entry.method, _optional_int(entry.bytes))
             for entry in entries
         )
+
+    # --- sellers (issue 16): functions/credits/sellers/dynamodb_store.py ------------------------
+
+    @_translated
+    def list_accounts(
+        self, *, status: AccountStatus | None, name_prefix: str | None, after: str | None, limit: int
+    ) -> AccountListSlice:
+        return sellers.list_accounts(status=status, name_prefix=name_prefix, after=after, limit=limit)
+
+    @_translated
+    def get_balances(self, account_ids: Sequence[str]) -> dict[str, int]:
+        return sellers.get_balances(account_ids)
+
+    @_translated
+    def get_balance_facts(self, account_id: str) -> BalanceFacts | None:
+        return sellers.get_balance_facts(account_id)
+
+    @_translated
+    def change_account_status(self, account: AccountRecord, change: StatusChange) -> StatusChangeOutcome:
+        return sellers.change_account_status(self._run, self._transaction, account, change)
+
+    @_translated
+    def set_alert_thresholds(self, account_id: str, thresholds: Sequence[int]) -> bool:
+        return sellers.set_alert_thresholds(account_id, thresholds)
+
+    @_translated
+    def put_link(self, link_digest: str, link: LinkFacts, *, now: datetime) -> None:
+        sellers.put_link(link_digest, link, now)
+
+    @_translated
+    def get_link(self, link_digest: str) -> LinkFacts | None:
+        return sellers.get_link(link_digest)

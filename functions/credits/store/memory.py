@@ -13,10 +13,21 @@ import base64
 import binascii
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from functions.credits.ids import new_entry_id
+from functions.credits.sellers.lifecycle import AccountStatus, StatusChange
+from functions.credits.sellers.links import LinkFacts
+from functions.credits.sellers.memory_store import SellersMemory
+from functions.credits.sellers.records import (
+    AccountClosedToGrants,
+    AccountListSlice,
+    BalanceFacts,
+    SpendLimitReached,
+    StatusChangeOutcome,
+)
 from functions.credits.store.errors import DataIntegrityError, InvalidCursor, StoreUnavailable
 from functions.credits.store.records import (
     AccountRecord,
@@ -64,6 +75,8 @@ class _Tables:
     refunds: dict[str, RefundRecord] = field(default_factory=dict)
     grants: dict[tuple[str, str], GrantRecord] = field(default_factory=dict)
     ledgers: dict[str, list[LedgerRecord]] = field(default_factory=dict)
+    # sellers (issue 16): statuses as charges see them, thresholds, links, key spend counters.
+    sellers: SellersMemory = field(default_factory=SellersMemory)
 
 
 def _encode_cursor(listing: str, account_id: str, after: list[str]) -> str:
@@ -212,16 +225,25 @@ class InMemoryCreditsStore:
 
     def charge(self, intent: ChargeIntent) -> ChargeOutcome:
         self._check_available()
+        sellers = self._tables.sellers
         with self._lock:
+            if intent.spend_limit is not None and intent.amount > intent.spend_limit:
+                return SpendLimitReached()
             earlier = self._tables.charges.get(intent.request_id)
             if earlier is not None:
                 return AlreadyCharged(earlier)
             balance = self._tables.balances.get(intent.account_id)
             if balance is None:
                 raise DataIntegrityError(f"account {intent.account_id} has a key but no balance")
+            not_active = sellers.status_refusal(intent)
+            if not_active is not None:
+                return not_active
             seen = intent.key_revocations_seen
             if seen is not None and balance.key_revocations != seen:
                 return KeyRevocationsChanged()
+            over_a_limit = sellers.counter_refusal(intent)
+            if over_a_limit is not None:
+                return over_a_limit
             if balance.balance < intent.amount:
                 return InsufficientCredits(balance=balance.balance)
             entry = LedgerRecord(
@@ -247,7 +269,9 @@ class InMemoryCreditsStore:
                 bytes=intent.bytes,
                 created_at=intent.now,
                 range_header=intent.range_header,
+                spend_counted=intent.spend_limit is not None,
             )
+            sellers.count_charge(intent)
             self._append_entry(entry, balance)
             return Charged(entry_id=entry.entry_id, created_at=intent.now)
 
@@ -287,6 +311,8 @@ class InMemoryCreditsStore:
                 created_at=now,
             )
             self._tables.refunds[charge.request_id] = record
+            if charge.spend_counted:
+                self._tables.sellers.give_back_spend(charge.key_id, charge.amount)
             self._append_entry(entry, balance)
             return Refunded(record, replayed=False)
 
@@ -304,6 +330,8 @@ class InMemoryCreditsStore:
             balance = self._tables.balances.get(intent.account_id)
             if balance is None:
                 return NoSuchAccount()
+            if self._tables.sellers.grant_refused(intent.account_id):
+                return AccountClosedToGrants()
             if balance.balance > intent.max_balance - intent.amount:
                 return GrantOverLimit()
             entry = LedgerRecord(
@@ -354,3 +382,57 @@ class InMemoryCreditsStore:
             UsageLine(entry.kind, entry.amount, entry.method, entry.bytes)
             for entry in self._entries_between(account_id, start, end)
         )
+
+    # --- sellers (issue 16): functions/credits/sellers/memory_store.py --------------------------
+
+    def list_accounts(
+        self, *, status: AccountStatus | None, name_prefix: str | None, after: str | None, limit: int
+    ) -> AccountListSlice:
+        self._check_available()
+        with self._lock:
+            return self._tables.sellers.list_accounts(
+                self._tables.accounts, status=status, name_prefix=name_prefix, after=after, limit=limit
+            )
+
+    def get_balances(self, account_ids: Sequence[str]) -> dict[str, int]:
+        self._check_available()
+        with self._lock:
+            balances = self._tables.balances
+            return {
+                account_id: balances[account_id].balance
+                for account_id in account_ids
+                if account_id in balances
+            }
+
+    def get_balance_facts(self, account_id: str) -> BalanceFacts | None:
+        self._check_available()
+        with self._lock:
+            balance = self._tables.balances.get(account_id)
+            return (
+                None if balance is None else self._tables.sellers.balance_facts(account_id, balance.balance)
+            )
+
+    def change_account_status(self, account: AccountRecord, change: StatusChange) -> StatusChangeOutcome:
+        self._check_available()
+        with self._lock:
+            if account.account_id not in self._tables.balances:
+                raise DataIntegrityError(f"account {account.account_id} has no balance")
+            return self._tables.sellers.change_account_status(self._tables.accounts, account, change)
+
+    def set_alert_thresholds(self, account_id: str, thresholds: Sequence[int]) -> bool:
+        self._check_available()
+        with self._lock:
+            if account_id not in self._tables.balances:
+                return False
+            self._tables.sellers.set_alert_thresholds(account_id, thresholds)
+            return True
+
+    def put_link(self, link_digest: str, link: LinkFacts, *, now: datetime) -> None:
+        self._check_available()
+        with self._lock:
+            self._tables.sellers.put_link(link_digest, link, now)
+
+    def get_link(self, link_digest: str) -> LinkFacts | None:
+        self._check_available()
+        with self._lock:
+            return self._tables.sellers.links.get(link_digest)

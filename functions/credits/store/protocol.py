@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from functions.credits.sellers.store import SellersStore
 from functions.credits.store.records import (
     AccountRecord,
     ChargeIntent,
@@ -32,7 +33,9 @@ from functions.credits.store.records import (
 )
 
 
-class CreditsStore(Protocol):
+# sellers (issue 16): the account list, status changes, links and thresholds are ``SellersStore``'s
+# methods (functions/credits/sellers/store.py), part of this interface.
+class CreditsStore(SellersStore, Protocol):
     # accounts ----------------------------------------------------------------------------------
 
     def create_account(self, account: AccountRecord) -> None:

@@ -15,6 +15,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Generic, NamedTuple, TypeVar
 
+from functions.credits.sellers.records import (
+    AccountClosedToGrants,
+    AccountNotActive,
+    LinkExhausted,
+    SpendLimitReached,
+)
+from functions.credits.sellers.scopes import KeyScope
 from functions.shared.http_methods import DOWNLOAD_METHODS, UPLOAD_METHODS
 
 
@@ -35,6 +42,10 @@ class AccountRecord:
     name: str
     status: str
     created_at: datetime
+    # sellers (issue 16): the last status change.
+    status_reason: str | None = None
+    status_changed_by: str | None = None
+    status_changed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +69,9 @@ class KeyRecord:
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     rate_limit: KeyRateLimit | None = None
+    # sellers (issue 16): what the key may do, and the credits it may be charged over its life.
+    scope: KeyScope | None = None
+    spend_limit: int | None = None
 
     @property
     def active(self) -> bool:
@@ -94,6 +108,11 @@ class ChargeIntent:
     now: datetime
     range_header: str | None = None
     key_revocations_seen: int | None = None
+    # sellers (issue 16): the key's spend limit, and the link the request came through with its
+    # use limit; each adds its counter to the charge (only when there is a limit).
+    spend_limit: int | None = None
+    link_digest: str | None = None
+    link_max_uses: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +129,8 @@ class ChargeRecord:
     bytes: int | None
     created_at: datetime
     range_header: str | None = None
+    # sellers (issue 16): counted on the key's spend counter; a refund gives it back.
+    spend_counted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +214,16 @@ class KeyRevocationsChanged:
     """A key of the account was revoked since the caller read the count it charged under."""
 
 
-ChargeOutcome = Charged | AlreadyCharged | InsufficientCredits | KeyRevocationsChanged
+ChargeOutcome = (
+    Charged
+    | AlreadyCharged
+    | InsufficientCredits
+    | KeyRevocationsChanged
+    # sellers (issue 16): a suspended or closed account, a key's spend limit, a link's uses.
+    | AccountNotActive
+    | SpendLimitReached
+    | LinkExhausted
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +248,7 @@ class NoSuchAccount:
     pass
 
 
-GrantOutcome = Granted | GrantOverLimit | NoSuchAccount
+GrantOutcome = Granted | GrantOverLimit | NoSuchAccount | AccountClosedToGrants
 
 
 # --- reads ----------------------------------------------------------------------------------

@@ -24,6 +24,11 @@ ROUTES = {
     ("/v1/accounts/{account_id}/usage", "get"),
     ("/v1/authorize", "post"),
     ("/v1/refunds", "post"),
+    # sellers (issue 16): functions/credits/sellers/routes.py
+    ("/v1/accounts", "get"),
+    ("/v1/accounts/{account_id}", "patch"),
+    ("/v1/accounts/{account_id}/links", "post"),
+    ("/v1/accounts/{account_id}/alerts", "put"),
 }
 
 
@@ -59,8 +64,11 @@ def test_every_route_is_documented_with_its_models(document: dict[str, Any]) -> 
     ):
         assert model in schemas, model
     authorize = schemas["AuthorizeRequest"]
-    assert set(authorize["required"]) == {"key_digest", "request_id", "method", "path"}
-    assert authorize["properties"]["key_digest"]["pattern"] == "^[0-9a-f]{64}$"
+    assert set(authorize["required"]) == {"request_id", "method", "path"}
+    # key_digest, or (sellers, issue 16) a signed link's link_token_digest: exactly one of them.
+    for credential in ("key_digest", "link_token_digest"):
+        options = authorize["properties"][credential]["anyOf"]
+        assert {option.get("pattern") for option in options} >= {"^[0-9a-f]{64}$"}
     grant = schemas["GrantRequest"]["properties"]["amount"]
     assert (grant["minimum"], grant["maximum"]) == (1, 10**12)
     assert "201" in document["paths"]["/v1/accounts"]["post"]["responses"]
