@@ -77,6 +77,24 @@ def _differs(entry: CatalogEntry, listed: ListedObject, now: datetime) -> bool:
     return entry.effective_state(now) is not listed_state
 
 
+def _paired_by_key(
+    listing: Iterator[ListedObject], entries: Iterator[CatalogEntry]
+) -> Iterator[tuple[ListedObject | None, CatalogEntry | None]]:
+    """Walk two key-ordered sequences together: equal keys paired, the other side None otherwise."""
+    listed = next(listing, None)
+    entry = next(entries, None)
+    while listed is not None or entry is not None:
+        if entry is not None and (listed is None or entry.key < listed.key):
+            yield None, entry
+            entry = next(entries, None)
+        elif entry is not None and listed is not None and entry.key == listed.key:
+            yield listed, entry
+            listed, entry = next(listing, None), next(entries, None)
+        else:
+            yield listed, None
+            listed = next(listing, None)
+
+
 def reconcile(
     listing: Iterable[ListedObject],
     catalog: ObjectCatalog,
@@ -92,46 +110,55 @@ def reconcile(
     ``restore_recheck``: when an object listed as restoring is next checked at the origin (the
     restore settings' ``recheck_seconds``), unless the catalog already knows that restore.
     """
-    report = SyncReport(dry_run=dry_run)
-    pending_puts: list[CatalogEntry] = []
-
-    def flush(force: bool = False) -> None:
-        if pending_puts and (force or len(pending_puts) >= WRITE_FLUSH_SIZE):
-            if not dry_run:
-                catalog.write_batch(pending_puts, ())
-            pending_puts.clear()
-
-    def entry_for(listed: ListedObject, previous: CatalogEntry | None) -> CatalogEntry:
-        return CatalogEntry.from_listing(listed, now, previous=previous, restore_recheck=restore_recheck)
-
-    def remove(entry: CatalogEntry) -> None:
-        report.note("removed", entry.key)
-        pending_puts.append(CatalogEntry.tombstone(entry.key, now, tombstone_ttl, sequencer=entry.sequencer))
-
-    listed_objects = _ordered(listing)
-    catalog_entries = catalog.iter_listed()
-    listed = next(listed_objects, None)
-    entry = next(catalog_entries, None)
-    while listed is not None or entry is not None:
-        if entry is not None and (listed is None or entry.key < listed.key):
-            remove(entry)
-            entry = next(catalog_entries, None)
+    run = _Reconciliation(
+        catalog=catalog,
+        report=SyncReport(dry_run=dry_run),
+        now=now,
+        tombstone_ttl=tombstone_ttl,
+        restore_recheck=restore_recheck,
+    )
+    for listed, entry in _paired_by_key(_ordered(listing), catalog.iter_listed()):
+        if listed is None:
+            assert entry is not None  # _paired_by_key never yields two Nones
+            run.remove(entry)
         else:
-            assert listed is not None  # the branch above took every case where it is None
-            report.listed += 1
-            if entry is not None and entry.key == listed.key:
-                if _differs(entry, listed, now):
-                    report.note("changed", listed.key)
-                    pending_puts.append(entry_for(listed, entry))
-                else:
-                    report.unchanged += 1
-                entry = next(catalog_entries, None)
-            else:
-                report.note("added", listed.key)
-                pending_puts.append(entry_for(listed, None))
-            listed = next(listed_objects, None)
+            run.compare(listed, entry)
             if on_progress is not None:
-                on_progress(report.listed)
-        flush()
-    flush(force=True)
-    return report
+                on_progress(run.report.listed)
+        run.flush()
+    run.flush(force=True)
+    return run.report
+
+
+@dataclass
+class _Reconciliation:
+    """One reconcile run's state: the report and the writes not yet flushed."""
+
+    catalog: ObjectCatalog
+    report: SyncReport
+    now: datetime
+    tombstone_ttl: timedelta
+    restore_recheck: timedelta
+    pending_puts: list[CatalogEntry] = field(default_factory=list)
+
+    def flush(self, *, force: bool = False) -> None:
+        if self.pending_puts and (force or len(self.pending_puts) >= WRITE_FLUSH_SIZE):
+            if not self.report.dry_run:
+                self.catalog.write_batch(self.pending_puts, ())
+            self.pending_puts.clear()
+
+    def remove(self, entry: CatalogEntry) -> None:
+        self.report.note("removed", entry.key)
+        self.pending_puts.append(
+            CatalogEntry.tombstone(entry.key, self.now, self.tombstone_ttl, sequencer=entry.sequencer)
+        )
+
+    def compare(self, listed: ListedObject, entry: CatalogEntry | None) -> None:
+        self.report.listed += 1
+        if entry is not None and not _differs(entry, listed, self.now):
+            self.report.unchanged += 1
+            return
+        self.report.note("added" if entry is None else "changed", listed.key)
+        self.pending_puts.append(
+            CatalogEntry.from_listing(listed, self.now, previous=entry, restore_recheck=self.restore_recheck)
+        )
