@@ -1,60 +1,40 @@
-"""Powertools Logger, Metrics and Tracer of the credits service, and log redaction.
+"""Powertools Logger, Metrics and Tracer of the credits Lambda (imported by the Lambda only).
 
 Logs are structured JSON with the API Gateway request id as correlation id. No API key and
 no key digest may appear in a log line: the service never logs them, and as a second line
-of defence every line our logger writes is passed through ``redact`` (keys and anything
-shaped like a SHA-256 hex digest are replaced). Third-party loggers that print request
-bodies at debug level (botocore, pynamodb, urllib3) are held at WARNING.
+of defence every line is passed through ``functions.observability.logs.redact``. The objects
+catalog's code runs inside this Lambda too; its standard-library loggers (``functions.catalog``)
+are routed through the same handler, so they get the same correlation id and redaction.
+Third-party loggers that print request bodies at debug level are held at WARNING. The names
+live in ``functions/observability/names.py``, which the CDK app reads without building these.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import re
 import warnings
 
-from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
-from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
-from aws_lambda_powertools.logging.types import LogRecord
+from aws_lambda_powertools import Metrics, Tracer, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 
-from functions.credits.schemas import DenialReason
+from functions.observability.logs import REDACTED, build_service_logger, redact
+from functions.observability.names import CREDITS_SERVICE_NAME, METRICS_NAMESPACE
+from functions.shared.errors import DenialReason
 
-SERVICE = "credits"
-NAMESPACE = "edgemeter"
-REDACTED = "[REDACTED]"
-
-_SECRETS = re.compile(r"em_[A-Za-z0-9_-]{43}|(?<![0-9A-Fa-f])[0-9A-Fa-f]{64}(?![0-9A-Fa-f])")
-# Libraries whose debug logs print request bodies or models (which hold key digests).
-_NOISY_LIBRARIES = ("botocore", "boto3", "pynamodb", "urllib3", "aws_xray_sdk", "aws_lambda_powertools")
-
-
-def redact(text: str) -> str:
-    """Replace API keys and SHA-256 hex digests in ``text``."""
-    return _SECRETS.sub(REDACTED, text)
-
-
-class RedactingFormatter(LambdaPowertoolsFormatter):
-    """Powertools' JSON formatter, with every serialized line passed through ``redact``."""
-
-    def serialize(self, log: LogRecord) -> str:
-        return redact(super().serialize(log))
-
+# Packages whose code runs inside the credits Lambda and logs through the standard library.
+ROUTED_PACKAGES = ("functions.catalog",)
 
 # The POWERTOOLS_* environment variables, where set, name service and namespace (the stack sets them).
-_service = os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE
-_namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE
-logger = Logger(service=_service, logger_formatter=RedactingFormatter())
+_service = os.environ.get("POWERTOOLS_SERVICE_NAME") or CREDITS_SERVICE_NAME
+_namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or METRICS_NAMESPACE
+logger = build_service_logger(_service, routed_packages=ROUTED_PACKAGES)
 metrics = Metrics(namespace=_namespace, service=_service)
 tracer = Tracer(service=_service)
 
-# Our records leave only through the redacting handler, never through a root handler as well.
-logging.getLogger(logger.name).propagate = False
-for _library in _NOISY_LIBRARIES:
-    logging.getLogger(_library).setLevel(logging.WARNING)
 # Read-only routes publish no business metric; that is expected, not worth a warning per call.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+__all__ = ["REDACTED", "PowertoolsTelemetry", "logger", "metrics", "redact", "tracer"]
 
 
 class PowertoolsTelemetry:

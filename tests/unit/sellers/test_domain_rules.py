@@ -26,6 +26,7 @@ from functions.credits.sellers.links import (
     new_link_token,
 )
 from functions.credits.sellers.scopes import KeyScope, ScopeError, scope_from_stored, spend_ceiling
+from functions.credits.telemetry import redact
 from functions.shared.api_keys import hash_api_key, looks_like_link_token
 from functions.shared.errors import DenialReason, ErrorCode
 
@@ -200,3 +201,12 @@ def test_thresholds_are_sorted_high_to_low() -> None:
 def test_malformed_thresholds_are_refused(thresholds: list[object]) -> None:
     with pytest.raises(ThresholdError):
         normalise_thresholds(thresholds)  # type: ignore[arg-type]
+
+
+def test_link_tokens_are_redacted_from_the_credits_logs() -> None:
+    token = new_link_token().token
+    line = f"GET https://cdn.example.com/a.mp4?em_link={token} digest {hash_api_key(token)}"
+    redacted = redact(line)
+    assert token not in redacted
+    assert hash_api_key(token) not in redacted
+    assert redacted == "GET https://cdn.example.com/a.mp4?em_link=[REDACTED] digest [REDACTED]"
