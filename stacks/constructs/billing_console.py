@@ -11,7 +11,9 @@ Cognito sign-in (user pool with optional TOTP MFA, identity pool) and one IAM ro
 - Staff sign in with Cognito's managed login (passwords, optional TOTP MFA). The identity pool's
   role mapping turns the ``cognito:groups`` claim into the BillingAdmin or the BillingReader role;
   a user in neither group gets no credentials (ambiguous or unmatched: deny).
-- Each role may invoke exactly the routes ``console/staff_access.py`` lists for its group.
+- Each role may invoke exactly the routes ``console/staff_access.py`` lists for its group, through a
+  managed policy that ``BillingStaffPolicies`` creates in the API's stack.
+- ``BillingConsoleStack`` holds all of it but those policies, in a stack of its own.
 - ``config.json`` next to the page tells it the stage URL, region and Cognito ids.
 """
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
@@ -30,7 +32,9 @@ from aws_cdk import aws_s3_deployment as s3_deployment
 from constructs import Construct
 
 from console.staff_access import ADMIN_GROUP, READER_GROUP, ROUTES_BY_GROUP, ApiRoute
+from stacks.constructs.content_origin import AccessLogsBucket
 from stacks.nag import acknowledge, nag_account, nag_partition
+from stacks.settings import EdgemeterSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONSOLE_DIST = PROJECT_ROOT / "console" / "dist"
@@ -64,6 +68,55 @@ def console_content_security_policy(region: str, cognito_domain_url: str) -> str
     )
 
 
+class BillingStaffPolicies(Construct):
+    """One managed policy per staff group, next to the API: execute-api:Invoke on its routes only.
+
+    They live in the stack of the API (the ARNs name its id there, and cdk-nag's findings with
+    them); the console's group roles, in the console's stack, attach them.
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, rest_api: apigateway.RestApi, stage_name: str
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.rest_api = rest_api
+        self.stage_name = stage_name
+        self.policies: dict[str, iam.IManagedPolicy] = {
+            group: iam.ManagedPolicy(
+                self,
+                f"{group}Policy",
+                description=f"edgemeter billing console, {group}: execute-api:Invoke on its routes only",
+                statements=[
+                    iam.PolicyStatement(
+                        actions=["execute-api:Invoke"],
+                        resources=[self._route_arn(route) for route in routes],
+                    )
+                ],
+            )
+            for group, routes in ROUTES_BY_GROUP.items()
+        }
+        self._acknowledge_route_wildcards()
+
+    def _route_arn(self, route: ApiRoute) -> str:
+        return self.rest_api.arn_for_execute_api(route.method, route.path, self.stage_name)
+
+    def _acknowledge_route_wildcards(self) -> None:
+        stack = Stack.of(self)
+        api_logical_id = stack.get_logical_id(self.rest_api.node.default_child)  # type: ignore[arg-type]
+        api_arn_prefix = f"arn:{nag_partition(stack)}:execute-api:{stack.region}:{nag_account(stack)}"
+        for group, policy in self.policies.items():
+            for route in ROUTES_BY_GROUP[group]:
+                if "*" not in route.path:
+                    continue
+                acknowledge(
+                    policy,
+                    f"AwsSolutions-IAM5[Resource::{api_arn_prefix}:<{api_logical_id}>/{self.stage_name}/"
+                    f"{route.method}{route.path}]",
+                    f"{group} may call {route.method} {route.path} for any account: the wildcard stands for "
+                    "the account (and key) id, the method is fixed (console/staff_access.py).",
+                )
+
+
 class BillingConsole(Construct):
     """The deployed console; ``url`` is where staff open it."""
 
@@ -74,10 +127,12 @@ class BillingConsole(Construct):
         *,
         rest_api: apigateway.RestApi,
         stage_name: str,
+        staff_policies: dict[str, iam.IManagedPolicy],
         access_logs: s3.IBucket,
         domain_prefix: str,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.staff_policies = staff_policies
         if not (CONSOLE_DIST / CONSOLE_INDEX).is_file():
             raise FileNotFoundError(f"{CONSOLE_DIST} is not built: run `make console` before synth")
         self.rest_api = rest_api
@@ -213,12 +268,9 @@ class BillingConsole(Construct):
             log_includes_cookies=False,
         )
 
-    def _route_arn(self, route: ApiRoute) -> str:
-        return self.rest_api.arn_for_execute_api(route.method, route.path, self.stage_name)
-
     def _build_group_role(self, group: str, identity_pool: cognito.CfnIdentityPool) -> iam.Role:
         """The role a member of ``group`` gets from the identity pool: its routes and nothing else."""
-        role = iam.Role(
+        return iam.Role(
             self,
             f"{group}Role",
             description=f"edgemeter billing console, {group}: execute-api:Invoke on its routes only",
@@ -231,14 +283,8 @@ class BillingConsole(Construct):
                 },
             ),
             max_session_duration=Duration.hours(1),
+            managed_policies=[self.staff_policies[group]],
         )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["execute-api:Invoke"],
-                resources=[self._route_arn(route) for route in ROUTES_BY_GROUP[group]],
-            )
-        )
-        return role
 
     def _build_identity_pool(self) -> cognito.CfnIdentityPool:
         return cognito.CfnIdentityPool(
@@ -350,20 +396,6 @@ class BillingConsole(Construct):
             )
 
     def _acknowledge_findings(self) -> None:
-        stack = Stack.of(self)
-        api_logical_id = stack.get_logical_id(self.rest_api.node.default_child)  # type: ignore[arg-type]
-        api_arn_prefix = f"arn:{nag_partition(stack)}:execute-api:{stack.region}:{nag_account(stack)}"
-        for group, role in self.roles.items():
-            for route in ROUTES_BY_GROUP[group]:
-                if "*" not in route.path:
-                    continue
-                acknowledge(
-                    role,
-                    f"AwsSolutions-IAM5[Resource::{api_arn_prefix}:<{api_logical_id}>/{self.stage_name}/"
-                    f"{route.method}{route.path}]",
-                    f"{group} may call {route.method} {route.path} for any account: the wildcard stands for "
-                    "the account (and key) id, the method is fixed (console/staff_access.py).",
-                )
         self._acknowledge_pool_and_distribution_findings()
 
     def _acknowledge_pool_and_distribution_findings(self) -> None:
@@ -375,15 +407,9 @@ class BillingConsole(Construct):
         )
         acknowledge(
             self.user_pool,
-            "AwsSolutions-COG3",
-            "Threat protection needs Cognito's Plus feature plan (billed per user); the pool holds a few "
-            "staff accounts created by an administrator, with no self sign-up.",
-        )
-        acknowledge(
-            self.user_pool,
             "AwsSolutions-COG8",
-            "The Plus feature plan (threat protection) is billed per user; see COG3. Sign-in is Cognito's "
-            "managed login with optional TOTP MFA on the Essentials plan.",
+            "Threat protection needs Cognito's Plus feature plan (billed per user); the pool holds a few "
+            "staff accounts created by an administrator, with no self sign-up, and offers TOTP MFA.",
         )
         acknowledge(
             self.distribution,
@@ -401,4 +427,45 @@ class BillingConsole(Construct):
             "AwsSolutions-CFR4",
             "The console uses CloudFront's default *.cloudfront.net certificate, whose TLS policy CloudFront "
             "fixes; a custom domain with its own certificate can raise it.",
+        )
+
+
+class BillingConsoleStack(Stack):
+    """The console in a stack of its own, in the main region, next to the credits API it calls.
+
+    Its own stack keeps the main stack's template as it was (one distribution, one API) and lets
+    the console be deployed, updated or removed without touching the metering path. It reads the
+    credits API's id and URL from the main stack (cross-stack references) and keeps its own access
+    logs bucket: logging into the main stack's bucket would make that bucket's policy name this
+    stack's resources, a reference cycle between the two stacks.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: EdgemeterSettings,
+        rest_api: apigateway.RestApi,
+        stage_name: str,
+        staff_policies: dict[str, iam.IManagedPolicy],
+        account: str | None,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            stack_name=f"{settings.stack_name_prefix}-billing-console",
+            env=Environment(account=account, region=settings.region),
+            description="edgemeter billing console: static page (CloudFront + S3), Cognito staff sign-in",
+        )
+        access_logs = AccessLogsBucket(self, "AccessLogs", retention_days=settings.log_retention_days).bucket
+        self.console = BillingConsole(
+            self,
+            "BillingConsole",
+            rest_api=rest_api,
+            stage_name=stage_name,
+            staff_policies=staff_policies,
+            access_logs=access_logs,
+            # Cognito domain prefixes are global: the account id keeps deployments apart.
+            domain_prefix=f"{settings.stack_name_prefix.lower()}-billing-{self.account}",
         )
