@@ -10,8 +10,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from functions.credits.telemetry import NAMESPACE as CREDITS_METRICS_NAMESPACE
-from functions.credits.telemetry import SERVICE as CREDITS_SERVICE_NAME
+from functions.observability.names import CREDITS_SERVICE_NAME
+from functions.observability.names import METRICS_NAMESPACE as CREDITS_METRICS_NAMESPACE
 from functions.shared.environment_variables import (
     EDGEMETER_CREDITS_TABLE,
     EDGEMETER_PRICING,

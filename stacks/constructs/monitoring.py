@@ -1,7 +1,7 @@
 """CloudWatch dashboard and alarms for edgemeter.
 
 Business metrics come from the credits service's Powertools Metrics (namespace and
-service dimension from functions/credits/telemetry.py); CloudFront publishes its
+service dimension from functions/observability/names.py); CloudFront publishes its
 metrics in us-east-1 only, which a dashboard in the main region can still show.
 """
 
@@ -22,9 +22,9 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from functions.credits.schemas import DenialReason
-from functions.credits.telemetry import NAMESPACE as CREDITS_METRICS_NAMESPACE
-from functions.credits.telemetry import SERVICE as CREDITS_SERVICE_NAME
+from functions.observability.names import CREDITS_SERVICE_NAME
+from functions.observability.names import METRICS_NAMESPACE as CREDITS_METRICS_NAMESPACE
+from functions.shared.errors import DenialReason
 from stacks.settings import EDGE_REGION
 
 _PERIOD = Duration.minutes(5)
