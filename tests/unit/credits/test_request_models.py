@@ -95,7 +95,9 @@ def test_any_json_either_honours_every_bound_or_is_a_validation_error(data: Any)
         request = via_json(AuthorizeRequest, data)
     except ValidationError:
         return
-    assert re.fullmatch(KEY_DIGEST_PATTERN, request.key_digest)
+    # Exactly one credential: a key's digest or (sellers, issue 16) a link token's.
+    assert (request.key_digest is None) != (request.link_token_digest is None)
+    assert request.key_digest is None or re.fullmatch(KEY_DIGEST_PATTERN, request.key_digest)
     assert re.fullmatch(REQUEST_ID_PATTERN, request.request_id)
     assert request.method in HTTP_METHODS
     assert request.path.startswith("/")
