@@ -56,9 +56,9 @@ from functions.catalog.entries import CatalogEntry, ListedObject, ObjectState, o
 from functions.catalog.origin import ObjectHead, RestoreRequestOutcome
 from functions.catalog.settings import CatalogSettings, RestoreTier
 from functions.credits.app import CreditsApi
-from functions.credits.config import Settings
 from functions.credits.data.tables import create_tables, delete_tables
 from functions.credits.service import CreditsService
+from functions.credits.settings import Settings
 from functions.credits.store.dynamodb import DynamoDBCreditsStore
 from functions.edge_auth import origin_response, runtime, viewer_request
 from functions.edge_auth.credits_client import TransportResponse

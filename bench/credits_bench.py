@@ -32,8 +32,8 @@ import boto3
 from bench.dynamodb_counting import DynamoDBCounter, count_dynamodb
 from bench.inprocess import InProcessCredits
 from bench.stats import percentile
-from functions.credits.config import Settings
 from functions.credits.data.tables import create_tables
+from functions.credits.settings import Settings
 from functions.shared.api_keys import hash_api_key
 from local.dynamodb_local import LOCAL_CREDENTIALS, LOCAL_REGION
 

@@ -20,7 +20,7 @@ import httpx
 from botocore.config import Config
 
 from cli.client import CreditsApiClient
-from functions.credits.config import Settings
+from functions.credits.settings import Settings
 from functions.shared.sigv4 import static_credentials
 from local.config import LocalConfig
 from local.credits_environment import credits_settings

@@ -24,9 +24,9 @@ from functions.catalog.dynamodb_store import DynamoObjectCatalog, create_objects
 from functions.catalog.entries import CatalogEntry, ObjectState, object_key_from_path
 from functions.catalog.settings import CATALOG_ENV_VAR, CatalogSettings
 from functions.credits.app import CreditsApi
-from functions.credits.config import settings_from_env
 from functions.credits.data.tables import create_tables, delete_tables
 from functions.credits.handler import build_api
+from functions.credits.settings import settings_from_env
 from local.cdn.events import new_request_id
 from local.dynamodb_local import LOCAL_CREDENTIALS, LOCAL_REGION
 

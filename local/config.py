@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from cli import local_runtime
-from functions.credits.config import PricingConfig
+from functions.credits.settings import PricingConfig
 from functions.shared.environment_variables import EDGEMETER_LOCAL_CONFIG
 from local.dynamodb_local import PROJECT_ROOT
 

@@ -6,7 +6,7 @@ handler at DynamoDB Local and carry the local pricing.
 
 from __future__ import annotations
 
-from functions.credits.config import Settings
+from functions.credits.settings import Settings
 from functions.shared.environment_variables import (
     EDGEMETER_CREDITS_TABLE,
     EDGEMETER_DYNAMODB_ENDPOINT,

@@ -26,7 +26,6 @@ from typing import Any
 
 from pynamodb.connection import TableConnection
 
-from functions.credits.config import Settings
 from functions.credits.data.models import (
     BALANCE_SK,
     CHARGE_SK,
@@ -41,6 +40,7 @@ from functions.credits.data.models import (
     RefundRecordItem,
 )
 from functions.credits.schemas import EntryKind
+from functions.credits.settings import Settings
 
 
 class MismatchKind(StrEnum):

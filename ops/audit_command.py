@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from pynamodb.exceptions import PynamoDBException
 
-from functions.credits.config import ConfigurationError, Settings, settings_from_env
+from functions.credits.settings import CreditsSettingsError, Settings, settings_from_env
 from functions.shared.environment_variables import EDGEMETER_DYNAMODB_ENDPOINT
 from ops.audit import AuditReport, DynamoDBCredentials, run_audit
 
@@ -131,7 +131,7 @@ def run_audit_command(
             request.endpoint, request.credits_table, request.region, request.aws, local_dynamodb
         )
         report = run_audit(settings, credentials=scan_credentials(settings, local_dynamodb))
-    except (ConfigurationError, ValueError) as error:
+    except (CreditsSettingsError, ValueError) as error:
         typer.echo(f"audit: invalid settings: {error}", err=True)
         raise typer.Exit(EXIT_UNREADABLE) from None
     except PynamoDBException as error:

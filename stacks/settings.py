@@ -17,7 +17,7 @@ from constructs import Node
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from functions.catalog.settings import CatalogSettings
-from functions.credits.config import PricingConfig
+from functions.credits.settings import PricingConfig
 from functions.edge_auth.settings import EdgeSettings
 from functions.edge_auth.settings import SettingsError as EdgeSettingsError
 from functions.edge_auth.settings import parse_settings as parse_edge_settings

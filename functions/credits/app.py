@@ -30,7 +30,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.credits.config import Settings
 from functions.credits.errors import CreditsError, ServiceBusy
 from functions.credits.routes.accounts import accounts_router, keys_router
 from functions.credits.routes.common import error_response
@@ -38,6 +37,7 @@ from functions.credits.routes.credits import credits_router
 from functions.credits.routes.edge import edge_router
 from functions.credits.sellers.routes import sellers_router
 from functions.credits.service import CreditsService
+from functions.credits.settings import Settings
 from functions.credits.store.errors import CreditsStoreError, StoreUnavailable
 from functions.credits.telemetry import logger
 from functions.shared.errors import ErrorCode, error_document

@@ -15,8 +15,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.catalog.authorize_guard import CatalogGuard
 from functions.credits.app import CreditsApi
-from functions.credits.config import Settings, settings_from_env
 from functions.credits.service import CreditsService
+from functions.credits.settings import Settings, settings_from_env
 from functions.credits.store.dynamodb import DynamoDBCreditsStore
 from functions.credits.telemetry import PowertoolsTelemetry, logger, metrics, tracer
 

@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from functions.catalog.authorize_guard import CatalogVerdict
-from functions.credits.config import Settings
 from functions.credits.errors import (
     AccountNotFound,
     BalanceLimitExceeded,
@@ -61,6 +60,7 @@ from functions.credits.sellers.records import (
 )
 from functions.credits.sellers.scope_model import KeyScopeModel
 from functions.credits.sellers.service import LinkSettings, SellersService
+from functions.credits.settings import Settings
 from functions.credits.store.errors import DataIntegrityError, InvalidCursor
 from functions.credits.store.protocol import CreditsStore
 from functions.credits.store.records import (

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from functions.credits.config import ENVIRONMENT as CREDITS_ENVIRONMENT
-from functions.credits.config import PricingConfig
+from functions.credits.settings import ENVIRONMENT as CREDITS_ENVIRONMENT
+from functions.credits.settings import PricingConfig
 from stacks.constructs.object_catalog import CATALOG_EVENT_TYPES
 from tests.infra.conftest import SynthesizedApp
 

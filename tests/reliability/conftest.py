@@ -18,9 +18,9 @@ import pytest
 
 from bench.inprocess import HandlerTransport, InProcessCredits
 from functions.credits.app import CreditsApi
-from functions.credits.config import Settings
 from functions.credits.data.tables import create_tables, delete_tables
 from functions.credits.service import CreditsService
+from functions.credits.settings import Settings
 from functions.credits.store.dynamodb import DynamoDBCreditsStore
 from functions.edge_auth import runtime
 from functions.edge_auth.credits_client import CreditsTransport

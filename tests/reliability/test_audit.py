@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from functions.credits.config import Settings
 from functions.credits.data.models import (
     BALANCE_SK,
     CHARGE_SK,
@@ -31,6 +30,7 @@ from functions.credits.data.models import (
     request_pk,
 )
 from functions.credits.data.tables import create_tables, delete_tables
+from functions.credits.settings import Settings
 from local.dynamodb_local import DynamoDBLocal
 from ops.audit import MismatchKind, audit_items, run_audit
 

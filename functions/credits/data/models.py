@@ -40,9 +40,8 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from functions.tables.schema import TTL_ATTRIBUTE
-
 from functions.credits.sellers.listing import ACCOUNT_LIST_INDEX
+from functions.tables.schema import TTL_ATTRIBUTE
 
 USERS_TABLE_DEFAULT_NAME = "edgemeter-users"
 CREDITS_TABLE_DEFAULT_NAME = "edgemeter-credits"

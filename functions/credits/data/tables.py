@@ -11,7 +11,6 @@ from typing import Any
 from pynamodb.connection import Connection
 from pynamodb.models import Model
 
-from functions.credits.config import Settings
 from functions.credits.data.models import (
     CREDITS_MODELS,
     USERS_MODELS,
@@ -19,6 +18,7 @@ from functions.credits.data.models import (
     CreditsTableModel,
     UsersTableModel,
 )
+from functions.credits.settings import Settings
 
 
 def _all_models() -> tuple[type[Model], ...]:

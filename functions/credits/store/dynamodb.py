@@ -32,7 +32,6 @@ from pynamodb.models import Model
 from pynamodb.pagination import ResultIterator
 from pynamodb.transactions import TransactGet
 
-from functions.credits.config import Settings
 from functions.credits.data.models import (
     ACCOUNT_PROFILE_SK,
     BALANCE_SK,
@@ -90,6 +89,7 @@ from functions.credits.sellers.records import (
     StatusChangeOutcome,
 )
 from functions.credits.sellers.scopes import KeyScope, scope_from_stored, spend_ceiling
+from functions.credits.settings import Settings
 from functions.credits.store.errors import (
     CreditsStoreError,
     DataIntegrityError,

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from functions.credits.config import Settings
+from functions.credits.settings import Settings
 from functions.credits.store.protocol import CreditsStore
 
 _table_numbers = itertools.count()

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 import pytest
 
 from functions.account_events.events import AccountEvent
-from functions.credits.config import Settings
+from functions.credits.settings import Settings
 from local.dynamodb_local import DynamoDBLocal
 from local.events import AccountEventsPump, build_pump
 

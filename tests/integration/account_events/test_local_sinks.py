@@ -17,7 +17,7 @@ from functions.account_events.publishers import (
     PublishError,
     WebhookPublisher,
 )
-from functions.credits.config import Settings
+from functions.credits.settings import Settings
 from local.dynamodb_local import DynamoDBLocal
 from local.events import build_pump
 from tests.integration.account_events.test_stream_events import set_status

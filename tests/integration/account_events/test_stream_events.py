@@ -17,10 +17,10 @@ import boto3
 import pytest
 
 from functions.account_events.events import AccountEvent, EventType
-from functions.credits.config import Settings
 from functions.credits.data.models import ACCOUNT_PROFILE_SK, BALANCE_SK, account_pk
 from functions.credits.schemas import AuthorizeRequest, GrantRequest
 from functions.credits.service import CreditsService
+from functions.credits.settings import Settings
 from functions.shared.api_keys import hash_api_key
 from local.dynamodb_local import LOCAL_CREDENTIALS, LOCAL_REGION
 from tests.integration.account_events.conftest import PumpFactory

@@ -17,7 +17,6 @@ from functions.catalog.authorize_guard import CatalogGuard
 from functions.catalog.dynamodb_store import DynamoObjectCatalog, create_objects_table, delete_objects_table
 from functions.catalog.entries import CatalogEntry, ObjectState
 from functions.catalog.settings import CatalogSettings
-from functions.credits.config import PricingConfig, Settings
 from functions.credits.data.tables import create_tables, delete_tables
 from functions.credits.schemas import (
     AuthorizeRequest,
@@ -27,6 +26,7 @@ from functions.credits.schemas import (
     RefundRequest,
 )
 from functions.credits.service import CreditsService, NoTelemetry
+from functions.credits.settings import PricingConfig, Settings
 from functions.credits.store.dynamodb import DynamoDBCreditsStore
 from functions.shared.api_keys import hash_api_key
 from local.dynamodb_local import DynamoDBLocal

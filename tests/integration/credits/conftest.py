@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from functions.credits.app import CreditsApi
-from functions.credits.config import Settings
 from functions.credits.data.tables import create_tables, delete_tables
 from functions.credits.service import CreditsService, NoTelemetry
+from functions.credits.settings import Settings
 from functions.credits.store.dynamodb import DynamoDBCreditsStore
 from local.dynamodb_local import DynamoDBLocal
 from tests.integration.credits.events import FakeLambdaContext, Reply, api_event, parse_reply

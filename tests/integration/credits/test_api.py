@@ -305,7 +305,7 @@ def test_usage_per_period(call: Caller, funded_key: FundedKey) -> None:
 
 
 def test_prices_follow_configuration(call: Caller, funded_key: FundedKey, service: CreditsService) -> None:
-    from functions.credits.config import PricingConfig
+    from functions.credits.settings import PricingConfig
 
     pricing = PricingConfig.model_validate(
         {

@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from functions.credits.config import Settings
 from functions.credits.data.models import LEDGER_SK_PREFIX, BalanceItem, LedgerEntryItem, account_pk
 from functions.credits.schemas import AuthorizeRequest, Decision, RefundRequest
 from functions.credits.service import CreditsService
+from functions.credits.settings import Settings
 from functions.shared.api_keys import hash_api_key
 from tests.integration.credits.conftest import Caller
 from tests.integration.credits.events import FakeLambdaContext, api_event, parse_reply

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from functions.credits.app import CreditsApi
-from functions.credits.config import Settings
 from functions.credits.service import DEADLINE_SAFETY_MARGIN_MS, CreditsService, NoTelemetry
+from functions.credits.settings import Settings
 from functions.credits.store.dynamodb import DynamoDBCreditsStore
 from functions.credits.store.records import ChargeIntent, ChargeOutcome
 from functions.shared.api_keys import hash_api_key

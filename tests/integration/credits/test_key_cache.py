@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from bench.dynamodb_counting import DynamoDBCounter, count_dynamodb
-from functions.credits.config import Settings
 from functions.credits.data.models import BALANCE_SK, BalanceItem, ChargeRecordItem, account_pk, request_pk
 from functions.credits.schemas import AuthorizeRequest
 from functions.credits.service import CreditsService, NoTelemetry
+from functions.credits.settings import Settings
 from functions.credits.store.dynamodb import DynamoDBCreditsStore
 from functions.shared.api_keys import hash_api_key
 from tests.integration.credits.conftest import Caller

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from functions.credits.config import Settings
+from functions.credits.settings import Settings
 from functions.credits.store.dynamodb import DynamoDBCreditsStore
 from functions.credits.telemetry import logger as telemetry_logger
 from functions.shared.api_keys import hash_api_key

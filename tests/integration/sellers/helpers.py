@@ -5,9 +5,9 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from functions.credits.config import Settings
 from functions.credits.schemas import AuthorizeRequest
 from functions.credits.service import CreditsService, NoTelemetry
+from functions.credits.settings import Settings
 from functions.credits.store.dynamodb import DynamoDBCreditsStore
 from functions.shared.api_keys import hash_api_key
 from functions.shared.http_methods import HttpMethod

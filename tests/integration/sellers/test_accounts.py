@@ -10,9 +10,9 @@ from datetime import datetime
 
 import pytest
 
-from functions.credits.config import Settings
 from functions.credits.data.models import BALANCE_SK, AccountItem, BalanceItem, account_pk
 from functions.credits.sellers.listing import ACCOUNT_LIST_BUCKETS
+from functions.credits.settings import Settings
 from tests.integration.credits.conftest import Caller
 from tests.integration.credits.events import assert_error_shape
 from tests.integration.credits.test_api import ledger_sum, stored_balance

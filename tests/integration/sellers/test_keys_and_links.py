@@ -11,10 +11,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from functions.credits.config import Settings
 from functions.credits.data.models import LinkItem
 from functions.credits.schemas import RefundRequest
 from functions.credits.service import CreditsService
+from functions.credits.settings import Settings
 from functions.shared.api_keys import hash_api_key, looks_like_link_token
 from functions.shared.http_methods import HttpMethod
 from tests.integration.credits.conftest import Caller

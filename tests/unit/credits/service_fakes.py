@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from functions.catalog.authorize_guard import CatalogVerdict
-from functions.credits.config import PricingConfig, Settings
 from functions.credits.schemas import (
     AuthorizeRequest,
     CreateAccountRequest,
@@ -15,6 +14,7 @@ from functions.credits.schemas import (
     RateLimit,
 )
 from functions.credits.service import CreditsService, NoTelemetry
+from functions.credits.settings import PricingConfig, Settings
 from functions.credits.store.memory import InMemoryCreditsStore
 from functions.credits.store.records import ChargeIntent, ChargeOutcome
 from functions.shared.api_keys import hash_api_key

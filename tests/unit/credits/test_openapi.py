@@ -8,8 +8,8 @@ import pytest
 from openapi_spec_validator import validate
 
 from functions.credits.app import OPENAPI_PATH, CreditsApi
-from functions.credits.config import Settings
 from functions.credits.service import CreditsService
+from functions.credits.settings import Settings
 from functions.credits.store.memory import InMemoryCreditsStore
 from tests.integration.credits.events import FakeLambdaContext, api_event, parse_reply
 

@@ -13,7 +13,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from functions.credits.config import Settings
 from functions.credits.errors import Conflict, InvalidRequest
 from functions.credits.schemas import (
     AuthorizeRequest,
@@ -27,6 +26,7 @@ from functions.credits.sellers.lifecycle import AccountClosed, AccountStatus, St
 from functions.credits.sellers.records import StatusChangeOutcome, StatusRaced
 from functions.credits.sellers.schemas import AccountStatusRequest, AlertsRequest, CreateLinkRequest
 from functions.credits.service import CreditsService, NoTelemetry
+from functions.credits.settings import Settings
 from functions.credits.store.memory import InMemoryCreditsStore
 from functions.credits.store.records import AccountRecord
 from functions.shared.api_keys import hash_api_key

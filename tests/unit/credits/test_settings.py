@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from functions.credits.config import MIB, ConfigurationError, PricingConfig, Settings, settings_from_env
+from functions.credits.settings import MIB, CreditsSettingsError, PricingConfig, Settings, settings_from_env
 
 
 def test_default_prices_are_the_briefs() -> None:
@@ -91,5 +91,5 @@ def test_settings_come_from_the_environment() -> None:
     ],
 )
 def test_bad_settings_fail_with_the_variable_named(environment: dict[str, str], named: str) -> None:
-    with pytest.raises(ConfigurationError, match=named.replace(".", r"\.")):
+    with pytest.raises(CreditsSettingsError, match=named.replace(".", r"\.")):
         settings_from_env(environment)

@@ -28,7 +28,7 @@ MAX_RULE_CREDITS = 1_000_000
 _TABLE_NAME = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{3,255}$")]
 
 
-class ConfigurationError(RuntimeError):
+class CreditsSettingsError(RuntimeError):
     """The service's configuration is invalid; raised at cold start, never per request."""
 
 
@@ -137,7 +137,7 @@ _JSON_FIELDS = frozenset({"pricing"})
 
 
 def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
-    """Build and validate the settings; raise ConfigurationError naming every bad variable."""
+    """Build and validate the settings; raise CreditsSettingsError naming every bad variable."""
     environ = os.environ if environ is None else environ
     values: dict[str, object] = {}
     for variable, field_name in ENVIRONMENT.items():
@@ -148,7 +148,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
             try:
                 values[field_name] = json.loads(raw)
             except json.JSONDecodeError as error:
-                raise ConfigurationError(f"{variable} is not valid JSON: {error.msg}") from None
+                raise CreditsSettingsError(f"{variable} is not valid JSON: {error.msg}") from None
         else:
             values[field_name] = raw
     try:
@@ -161,4 +161,4 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
             variable = by_field.get(location[0], location[0]) if location else "?"
             inner = ".".join(location[1:])
             problems.append(f"{variable}{'.' + inner if inner else ''}: {problem['msg']}")
-        raise ConfigurationError("invalid credits service configuration: " + "; ".join(problems)) from None
+        raise CreditsSettingsError("invalid credits service configuration: " + "; ".join(problems)) from None
