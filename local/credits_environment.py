@@ -1,6 +1,6 @@
 """The environment the credits handler runs with locally: what the CDK stack sets in AWS.
 
-functions/credits/config.py documents the variables; here they point the
+functions/credits/settings.py documents the variables; here they point the
 handler at DynamoDB Local and carry the local pricing.
 """
 

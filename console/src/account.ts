@@ -172,6 +172,7 @@ export function renderAccount(root: HTMLElement, api: CreditsClient, accountId: 
         section("Low-balance alerts", thresholdsForm(api, account, canWrite)),
         periodForm(period, (chosen) => {
           period = chosen;
+          refreshSummary(); // the balance may have moved since the page was opened
           showActivity();
         }),
         usage,

@@ -9,7 +9,7 @@ environment variables; the edge packages carry this module only because they shi
 
 from __future__ import annotations
 
-# The credits Lambda (functions/credits/config.py reads them; stacks/ and local/ set them).
+# The credits Lambda (functions/credits/settings.py reads them; stacks/ and local/ set them).
 EDGEMETER_USERS_TABLE = "EDGEMETER_USERS_TABLE"
 EDGEMETER_CREDITS_TABLE = "EDGEMETER_CREDITS_TABLE"
 EDGEMETER_DYNAMODB_ENDPOINT = "EDGEMETER_DYNAMODB_ENDPOINT"

@@ -55,6 +55,8 @@ def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is missing: `make browser` installs it (apt-get)")
     OUTPUT_DIR.mkdir(exist_ok=True)
+    for old_screenshot in OUTPUT_DIR.glob("*.png"):
+        old_screenshot.unlink()  # this run's screenshots only
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         yield launched
