@@ -23,6 +23,8 @@ export interface Session {
   groups: string[];
   credentials: AwsCredentials;
   expiresAt: Date | null;
+  /** Cognito's access token (deployed only): lets the user enrol an authenticator app. */
+  accessToken: string | null;
 }
 
 export function canWrite(session: Session): boolean {
@@ -59,7 +61,8 @@ export async function beginSignIn(config: CognitoConfig): Promise<void> {
     response_type: "code",
     client_id: config.userPoolClientId,
     redirect_uri: redirectUri(),
-    scope: "openid email",
+    // aws.cognito.signin.user.admin: the access token may enrol the user's own authenticator.
+    scope: "openid email aws.cognito.signin.user.admin",
     state,
     code_challenge: challenge,
     code_challenge_method: "S256",
@@ -84,7 +87,12 @@ function decodeClaims(idToken: string): IdTokenClaims {
   return JSON.parse(json) as IdTokenClaims;
 }
 
-async function exchangeCode(config: CognitoConfig, code: string, verifier: string): Promise<string> {
+interface Tokens {
+  idToken: string;
+  accessToken: string;
+}
+
+async function exchangeCode(config: CognitoConfig, code: string, verifier: string): Promise<Tokens> {
   const response = await fetch(`${config.cognitoDomain}/oauth2/token`, {
     method: "POST",
     headers: { "Content-Type": "application/x-www-form-urlencoded" },
@@ -99,11 +107,11 @@ async function exchangeCode(config: CognitoConfig, code: string, verifier: strin
   if (!response.ok) {
     throw new Error(`sign-in failed: the token endpoint answered HTTP ${response.status}`);
   }
-  const tokens = (await response.json()) as { id_token?: string };
-  if (!tokens.id_token) {
-    throw new Error("sign-in failed: no ID token");
+  const tokens = (await response.json()) as { id_token?: string; access_token?: string };
+  if (!tokens.id_token || !tokens.access_token) {
+    throw new Error("sign-in failed: no ID or access token");
   }
-  return tokens.id_token;
+  return { idToken: tokens.id_token, accessToken: tokens.access_token };
 }
 
 async function identityPoolCredentials(config: CognitoConfig, idToken: string): Promise<{ credentials: AwsCredentials; expiresAt: Date | null }> {
@@ -136,7 +144,7 @@ async function cognitoSession(config: CognitoConfig): Promise<Session | null> {
   if (query.get("state") !== state) {
     throw new Error("sign-in failed: the state does not match (start again)");
   }
-  const idToken = await exchangeCode(config, code, verifier);
+  const { idToken, accessToken } = await exchangeCode(config, code, verifier);
   const claims = decodeClaims(idToken);
   const { credentials, expiresAt } = await identityPoolCredentials(config, idToken);
   return {
@@ -144,12 +152,13 @@ async function cognitoSession(config: CognitoConfig): Promise<Session | null> {
     groups: claims["cognito:groups"] ?? [],
     credentials,
     expiresAt,
+    accessToken,
   };
 }
 
 export async function startSession(config: ConsoleConfig): Promise<Session | null> {
   if (config.mode === "local") {
-    return { principal: config.principal, groups: config.groups, credentials: config.credentials, expiresAt: null };
+    return { principal: config.principal, groups: config.groups, credentials: config.credentials, expiresAt: null, accessToken: null };
   }
   return cognitoSession(config);
 }

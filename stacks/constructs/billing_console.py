@@ -205,7 +205,12 @@ class BillingConsole(Construct):
             auth_flows=cognito.AuthFlow(user_srp=True),
             o_auth=cognito.OAuthSettings(
                 flows=cognito.OAuthFlows(authorization_code_grant=True),
-                scopes=[cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL],
+                # COGNITO_ADMIN: the user's own access token may enrol an authenticator (TOTP).
+                scopes=[
+                    cognito.OAuthScope.OPENID,
+                    cognito.OAuthScope.EMAIL,
+                    cognito.OAuthScope.COGNITO_ADMIN,
+                ],
                 callback_urls=[self.url],
                 logout_urls=[self.url],
             ),
