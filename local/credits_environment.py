@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functions.credits.settings import Settings
 from functions.shared.environment_variables import (
+    EDGEMETER_CDN_BASE_URL,
     EDGEMETER_CREDITS_TABLE,
     EDGEMETER_DYNAMODB_ENDPOINT,
     EDGEMETER_PRICING,
@@ -26,6 +27,8 @@ def credits_handler_environment(config: LocalConfig) -> dict[str, str]:
         "AWS_DEFAULT_REGION": config.region,
         EDGEMETER_DYNAMODB_ENDPOINT: config.dynamodb_url,
         EDGEMETER_PRICING: config.pricing.model_dump_json(),
+        # Signed links (issue 16) point at this runtime's CDN, whatever port it was given.
+        EDGEMETER_CDN_BASE_URL: config.cdn_url,
         # DynamoDB Local accepts any credentials; these keep boto from looking for real ones.
         "AWS_ACCESS_KEY_ID": config.credentials.access_key_id,
         "AWS_SECRET_ACCESS_KEY": config.credentials.secret_access_key,
