@@ -55,7 +55,7 @@ def sellers_router(sellers: SellersService) -> APIGatewayRouter:
         "/v1/accounts",
         summary="List accounts by name, paged (filters: name_prefix, status, balance_below)",
         tags=["accounts"],
-        responses=ERROR_RESPONSES,
+        responses={200: documented("One page of accounts.", AccountList)} | ERROR_RESPONSES,
     )
     def list_accounts(
         name_prefix: NamePrefixParam = None,
@@ -72,7 +72,7 @@ def sellers_router(sellers: SellersService) -> APIGatewayRouter:
         "/v1/accounts/<account_id>",
         summary="Suspend, resume or close an account (closed is terminal)",
         tags=["accounts"],
-        responses=ERROR_RESPONSES,
+        responses={200: documented("The account after the change.", AccountStatusReply)} | ERROR_RESPONSES,
     )
     def change_status(account_id: AccountIdParam, request: AccountStatusRequest) -> AccountStatusReply:
         principal = principal_from_request_context(router.current_event.raw_event.get("requestContext"))
@@ -98,7 +98,7 @@ def sellers_router(sellers: SellersService) -> APIGatewayRouter:
         "/v1/accounts/<account_id>/alerts",
         summary="Set the account's low-balance alert thresholds",
         tags=["accounts"],
-        responses=ERROR_RESPONSES,
+        responses={200: documented("The thresholds now set.", Alerts)} | ERROR_RESPONSES,
     )
     def set_alerts(account_id: AccountIdParam, request: AlertsRequest) -> Alerts:
         return sellers.set_alerts(account_id, request)
