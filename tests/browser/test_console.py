@@ -335,3 +335,51 @@ def test_api_errors_are_shown_readably(console: ConsolePage) -> None:
     expect(alert).to_contain_text("not_found")
     expect(alert).to_contain_text("HTTP 404")
     console.screenshot("readable-error")
+
+
+def test_low_balance_thresholds_are_saved_and_shown_to_a_reader(
+    console: ConsolePage, admin_api: CreditsApiClient
+) -> None:
+    account_id = _account(admin_api, f"alerts-{_tag()}", credits=500)
+    console.open(f"/accounts/{account_id}")
+    page = console.page
+    form = page.get_by_role("form", name="Low-balance thresholds")
+    form.get_by_label("Alert when the balance falls below").fill("10, 100")
+    form.get_by_role("button", name="Save thresholds").click()
+    expect(form.get_by_role("status")).to_have_text("Saved: 100, 10.")
+    assert admin_api.get_account(account_id)["alert_thresholds"] == [100, 10]
+    form.get_by_label("Alert when the balance falls below").fill("0")
+    form.get_by_role("button", name="Save thresholds").click()
+    expect(form.get_by_role("alert")).to_contain_text("1 or more")
+    console.screenshot("thresholds")
+
+    console.open(f"/accounts/{account_id}", principal="reader")
+    expect(page.get_by_text("Alert when the balance falls below: 100, 10.")).to_be_visible()
+
+
+def test_usage_per_day_and_the_per_region_balance_split(
+    console: ConsolePage, admin_api: CreditsApiClient
+) -> None:
+    account_id = _account(admin_api, f"regions-{_tag()}", credits=30)
+    split = {"eu-west-1": 20, "ap-northeast-1": 10}
+
+    def with_region_split(route: Any) -> None:
+        # The split appears once regional credits exist; until then the page is given one.
+        reply = route.fetch()
+        account = reply.json()
+        route.fulfill(response=reply, json={**account, "balance_by_region": split})
+
+    console.page.route(f"**/v1/accounts/{account_id}", with_region_split)
+    console.open(f"/accounts/{account_id}")
+    page = console.page
+    regions = page.locator("ul.regions li")
+    expect(regions).to_have_count(2)
+    expect(regions.nth(0)).to_have_text("eu-west-1: 20")
+    expect(regions.nth(1)).to_have_text("ap-northeast-1: 10")
+
+    page.get_by_label("Buckets").select_option("day")
+    page.get_by_role("button", name="Show period").click()
+    page.get_by_text("Usage as a table").click()
+    rows = page.locator("table.usage-table tbody tr")
+    expect(rows).to_have_count(1)
+    console.screenshot("per-day-and-regions")
