@@ -2,7 +2,9 @@
 
 The logic raises these; the API layer (``functions/credits/app.py``) maps every one of them
 to HTTP in one place, from the ``status`` and ``code`` each class carries. Denials of an
-authorization are not errors: they are decisions (see ``domain.Decision``).
+authorization are not errors: they are decisions (``functions.credits.schemas.Decision``).
+Failures of the data itself are the credits store's (``functions/credits/store/errors.py``:
+``StoreUnavailable`` is answered 503, ``DataIntegrityError`` a logged 500).
 """
 
 from __future__ import annotations
@@ -85,10 +87,3 @@ class DeadlineExceeded(ServiceBusy):
 
     def __init__(self) -> None:
         super().__init__("the time budget of this request ran out; nothing was charged", retry_after=1)
-
-
-class DataIntegrityError(RuntimeError):
-    """Stored data breaks an invariant (for example a key whose account has no balance).
-
-    Not a CreditsError: it is a bug or corruption, answered as an internal error and logged.
-    """

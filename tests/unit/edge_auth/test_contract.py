@@ -3,9 +3,7 @@
 The handlers are tested against an in-process fake; this keeps the fake honest.
 Every request the edge sends must validate as the real service's request model,
 and every reply the fake gives must validate as the real service's reply model.
-``object_not_found`` and ``restore_in_progress`` are in the decided contract but
-arrive with the objects catalog issue, so they stay out of this test until the
-service's enum has them.
+Denial reasons on both sides come from one list (``functions/shared/errors.py``).
 """
 
 from __future__ import annotations
