@@ -12,13 +12,15 @@ import copy
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
 from aiohttp import web
 
 from functions.edge_auth import origin_response, runtime, viewer_request
+from functions.origin_signer import origin_request
+from functions.origin_signer.settings import SignerSettings
 from functions.shared.sigv4 import static_credentials
 from local.cdn.cache import ResponseCache
 from local.cdn.events import EventType
@@ -52,7 +54,7 @@ class RecordingOrigin:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        self.requests.append((request.method, request.path, body))
+        self.requests.append((request.method, request.raw_path, body))
         if request.method == "GET":
             # Streamed without a length: the origin answers with Transfer-Encoding: chunked.
             response = web.StreamResponse(status=200, headers={"Content-Type": "application/octet-stream"})
@@ -79,7 +81,9 @@ async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}"
 
 
-async def _running_cdn(handlers: dict[str, Handler]) -> AsyncIterator[RunningCdn]:
+async def _running_cdn(
+    handlers: dict[str, Handler], origin_kind: Literal["s3", "custom"] = "s3"
+) -> AsyncIterator[RunningCdn]:
     origin = RecordingOrigin()
     origin_app = web.Application()
     origin_app.router.add_route("*", "/{tail:.*}", origin.handle)
@@ -91,6 +95,7 @@ async def _running_cdn(handlers: dict[str, Handler]) -> AsyncIterator[RunningCdn
             bucket="bucket",
             region="us-east-1",
             credentials=static_credentials("local", "local"),
+            kind=origin_kind,
         ),
         triggers=frozenset(EventType(name) for name in handlers),
         cache=ResponseCache(CacheConfig(enabled=False)),
@@ -106,9 +111,13 @@ async def _running_cdn(handlers: dict[str, Handler]) -> AsyncIterator[RunningCdn
         await origin_runner.cleanup()
 
 
-def _run(handlers: dict[str, Handler], scenario: Callable[[RunningCdn], Any]) -> Any:
+def _run(
+    handlers: dict[str, Handler],
+    scenario: Callable[[RunningCdn], Any],
+    origin_kind: Literal["s3", "custom"] = "s3",
+) -> Any:
     async def main() -> Any:
-        async for running in _running_cdn(handlers):
+        async for running in _running_cdn(handlers, origin_kind):
             async with httpx.AsyncClient(timeout=10) as client:
                 return await scenario_with(client, running)
         return None
@@ -236,3 +245,43 @@ def test_the_body_of_a_patch_the_edge_charges_as_an_upload_reaches_the_origin() 
     (charge,) = edge.api.calls_to("/v1/authorize")
     assert (charge.payload["method"], charge.payload["bytes"]) == ("PATCH", len(b"patched-bytes"))
     assert edge.api.accounts["acct_patch"].balance == 8
+
+
+def test_a_long_uri_to_a_custom_origin_is_refused_before_any_charge() -> None:
+    edge = configure_edge(default_settings())
+    edge.api.add_account("acct_long", 10)
+    api_key = edge.api.issue_key("acct_long")
+    origin_request.configure(
+        SignerSettings(
+            credentials_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:edgemeter/origin-AbCdEf",
+            credentials_secret_region="us-east-1",
+        ),
+        fetch_secret=lambda arn, region: '{"accessKeyId": "local", "secretAccessKey": "local"}',
+    )
+    handlers: dict[str, Handler] = {
+        "viewer-request": viewer_request.handler,
+        "origin-request": origin_request.handler,
+        "origin-response": origin_response.handler,
+    }
+
+    def scenario(running: RunningCdn) -> Any:
+        async def go(client: httpx.AsyncClient) -> tuple[httpx.Response, httpx.Response, RecordingOrigin]:
+            # 3,000 '+' are 3,001 characters as sent and 9,001 once the signer spells each '%2B'.
+            refused = await client.get(f"{running.url}/{'+' * 3000}", headers={"x-api-key": api_key})
+            served = await client.get(f"{running.url}/{'+' * 100}", headers={"x-api-key": api_key})
+            return refused, served, running.origin
+
+        return go
+
+    try:
+        refused, served, origin = _run(handlers, scenario, origin_kind="custom")
+    finally:
+        origin_request.reset_runtime()
+        runtime.reset_runtime()
+    assert refused.status_code == 414
+    assert refused.json()["error"]["code"] == "uri_too_long"
+    assert served.status_code == 200
+    # Only the short request was charged and reached the origin, signed and canonical.
+    assert len(edge.api.calls_to("/v1/authorize")) == 1
+    assert edge.api.accounts["acct_long"].balance == 9
+    assert [path for _, path, _ in origin.requests] == ["/bucket/" + "%2B" * 100]
