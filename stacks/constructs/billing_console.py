@@ -150,8 +150,6 @@ class BillingConsole(Construct):
         self._map_groups_to_roles()
         self._deploy_site()
         self._acknowledge_findings()
-        CfnOutput(self, "Url", value=self.url, description="The billing console")
-        CfnOutput(self, "UserPoolId", value=self.user_pool.user_pool_id, description="Billing staff users")
 
     def _build_bucket(self, access_logs: s3.IBucket) -> s3.Bucket:
         return s3.Bucket(
@@ -473,4 +471,12 @@ class BillingConsoleStack(Stack):
             access_logs=access_logs,
             # Cognito domain prefixes are global: the account id keeps deployments apart.
             domain_prefix=f"{settings.stack_name_prefix.lower()}-billing-{self.account}",
+        )
+        # Stack-level outputs keep plain names: ConsoleUrl, StaffUserPoolId (README, adding staff).
+        CfnOutput(self, "ConsoleUrl", value=self.console.url, description="The billing console")
+        CfnOutput(
+            self,
+            "StaffUserPoolId",
+            value=self.console.user_pool.user_pool_id,
+            description="Billing staff users (add them with aws cognito-idp admin-create-user)",
         )
