@@ -103,4 +103,13 @@ def sellers_router(sellers: SellersService) -> APIGatewayRouter:
     def set_alerts(account_id: AccountIdParam, request: AlertsRequest) -> Alerts:
         return sellers.set_alerts(account_id, request)
 
+    @router.get(
+        "/v1/accounts/<account_id>/alerts",
+        summary="Read the account's low-balance alert thresholds",
+        tags=["accounts"],
+        responses={200: documented("The thresholds set.", Alerts)} | ERROR_RESPONSES,
+    )
+    def get_alerts(account_id: AccountIdParam) -> Alerts:
+        return sellers.get_alerts(account_id)
+
     return router

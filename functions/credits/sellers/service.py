@@ -170,6 +170,11 @@ class SellersService:
             raise DataIntegrityError(f"account {account_id} has no balance")
         return Alerts(account_id=account_id, alert_thresholds=request.thresholds)
 
+    def get_alerts(self, account_id: str) -> Alerts:
+        self._require_account(account_id)
+        facts = self._balance_facts(account_id)
+        return Alerts(account_id=account_id, alert_thresholds=list(facts.alert_thresholds))
+
     # links -------------------------------------------------------------------------------------
 
     def create_link(self, account_id: str, request: CreateLinkRequest) -> Link:

@@ -241,6 +241,7 @@ def test_thresholds_are_stored_on_the_balance_item_and_shown_with_the_account(ca
     assert [int(value) for value in raw.alert_thresholds] == [100, 10]
     assert int(raw.balance) == 500
     assert call("GET", f"/v1/accounts/{account_id}").body["alert_thresholds"] == [100, 10]
+    assert call("GET", f"/v1/accounts/{account_id}/alerts").body == reply.body
     cleared = call("PUT", f"/v1/accounts/{account_id}/alerts", {"thresholds": []})
     assert cleared.body["alert_thresholds"] == []
     raw = BalanceItem.get(account_pk(account_id), BALANCE_SK, consistent_read=True)

@@ -29,6 +29,7 @@ ROUTES = {
     ("/v1/accounts/{account_id}", "patch"),
     ("/v1/accounts/{account_id}/links", "post"),
     ("/v1/accounts/{account_id}/alerts", "put"),
+    ("/v1/accounts/{account_id}/alerts", "get"),
 }
 
 

@@ -217,3 +217,4 @@ def test_thresholds_are_kept_high_to_low_and_shown_with_the_account() -> None:
         10,
     ]
     assert service.get_account(account_id).alert_thresholds == [100, 10]
+    assert service.sellers.get_alerts(account_id).alert_thresholds == [100, 10]
