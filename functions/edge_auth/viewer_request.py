@@ -146,9 +146,6 @@ def _handle(event: Any, runtime: EdgeRuntime) -> dict[str, Any]:
     priced = _priced_request(request, viewer_request, settings)
     if not isinstance(priced, _PricedRequest):
         return priced
-    cached = _cached_refusal(runtime, credential, viewer_request, priced)
-    if cached is not None:
-        return cached
     authorization = Authorization(
         credential=credential,
         request_id=viewer_request.request_id,
@@ -157,6 +154,9 @@ def _handle(event: Any, runtime: EdgeRuntime) -> dict[str, Any]:
         upload_bytes=priced.upload_bytes,
         range_header=priced.range_header,
     )
+    cached = _cached_refusal(runtime, authorization)
+    if cached is not None:
+        return cached
     decision = _authorize(runtime, authorization)
     if decision is None:
         return _unavailable_response(settings.unavailable_retry_after_seconds)
@@ -394,35 +394,26 @@ def _empty_account_cache_key(credential: Credential, authorization: Authorizatio
     return f"{_denial_cache_key(credential)}:{hashlib.sha256(shape).hexdigest()[:32]}"
 
 
-def _cached_refusal(
-    runtime: EdgeRuntime, credential: Credential, viewer_request: _ViewerRequest, priced: _PricedRequest
-) -> dict[str, Any] | None:
+def _cached_refusal(runtime: EdgeRuntime, authorization: Authorization) -> dict[str, Any] | None:
     """A denial this container remembers for the credential (or the empty account), or None."""
+    credential = authorization.credential
     cached_denial = runtime.key_denials.get(_denial_cache_key(credential))
     if cached_denial is not None:
         log_event(
             logging.INFO,
             "viewer_request_denied",
-            request_id=viewer_request.request_id,
+            request_id=authorization.request_id,
             reason=cached_denial.reason,
             cached=True,
         )
         return _denial_response(cached_denial.reason)
-    authorization = Authorization(
-        credential=credential,
-        request_id=viewer_request.request_id,
-        method=viewer_request.method,
-        path=viewer_request.uri,
-        upload_bytes=priced.upload_bytes,
-        range_header=priced.range_header,
-    )
     cached_empty = runtime.empty_accounts.get(_empty_account_cache_key(credential, authorization))
     if cached_empty is None:
         return None
     log_event(
         logging.INFO,
         "viewer_request_denied",
-        request_id=viewer_request.request_id,
+        request_id=authorization.request_id,
         account_id=cached_empty.account_id,
         reason=DenialReason.INSUFFICIENT_CREDITS,
         cached=True,
