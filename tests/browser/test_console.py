@@ -383,3 +383,23 @@ def test_usage_per_day_and_the_per_region_balance_split(
     rows = page.locator("table.usage-table tbody tr")
     expect(rows).to_have_count(1)
     console.screenshot("per-day-and-regions")
+
+
+def test_csv_export_quotes_text_and_defuses_formulas(
+    console: ConsolePage, admin_api: CreditsApiClient
+) -> None:
+    account_id = _account(admin_api, f"csv-{_tag()}")
+    tricky_reason = '=HYPERLINK("https://example.com"), "quoted", line'
+    admin_api.grant(account_id, amount=4, reason=tricky_reason, idempotency_key=f"csv-{_tag()}")
+    console.open(f"/accounts/{account_id}")
+    page = console.page
+    expect(page.locator("table.ledger tbody tr")).to_have_count(1)
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Export CSV of the period").click()
+    (row,) = csv.DictReader(io.StringIO(download_info.value.path().read_text(encoding="utf-8")))
+    (entry,) = _ledger(admin_api, account_id)
+    assert row["reason"] == f"'{tricky_reason}"
+    assert row["entry_id"] == entry["entry_id"]
+    assert row["kind"] == "grant"
+    assert int(row["amount"]) == 4
+    assert row["method"] == row["path"] == row["bytes"] == ""
