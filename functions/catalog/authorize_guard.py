@@ -1,7 +1,7 @@
 """The catalog as the credits service sees it: one call before a charge, one after a refund.
 
 ``CatalogGuard.before_charge`` answers whether ``/v1/authorize`` may charge (and with which
-object size for byte-based download prices) or must deny with ``object_not_found`` /
+object size: a download is priced and recorded by the bytes it serves) or must deny with ``object_not_found`` /
 ``restore_in_progress`` (+ ``retry_after``). ``after_refund`` lets a refunded origin failure
 teach the catalog: ``origin_404`` leaves a tombstone (later requests never reach the origin);
 ``origin_403`` is checked against the origin (archived: the restore starts).
@@ -30,7 +30,8 @@ class CatalogVerdict:
 
     deny_reason: str | None = None
     retry_after: int | None = None
-    # The object's size when the catalog knows it (GET only): the body size a download price uses.
+    # The object's size when the catalog knows it (GET only): what a download's Range is resolved
+    # against (functions/credits/ranges.py) to price and record the bytes it serves.
     object_size: int | None = None
     # This request's RestoreObject was accepted (202): the restore price, if any, applies to it.
     restore_started: bool = False
