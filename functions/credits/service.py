@@ -244,7 +244,7 @@ class CreditsService:
         self.sellers = SellersService(
             store,
             self._clock,
-            LinkSettings(settings.cdn_base_url, settings.link_max_expires_in_seconds),
+            LinkSettings.from_settings(settings),
         )
         self._cached_keys: TtlCache[CachedKey] = TtlCache(
             settings.key_cache_max_entries, settings.key_cache_ttl_seconds, time.monotonic

@@ -115,6 +115,9 @@ class Settings(_Frozen):
     # this long (the API refuses a longer expires_in with 422).
     cdn_base_url: str = Field(default="http://127.0.0.1:8080", pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
     link_max_expires_in_seconds: int = Field(default=7 * 24 * 3600, ge=60, le=366 * 24 * 3600)
+    # Deployed: the SSM parameter the stack writes the distribution's URL to (it wins over
+    # cdn_base_url; functions/credits/sellers/cdn_url.py says why it cannot be an env value).
+    cdn_base_url_parameter: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9_.\-/]{1,1000}$")
 
 
 # Environment variable -> Settings field. JSON-valued fields are parsed before validation.
@@ -132,6 +135,7 @@ ENVIRONMENT: Mapping[str, str] = {
     environment_variables.EDGEMETER_KEY_CACHE_MAX_ENTRIES: "key_cache_max_entries",
     environment_variables.EDGEMETER_CDN_BASE_URL: "cdn_base_url",
     environment_variables.EDGEMETER_LINK_MAX_EXPIRES_IN_SECONDS: "link_max_expires_in_seconds",
+    environment_variables.EDGEMETER_CDN_BASE_URL_PARAMETER: "cdn_base_url_parameter",
 }
 _JSON_FIELDS = frozenset({"pricing"})
 

@@ -23,6 +23,8 @@ EDGEMETER_KEY_CACHE_MAX_ENTRIES = "EDGEMETER_KEY_CACHE_MAX_ENTRIES"
 # Signed download links: the CDN URL they point at and their longest lifetime.
 EDGEMETER_CDN_BASE_URL = "EDGEMETER_CDN_BASE_URL"
 EDGEMETER_LINK_MAX_EXPIRES_IN_SECONDS = "EDGEMETER_LINK_MAX_EXPIRES_IN_SECONDS"
+# Deployed: the SSM parameter holding the distribution's URL (read on a container's first link).
+EDGEMETER_CDN_BASE_URL_PARAMETER = "EDGEMETER_CDN_BASE_URL_PARAMETER"
 
 # The objects catalog's settings document (JSON), in the credits and catalog event Lambdas.
 EDGEMETER_CATALOG = "EDGEMETER_CATALOG"

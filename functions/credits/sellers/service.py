@@ -8,11 +8,13 @@ status) are steps of ``CreditsService.authorize`` that call the rules of this pa
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from functions.credits.errors import AccountNotFound, Conflict, InvalidRequest, KeyNotFound
+from functions.credits.sellers.cdn_url import CdnBaseUrl
 from functions.credits.sellers.lifecycle import (
     AccountClosed,
     AccountStatus,
@@ -40,6 +42,7 @@ from functions.credits.sellers.schemas import (
     ListedAccount,
 )
 from functions.credits.sellers.scopes import KeyScope
+from functions.credits.settings import Settings
 from functions.credits.store.errors import DataIntegrityError
 from functions.credits.store.protocol import CreditsStore
 from functions.credits.store.records import AccountRecord, KeyRecord
@@ -59,8 +62,15 @@ class Clock(Protocol):
 class LinkSettings:
     """Where links point and how long they may live (credits settings)."""
 
-    cdn_base_url: str = "http://127.0.0.1:8080"
+    cdn_base_url: Callable[[], str]
     max_expires_in_seconds: int = DEFAULT_LINK_MAX_EXPIRES_IN_SECONDS
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LinkSettings:
+        return cls(
+            CdnBaseUrl(settings.cdn_base_url, settings.cdn_base_url_parameter),
+            settings.link_max_expires_in_seconds,
+        )
 
 
 class RevokedKeyForLink(Conflict):
@@ -208,7 +218,7 @@ class SellersService:
             link_id=link.link_id,
             account_id=account_id,
             key_id=key.key_id,
-            url=link_url(self._links.cdn_base_url, target, token.token),
+            url=link_url(self._links.cdn_base_url(), target, token.token),
             path=link.path,
             prefix=link.prefix,
             expires_at=expires_at,
