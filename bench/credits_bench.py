@@ -35,6 +35,11 @@ from bench.stats import percentile
 from functions.credits.data.tables import create_tables
 from functions.credits.settings import Settings
 from functions.shared.api_keys import hash_api_key
+from functions.shared.environment_variables import (
+    EDGEMETER_CREDITS_TABLE,
+    EDGEMETER_DYNAMODB_ENDPOINT,
+    EDGEMETER_USERS_TABLE,
+)
 from local.dynamodb_local import LOCAL_CREDENTIALS, LOCAL_REGION
 
 TARGET_RATIO_OF_RAW = 0.70
@@ -79,11 +84,11 @@ class CreditsFigures:
 def handler_environment(settings: Settings) -> dict[str, str]:
     """What the CDK stack gives the credits Lambda, pointed at DynamoDB Local."""
     return {
-        "EDGEMETER_USERS_TABLE": settings.users_table,
-        "EDGEMETER_CREDITS_TABLE": settings.credits_table,
+        EDGEMETER_USERS_TABLE: settings.users_table,
+        EDGEMETER_CREDITS_TABLE: settings.credits_table,
         "AWS_REGION": settings.region,
         "AWS_DEFAULT_REGION": settings.region,
-        "EDGEMETER_DYNAMODB_ENDPOINT": str(settings.dynamodb_endpoint),
+        EDGEMETER_DYNAMODB_ENDPOINT: str(settings.dynamodb_endpoint),
         "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
         "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
         "AWS_EC2_METADATA_DISABLED": "true",

@@ -27,6 +27,11 @@ from functions.credits.app import CreditsApi
 from functions.credits.data.tables import create_tables, delete_tables
 from functions.credits.handler import build_api
 from functions.credits.settings import settings_from_env
+from functions.shared.environment_variables import (
+    EDGEMETER_CREDITS_TABLE,
+    EDGEMETER_DYNAMODB_ENDPOINT,
+    EDGEMETER_USERS_TABLE,
+)
 from local.cdn.events import new_request_id
 from local.dynamodb_local import LOCAL_CREDENTIALS, LOCAL_REGION
 
@@ -120,10 +125,10 @@ def scale_credits(
     """
     suffix = secrets.token_hex(4)
     environment = {
-        "EDGEMETER_USERS_TABLE": f"scale-users-{suffix}",
-        "EDGEMETER_CREDITS_TABLE": f"scale-credits-{suffix}",
+        EDGEMETER_USERS_TABLE: f"scale-users-{suffix}",
+        EDGEMETER_CREDITS_TABLE: f"scale-credits-{suffix}",
         "AWS_REGION": region,
-        "EDGEMETER_DYNAMODB_ENDPOINT": dynamodb_endpoint,
+        EDGEMETER_DYNAMODB_ENDPOINT: dynamodb_endpoint,
         "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", LOCAL_CREDENTIALS["aws_access_key_id"]),
         "AWS_SECRET_ACCESS_KEY": os.environ.get(
             "AWS_SECRET_ACCESS_KEY", LOCAL_CREDENTIALS["aws_secret_access_key"]
