@@ -4,7 +4,8 @@ The unit tests use a fake of the contract; here the decisions come from the
 credits code itself, called in-process through the edge's transport seam
 (``bench.inprocess.HandlerTransport``), so the CDN table rows that the service
 implements today are checked end to end: allow with charge, replay, 402 with
-balance and price, 403 for unknown and revoked keys, refund of an origin 5xx.
+balance and price, 403 for unknown and revoked keys, refund of an origin 5xx, and a
+Range charged by its bytes (416, free, past the end).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 import pytest
 
 from bench.inprocess import HandlerTransport, InProcessCredits
+from functions.catalog.authorize_guard import CatalogVerdict
 from functions.credits.app import CreditsApi
 from functions.credits.data.tables import create_tables, delete_tables
 from functions.credits.service import CreditsService
@@ -26,6 +28,7 @@ from functions.edge_auth import origin_response, runtime, viewer_request
 from functions.edge_auth.settings import CreditsApiSettings, EdgeSettings
 from functions.shared.sigv4 import static_credentials
 from local.dynamodb_local import DynamoDBLocal
+from tests.unit.credits.service_fakes import MIB, PER_MIB_PRICING, FakeCatalog
 from tests.unit.edge_auth.events import (
     new_request_id,
     origin_response_event,
@@ -124,3 +127,51 @@ def test_unknown_and_revoked_keys_are_403(real_credits: RealCredits) -> None:
     revoked = viewer_request.handler(viewer_request_event(headers={"x-api-key": api_key}))
     assert (revoked["status"], error_of(revoked)["code"]) == ("403", "revoked_api_key")
     assert real_credits.credits.balance(account_id) == 5
+
+
+@pytest.fixture
+def priced_credits(dynamodb_local: DynamoDBLocal) -> Iterator[RealCredits]:
+    """The real service priced per started MiB, with a catalog that knows one 5 MiB object."""
+    suffix = secrets.token_hex(4)
+    settings = Settings.model_validate(
+        {
+            "users_table": f"edge-users-{suffix}",
+            "credits_table": f"edge-credits-{suffix}",
+            "dynamodb_endpoint": dynamodb_local.endpoint_url,
+        }
+    ).model_copy(update={"pricing": PER_MIB_PRICING})
+    create_tables(settings)
+    catalog = FakeCatalog(verdicts={"/media/video.mp4": CatalogVerdict(object_size=5 * MIB)})
+    credits = InProcessCredits(
+        CreditsApi(CreditsService(DynamoDBCreditsStore(settings), settings, catalog=catalog), settings).handle
+    )
+    transport = HandlerTransport(credits)
+    runtime.configure(
+        EdgeSettings(credits_api=CreditsApiSettings(url="https://credits.invalid/prod", region="us-east-1")),
+        transport=transport,
+        credentials_loader=lambda: static_credentials("AKIDEDGE", "edge-secret"),
+    )
+    try:
+        yield RealCredits(credits=credits, transport=transport)
+    finally:
+        runtime.reset_runtime()
+        delete_tables(settings)
+
+
+def test_ranges_through_the_edge_are_charged_by_their_bytes_and_416_is_free(
+    priced_credits: RealCredits,
+) -> None:
+    account_id, api_key = priced_credits.credits.funded_key("edge-ranges", 20)
+
+    def get(range_header: str) -> dict[str, object]:
+        return viewer_request.handler(
+            viewer_request_event(
+                "GET", "/media/video.mp4", headers={"x-api-key": api_key, "range": range_header}
+            )
+        )
+
+    assert response_header(get("bytes=0-1023"), "x-edgemeter-charged") == "2"
+    assert response_header(get("bytes=-1048577"), "x-edgemeter-charged") == "3"
+    refused = get(f"bytes={5 * MIB}-")
+    assert (refused["status"], error_of(refused)["code"]) == ("416", "range_not_satisfiable")
+    assert priced_credits.credits.balance(account_id) == 15
