@@ -19,8 +19,9 @@ import typer
 from cli.api_session import options_of, stdout
 from cli.common import EXIT_FAILED, fail
 from functions.account_events.events import EVENTS_LOG_FILE_NAME, EventType
+from functions.shared.environment_variables import EDGEMETER_EVENTS_LOG
 
-EVENTS_LOG_ENV = "EDGEMETER_EVENTS_LOG"
+EVENTS_LOG_ENV = EDGEMETER_EVENTS_LOG
 # Where `make run` keeps its data by default (local/config.py: data_dir).
 DEFAULT_EVENTS_LOG = Path(__file__).resolve().parent.parent / ".local-data" / EVENTS_LOG_FILE_NAME
 FOLLOW_POLL_SECONDS = 0.25
