@@ -3,8 +3,8 @@
 ``CatalogGuard.before_charge`` answers whether ``/v1/authorize`` may charge (and with which
 object size: a download is priced and recorded by the bytes it serves) or must deny with
 ``object_not_found`` / ``restore_in_progress`` (+ ``retry_after``). ``after_refund`` lets a
-refunded origin failure teach the catalog: ``origin_404`` leaves a tombstone (later requests never reach the origin);
-``origin_403`` is checked against the origin (archived: the restore starts).
+refunded origin failure teach the catalog: ``origin_404`` leaves a tombstone (later requests
+never reach the origin); ``origin_403`` is checked against the origin (archived: the restore starts).
 
 Built once per execution environment from ``EDGEMETER_CATALOG`` (``from_environment``);
 None when the catalog is not configured, and the credits service then works without it.
