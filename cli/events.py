@@ -89,7 +89,7 @@ class EventPrinter:
         if self._json_output:
             print(json.dumps(document, separators=(",", ":")), flush=True)
         else:
-            stdout.print(describe(document), highlight=False, markup=False)
+            stdout.print(describe(document), highlight=False, markup=False, soft_wrap=True)
         self.printed += 1
 
 

@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from cli import local_runtime
 from functions.credits.settings import PricingConfig
@@ -103,6 +103,9 @@ class LocalConfig(_Strict):
     credits_environment: dict[str, str] = Field(
         default_factory=dict, description="extra environment for the credits handler"
     )
+    # Account events (local/events.py): POSTed to this URL when set, else appended to
+    # <data_dir>/events.jsonl for `edgemeter events --follow`.
+    events_webhook_url: HttpUrl | None = None
 
     @property
     def cdn_url(self) -> str:

@@ -31,6 +31,8 @@ from functions.account_events.publishers import (
 )
 from functions.account_events.stream_records import derive_events
 from functions.credits.data.models import STREAM_VIEW_TYPE
+from local.config import LocalConfig
+from local.credits_environment import credits_settings
 from local.dynamodb_local import LOCAL_CREDENTIALS, LOCAL_REGION
 
 if TYPE_CHECKING:
@@ -280,8 +282,28 @@ def build_pump(
     return AccountEventsPump(readers, EventRelay(publisher), poll_seconds=poll_seconds)
 
 
-def local_publisher(data_dir: Path, webhook_url: str | None) -> EventPublisher:
+def local_publisher(config: LocalConfig) -> EventPublisher:
     """The webhook if one is configured, else the JSON-lines log in the data directory."""
-    if webhook_url:
-        return WebhookPublisher(webhook_url)
-    return JsonLinesPublisher(events_log_path(data_dir))
+    if config.events_webhook_url is not None:
+        return WebhookPublisher(str(config.events_webhook_url))
+    return JsonLinesPublisher(events_log_path(config.data_dir))
+
+
+def local_events_destination(config: LocalConfig) -> str:
+    """Where `make run` sends events, for its banner."""
+    if config.events_webhook_url is not None:
+        return f"POST {config.events_webhook_url}"
+    return f"{events_log_path(config.data_dir)}   (edgemeter events --follow)"
+
+
+def start_local_events(config: LocalConfig) -> AccountEventsPump:
+    """`make run`'s events thread over both tables' streams, from now on (LATEST), started."""
+    settings = credits_settings(config)
+    pump = build_pump(
+        config.dynamodb_url,
+        [settings.users_table, settings.credits_table],
+        local_publisher(config),
+        start="LATEST",
+        region=config.region,
+    )
+    return pump.start()

@@ -39,6 +39,7 @@ from local.catalog_environment import create_local_objects_table, local_catalog_
 from local.config import LocalConfig, build_config
 from local.credits_environment import credits_settings
 from local.dynamodb_local import PROJECT_ROOT, DynamoDBLocal
+from local.events import AccountEventsPump, local_events_destination, start_local_events
 from local.processes import port_is_open, start_child, stop_process_group, wait_until
 
 STARTUP_TIMEOUT_SECONDS = 120.0
@@ -77,6 +78,8 @@ class LocalSystem:
     config: LocalConfig
     dynamodb: DynamoDBLocal | None = None
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # The account-events thread (local/events.py); it reads DynamoDB Local, so it stops before it.
+    account_events: AccountEventsPump | None = None
 
     @property
     def log_dir(self) -> Path:
@@ -134,6 +137,7 @@ class LocalSystem:
         )
         self.dynamodb.start()
         _create_tables(config)
+        self.account_events = start_local_events(config)
         create_local_objects_table(config)
         if config.uses_local_origin:
             self.start_python_child("origin", "local.origin_server", config.origin_port)
@@ -144,6 +148,9 @@ class LocalSystem:
     def stop(self) -> None:
         for name in reversed(list(self.children)):
             stop_process_group(self.children.pop(name))
+        if self.account_events is not None:
+            self.account_events.stop()
+            self.account_events = None
         if self.dynamodb is not None:
             self.dynamodb.stop()
             self.dynamodb = None
@@ -258,6 +265,7 @@ def banner(config: LocalConfig, demo: dict[str, Any] | None) -> str:
         f"  DynamoDB Local   {config.dynamodb_url}   data: "
         + ("in memory" if config.in_memory else str(config.dynamodb_data_dir)),
         f"  logs             {config.data_dir / 'logs'}",
+        f"  account events   {local_events_destination(config)}",
     ]
     if demo is not None:
         key, account = demo["api_key"], demo["account_id"]
@@ -358,6 +366,10 @@ def main(  # noqa: PLR0917 - typer maps each command-line option to one paramete
         typer.Option(envvar=EDGEMETER_ORIGIN_SECRET_KEY, help="secret key for --origin (prefer the env var)"),
     ] = None,
     bucket: Annotated[str | None, typer.Option(help="origin bucket (default: edgemeter-local)")] = None,
+    events_webhook: Annotated[
+        str | None,
+        typer.Option("--events-webhook", help="POST account events here instead of the events log"),
+    ] = None,
     no_demo: Annotated[
         bool, typer.Option("--no-demo", help="do not seed the demo account and objects")
     ] = False,
@@ -371,6 +383,7 @@ def main(  # noqa: PLR0917 - typer maps each command-line option to one paramete
         "in_memory": True if in_memory else None,
         "origin_url": origin,
         "bucket": bucket,
+        "events_webhook_url": events_webhook,
     }
     if origin_access_key or origin_secret_key:
         overrides["origin_credentials"] = {
