@@ -276,6 +276,11 @@ class Decision(_Response):
     entry_id: str | None = None
     retry_after: int | None = Field(default=None, description="Seconds, for rate_limited.")
     replayed: bool = Field(default=False, description="The request id had been charged already.")
+    object_size: int | None = Field(
+        default=None,
+        ge=0,
+        description="The object's size in bytes, on range_not_satisfiable (for Content-Range: bytes */size).",
+    )
 
 
 class RefundRequest(_Request):

@@ -487,12 +487,12 @@ class CreditsService:
             return verdict
         if request.method not in DOWNLOAD_METHODS:
             return attempt
-        if request.method == "HEAD":
-            served: int | Unsatisfiable | None = 0
-        else:
-            served = bytes_served(request.range, verdict.object_size if verdict else None)
+        size = verdict.object_size if verdict else None
+        served = 0 if request.method == "HEAD" else bytes_served(request.range, size)
         if isinstance(served, Unsatisfiable):
-            return self._deny_key(attempt, DenialReason.RANGE_NOT_SATISFIABLE)
+            denied = self._deny_key(attempt, DenialReason.RANGE_NOT_SATISFIABLE)
+            # The size lets the edge answer 416 with Content-Range: bytes */<size>, as HTTP asks.
+            return denied if denied.replayed else denied.model_copy(update={"object_size": size})
         price = self._pricing.price(request.method, request.path, served or 0)
         return replace(attempt, price=price, bytes=served)
 

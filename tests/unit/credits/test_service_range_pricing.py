@@ -71,7 +71,7 @@ def test_an_unsatisfiable_range_is_denied_and_not_charged() -> None:
     decision, recorded = priced(f"bytes={SIZE}-")
     assert decision.decision == "deny"
     assert decision.reason == "range_not_satisfiable"
-    assert (decision.charged, recorded) == (0, None)
+    assert (decision.charged, recorded, decision.object_size) == (0, None, SIZE)
 
 
 def test_head_serves_no_bytes() -> None:
