@@ -16,7 +16,7 @@ from typing import Any
 from aws_cdk import App
 
 from stacks.app_composition import compose_edgemeter
-from stacks.settings import SettingsError, load_settings
+from stacks.settings import EdgemeterSettingsError, load_settings
 
 CDK_JSON = Path(__file__).resolve().with_name("cdk.json")
 
@@ -37,7 +37,7 @@ def main() -> int:
     )
     try:
         settings = load_settings(app.node)
-    except SettingsError as error:
+    except EdgemeterSettingsError as error:
         print(error, file=sys.stderr)  # the CDK CLI shows the app's stderr
         return 1
     compose_edgemeter(app, settings)

@@ -369,7 +369,7 @@ def log_retention(settings: EdgemeterSettings) -> logs.RetentionDays:
     return _LOG_RETENTION[settings.log_retention_days]
 
 
-class SettingsError(ValueError):
+class EdgemeterSettingsError(ValueError):
     """The context does not describe a valid deployment; the message lists every problem."""
 
 
@@ -392,7 +392,7 @@ def _context_key(location: tuple[int | str, ...]) -> str:
 
 
 def settings_from_context(values: dict[str, Any]) -> EdgemeterSettings:
-    """Validate ``{context key without prefix: value}``; raise ``SettingsError`` naming each bad key."""
+    """Validate ``{context key without prefix: value}``; raise ``EdgemeterSettingsError`` naming bad keys."""
     problems: list[str] = []
     parsed: dict[str, Any] = {}
     for key, value in values.items():
@@ -420,7 +420,7 @@ def settings_from_context(values: dict[str, Any]) -> EdgemeterSettings:
                     if detail["loc"]:
                         message = f"{_context_key(detail['loc'])}: {message}"
                     problems.append(message)
-    raise SettingsError(
+    raise EdgemeterSettingsError(
         "invalid edgemeter settings in the CDK context:\n" + "\n".join(f"  - {p}" for p in problems)
     )
 

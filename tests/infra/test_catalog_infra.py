@@ -327,9 +327,9 @@ def test_credits_role_may_list_the_bucket_so_missing_keys_are_404s(s3_app: Synth
 
 
 def test_an_authoritative_catalog_cannot_hide_a_secondary_origin():
-    from stacks.settings import SettingsError, settings_from_context
+    from stacks.settings import EdgemeterSettingsError, settings_from_context
 
-    with pytest.raises(SettingsError, match="authoritative"):
+    with pytest.raises(EdgemeterSettingsError, match="authoritative"):
         settings_from_context(
             {
                 "region": "eu-west-1",

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from stacks.settings import SettingsError, settings_from_context
+from stacks.settings import EdgemeterSettingsError, settings_from_context
 from tests.infra.conftest import CUSTOM_ORIGIN_CONTEXT, SynthesizedApp, synthesize
 
 TIERING = {
@@ -66,12 +66,12 @@ def test_tiering_is_refused_for_a_custom_origin() -> None:
         "customOrigin": CUSTOM_ORIGIN_CONTEXT["edgemeter:customOrigin"],
         "tiering": TIERING,
     }
-    with pytest.raises(SettingsError, match="edgemeter:tiering sets lifecycle rules"):
+    with pytest.raises(EdgemeterSettingsError, match="edgemeter:tiering sets lifecycle rules"):
         settings_from_context(context)
 
 
 def test_pinned_prefix_inside_a_tierable_prefix_is_refused() -> None:
     tiering = TIERING | {"pinnedPrefixes": ["archive/keep/"]}
-    with pytest.raises(SettingsError, match="cannot exclude it") as raised:
+    with pytest.raises(EdgemeterSettingsError, match="cannot exclude it") as raised:
         settings_from_context({"region": "eu-west-1", "originKind": "s3", "tiering": tiering})
     assert "edgemeter:tiering" in str(raised.value)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from stacks.settings import EdgemeterSettings, OriginKind, SettingsError, settings_from_context
+from stacks.settings import EdgemeterSettings, EdgemeterSettingsError, OriginKind, settings_from_context
 from tests.infra.conftest import CUSTOM_ORIGIN_CONTEXT, cdk_json_context
 
 
@@ -17,7 +17,7 @@ def _context(**overrides: Any) -> dict[str, Any]:
 
 
 def _error(**overrides: Any) -> str:
-    with pytest.raises(SettingsError) as raised:
+    with pytest.raises(EdgemeterSettingsError) as raised:
         settings_from_context(_context(**overrides))
     return str(raised.value)
 

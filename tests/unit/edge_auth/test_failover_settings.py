@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from functions.edge_auth.settings import parse_settings
-from stacks.settings import SettingsError, settings_from_context
+from stacks.settings import EdgemeterSettingsError, settings_from_context
 from tests.infra.conftest import cdk_json_context
 
 
@@ -19,7 +19,7 @@ def _context(**overrides: Any) -> dict[str, Any]:
 
 def test_an_http_secondary_behind_an_s3_primary_is_refused_at_synth() -> None:
     secondary = {"kind": "http", "endpoint": "https://mirror.example.net", "pathBucket": "media"}
-    with pytest.raises(SettingsError, match='kind "http" needs originKind "custom"'):
+    with pytest.raises(EdgemeterSettingsError, match='kind "http" needs originKind "custom"'):
         settings_from_context(_context(originKind="s3", secondaryOrigin=secondary))
 
 
