@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,10 @@ def _serve(
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             await check(client)
 
-    asyncio.run(run())
+    # In a thread of its own: Playwright's sync API keeps an event loop running in this one
+    # while the browser tests' session fixtures are alive.
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(asyncio.run, run()).result()
 
 
 @pytest.fixture
