@@ -12,10 +12,13 @@ from dataclasses import asdict
 from typing import Any
 
 from bench.cost import (
+    CORRECTED_PRICES_RECORDED_ON,
     PRICES_RECORDED_ON,
     CostBreakdown,
+    OperatingCounts,
     RequestCounts,
     bare_origin_per_million_requests,
+    corrected_cost_per_million_requests,
     cost_per_million_requests,
 )
 from bench.cost_scenarios import (
@@ -39,8 +42,12 @@ from bench.edge_bench import (
     run_edge_bench,
 )
 from bench.edge_package import VIEWER_PACKAGE_LIMIT_BYTES
+from bench.operating_costs import measure_operating_bytes
 from bench.report import Row, machine, render_table, verdict, write_results
+from bench.scale import FULL_SCALE, QUICK_SCALE, ScaleFigures, run_scale_bench
+from bench.scale_report import scale_document, scale_rows, weighted_edge_wait_ms
 from bench.stats import percentile
+from local.dynamodb_capacity import PartitionLimits
 from local.dynamodb_local import DynamoDBLocal
 
 # A 2xx origin-response only reads the status and returns: sub-millisecond, billed the 1 ms minimum.
@@ -77,6 +84,15 @@ def parse_arguments() -> argparse.Namespace:
         default=100,
         help="how often each missing object is asked for within the catalog's tombstone lifetime",
     )
+    parser.add_argument(
+        "--capacity-scale",
+        default="1/100",
+        help="the partition-faithful layer's scale for the scale section (DynamoDB's limits x this)",
+    )
+    parser.add_argument(
+        "--burst-seconds", type=float, default=1.0, help="seconds of a partition's rate its burst holds"
+    )
+    parser.add_argument("--skip-scale", action="store_true", help="leave the scale section out")
     return parser.parse_args()
 
 
@@ -255,6 +271,39 @@ def cost_rows(breakdowns: list[CostBreakdown]) -> list[Row]:
     ]
 
 
+def corrected_row(corrected: CostBreakdown, old: CostBreakdown) -> Row:
+    return Row(
+        "cost",
+        "$ per 1M downloads, corrected model (itemized below)",
+        f"${corrected.total:.2f}",
+        f"old model ${old.total:.2f}",
+        f"{corrected.total / old.total:.2f}x",
+    )
+
+
+CORRECTED_HEADER = Row("", "line", "$ per 1M downloads", "billed units per 1M", "old model", "", "")
+
+
+def corrected_lines(corrected: CostBreakdown, old: CostBreakdown) -> list[Row]:
+    before = {line.item: line.dollars_per_million_requests for line in old.lines}
+    renamed = {
+        "Lambda (credits) GB-s, arm64": "Lambda (credits) GB-s",
+        "Lambda@Edge GB-s, wall time incl. the credits wait": "Lambda@Edge GB-s",
+    }
+    return [
+        Row(
+            "cost",
+            line.item,
+            f"${line.dollars_per_million_requests:.2f}",
+            f"{line.units_per_million_requests:,.1f}",
+            f"${before[renamed.get(line.item, line.item)]:.2f}"
+            if renamed.get(line.item, line.item) in before
+            else "(new)",
+        )
+        for line in corrected.lines
+    ]
+
+
 def mix_rows(mix: TrafficMix, costs: MixCosts, hit_ratio: float, denial: DenialFigures) -> list[Row]:
     with_, without, bare = (
         costs.with_caches_and_catalog,
@@ -370,6 +419,13 @@ def main() -> None:
             unknown_key_calls=20 if quick else 50,
             missing_objects=2 if quick else 5,
         )
+        print("operating costs: log bytes and stored bytes of a charge ...", flush=True)
+        operating = measure_operating_bytes(dynamodb.endpoint_url, 20 if quick else 100)
+        scale: ScaleFigures | None = None
+        if not arguments.skip_scale:
+            limits = PartitionLimits.parse(arguments.capacity_scale, arguments.burst_seconds)
+            print(f"scale: DynamoDB at {limits.describe()}; the edge's wait per region ...", flush=True)
+            scale = run_scale_bench(dynamodb.endpoint_url, limits, QUICK_SCALE if quick else FULL_SCALE)
 
     print("local e2e: origin direct, CDN hits, misses, mixed ...", flush=True)
     e2e = run_e2e_bench(requests=e2e_requests, concurrency=arguments.e2e_concurrency)
@@ -393,6 +449,17 @@ def main() -> None:
         s3_gets=1.0 - hit_ratio,
     )
     no_cache = RequestCounts(**{**asdict(per_download), "origin_response_invocations": 1.0, "s3_gets": 1.0})
+    edge_wait_ms, edge_wait_source = weighted_edge_wait_ms(scale)
+    operating_counts = OperatingCounts(
+        edge_wait_ms=edge_wait_ms,
+        credits_log_bytes=operating.credits_log_bytes,
+        access_log_bytes=operating.access_log_bytes,
+        edge_log_bytes=operating.edge_log_bytes,
+        stored_byte_months=operating.stored_byte_months,
+    )
+    corrected = corrected_cost_per_million_requests(
+        f"edgemeter, CDN hit ratio {hit_ratio:.0%}, corrected", per_download, operating_counts
+    )
     breakdowns = [
         cost_per_million_requests(f"edgemeter, CDN hit ratio {hit_ratio:.0%}", per_download),
         cost_per_million_requests("edgemeter, no CDN cache", no_cache),
@@ -411,7 +478,9 @@ def main() -> None:
         *denial_rows(denial, credits),
         *e2e_rows(e2e),
         *cost_rows(breakdowns),
+        corrected_row(corrected, breakdowns[0]),
         *mix_rows(mix, mix_costs, hit_ratio, denial),
+        *(scale_rows(scale) if scale is not None else []),
     ]
     host = machine()
     print()
@@ -431,6 +500,11 @@ def main() -> None:
             header=Row("", "line", "$ per 1M downloads", "billed units per 1M downloads", "", "", ""),
         )
     )
+    print(
+        f"\ncorrected cost per 1M downloads, itemized (edge wait {edge_wait_ms:.0f} ms: {edge_wait_source}; "
+        f"prices as of {CORRECTED_PRICES_RECORDED_ON}):"
+    )
+    print(render_table(corrected_lines(corrected, breakdowns[0]), header=CORRECTED_HEADER))
     print(f"\ncost of the mix per 1M requests ({mix.describe()}), line by line:")
     print(
         render_table(
@@ -470,6 +544,14 @@ def main() -> None:
             "prices_recorded_on": PRICES_RECORDED_ON,
             "per_download": asdict(per_download),
             "scenarios": [breakdown.to_json_dict() for breakdown in breakdowns],
+            "corrected": {
+                **corrected.to_json_dict(),
+                "old_total": breakdowns[0].total,
+                "prices_recorded_on": CORRECTED_PRICES_RECORDED_ON,
+                "operating": asdict(operating_counts),
+                "operating_measured": asdict(operating),
+                "edge_wait_source": edge_wait_source,
+            },
             "mix": {
                 "traffic": asdict(mix),
                 "cdn_hit_ratio": hit_ratio,
@@ -477,6 +559,7 @@ def main() -> None:
                 "dollars_per_million_requests": mix_costs.to_json_dict(),
             },
         },
+        "scale": scale_document(scale) if scale is not None else None,
         "table": [asdict(row) for row in rows],
     }
     print(f"results: {write_results(document)}")

@@ -44,6 +44,7 @@ from local.apigateway import (
 from local.billing_console import ConsoleSite, LocalStaffVerifier, access_denied
 from local.config import LocalConfig
 from local.credits_environment import credits_handler_environment
+from local.dynamodb_capacity import install_from_environment
 from local.dynamodb_local import PROJECT_ROOT
 from local.serving import run_service, serve_until_signalled
 from local.sigv4_verify import SignatureError
@@ -71,6 +72,9 @@ def _init_worker(environment: dict[str, str], handler_spec: str) -> None:
     global _worker_handler  # noqa: PLW0603 - one handler per worker process, as in Lambda
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server, not each worker, handles Ctrl-C
     os.environ.update(environment)
+    # DynamoDB as at scale when EDGEMETER_DYNAMODB_CAPACITY_SCALE asks (off by default; see
+    # local/dynamodb_capacity): installed before the handler creates its DynamoDB clients.
+    install_from_environment()
     _worker_handler = _load_handler(handler_spec)
 
 

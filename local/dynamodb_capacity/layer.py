@@ -170,11 +170,22 @@ class CapacityLayer:
     _throttled: Counter[str] = field(default_factory=Counter)
     _schema_caches: dict[tuple[str, str, str], _SchemaCache] = field(default_factory=dict)
     _pending: threading.local = field(default_factory=threading.local)
+    _enforcing: bool = True
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         if self.limits is not None:
             self._buckets = PartitionBuckets(self.limits)
+
+    @contextmanager
+    def limits_paused(self) -> Iterator[None]:
+        """Meter but refuse nothing inside the block, and take nothing from the buckets: a benchmark's
+        or a test's set-up (accounts, grants) is not the load under study."""
+        self._enforcing = False
+        try:
+            yield
+        finally:
+            self._enforcing = True
 
     # --- reading the meters -------------------------------------------------------------------------
 
@@ -242,7 +253,9 @@ class CapacityLayer:
             charges = meter_write(operation, params, context)
         else:
             charges = meter_read(operation, params, None, context)
-        refused = self._buckets.admit(region, charges) if self._buckets is not None else []
+        refused = (
+            self._buckets.admit(region, charges) if self._buckets is not None and self._enforcing else []
+        )
         with self._lock:
             self._attempts[operation] += 1
             if refused:
@@ -267,7 +280,7 @@ class CapacityLayer:
         actual = meter_read(operation, params, parsed, context)
         corrections = [UnitCharge(charge.partition, read_units=charge.read_units) for charge in actual]
         corrections += [UnitCharge(charge.partition, read_units=-charge.read_units) for charge in estimate]
-        if self._buckets is not None:
+        if self._buckets is not None and self._enforcing:
             self._buckets.settle(region, corrections)
         with self._lock:
             self._record(region, corrections)
