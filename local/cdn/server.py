@@ -20,7 +20,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, TypeVar
 
 import aiohttp
@@ -131,6 +131,37 @@ class OriginSettings:
         )
 
 
+@dataclass(frozen=True)
+class OriginGroup:
+    """A CloudFront origin group: the primary is ``LocalCdn.origin``, this is the secondary.
+
+    A GET, HEAD or OPTIONS whose primary answer has one of ``status_codes`` (or whose primary
+    cannot be reached or times out) is sent again to the secondary, and the origin-facing
+    triggers run again for it (docs/decisions.md, "Edge").
+    """
+
+    secondary: OriginSettings
+    status_codes: frozenset[int] = frozenset({500, 502, 503, 504, 404})
+
+
+@dataclass(frozen=True)
+class _OriginFetch:
+    """One viewer request on its way to an origin, and its cache key."""
+
+    http_request: web.Request
+    request_id: str
+    request: EdgeRequest
+    key: str
+
+
+class _FailedOver:
+    """The primary's answer was a failover: the secondary is asked next."""
+
+
+_FAILED_OVER = _FailedOver()
+_FAILOVER_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def _without(headers: list[tuple[str, str]], names: frozenset[str]) -> list[tuple[str, str]]:
     return [(key, value) for key, value in headers if key.lower() not in names]
 
@@ -145,14 +176,15 @@ class LocalCdn:
         containers: TriggerRunner | EdgeContainerPool,
         viewer_timeout_seconds: float,
         distribution_domain_name: str,
+        origin_group: OriginGroup | None = None,
     ) -> None:
         self.origin = origin
+        self.origin_group = origin_group
         self.triggers = triggers  # the event types with an associated function
         self.cache = cache
         self.containers = containers
         self.viewer_timeout_seconds = viewer_timeout_seconds
         self.distribution = DistributionConfig(distribution_domain_name=distribution_domain_name)
-        self.origin_description = origin.description()
         self._session: aiohttp.ClientSession | None = None
 
     # ----------------------------------------------------------------- app wiring
@@ -214,30 +246,42 @@ class LocalCdn:
             if cached is not None:
                 return await self._send_cached(http_request, request_id, edge_request, cached)
 
-        # 3. origin-request.
+        # 3. origin-request, 4. the origin (or the origin group), 5. origin-response, 6. viewer-response.
+        fetch = _OriginFetch(http_request, request_id, edge_request, key)
+        group = self.origin_group if edge_request.method in _FAILOVER_METHODS else None
+        answer = await self._through_origin(fetch, self.origin, group)
+        if isinstance(answer, _FailedOver):
+            assert group is not None  # only a primary with a group fails over
+            answer = await self._through_origin(fetch, group.secondary, None)
+        assert not isinstance(answer, _FailedOver)  # the secondary's answer is final
+        return answer
+
+    async def _through_origin(
+        self, fetch: _OriginFetch, origin: OriginSettings, failover: OriginGroup | None
+    ) -> web.StreamResponse | _FailedOver:
+        """Origin-request, one origin, origin-response; with ``failover``, a failover answer is
+        not sent to the viewer (its origin-response still runs, as on CloudFront)."""
         outcome = await self._request_trigger(
-            EventType.ORIGIN_REQUEST,
-            request_id,
-            edge_request,
+            EventType.ORIGIN_REQUEST, fetch.request_id, fetch.request, origin
         )
         if isinstance(outcome, EdgeResponse):
-            return await self._send_generated(http_request, request_id, outcome, "LambdaGeneratedResponse")
-        origin_request = outcome
-
-        # 4. the origin, then 5. origin-response and 6. viewer-response.
-        return await self._fetch_from_origin(http_request, request_id, origin_request, key)
+            return await self._send_generated(
+                fetch.http_request, fetch.request_id, outcome, "LambdaGeneratedResponse"
+            )
+        return await self._fetch_from_origin(replace(fetch, request=outcome), origin, failover)
 
     async def _request_trigger(
         self,
         event_type: EventType,
         request_id: str,
         request: EdgeRequest,
+        origin: OriginSettings | None = None,
     ) -> EdgeRequest | EdgeResponse:
         if event_type not in self.triggers:
             return request
         generated_limit = _generated_response_limit(event_type)
-        origin = self.origin_description if event_type is EventType.ORIGIN_REQUEST else None
-        event = build_request_event(event_type, self.distribution, request_id, request, origin)
+        description = origin.description() if origin is not None else None
+        event = build_request_event(event_type, self.distribution, request_id, request, description)
         return await self._invoke_trigger(
             event_type,
             request_id,
@@ -251,13 +295,14 @@ class LocalCdn:
         request_id: str,
         request: EdgeRequest,
         response: EdgeResponse,
+        origin: OriginSettings | None = None,
     ) -> EdgeResponse:
         if event_type not in self.triggers:
             return response
         generated_limit = _generated_response_limit(event_type)
-        origin = self.origin_description if event_type is EventType.ORIGIN_RESPONSE else None
+        description = origin.description() if origin is not None else None
         event = build_response_event(
-            event_type, self.distribution, request_id, request=request, response=response, origin=origin
+            event_type, self.distribution, request_id, request=request, response=response, origin=description
         )
         return await self._invoke_trigger(
             event_type,
@@ -294,13 +339,17 @@ class LocalCdn:
 
     # ----------------------------------------------------------------- origin
 
-    def _origin_url(self, request: EdgeRequest) -> str:
+    @staticmethod
+    def _origin_url(request: EdgeRequest, origin: OriginSettings) -> str:
         # Path-style S3 URL; the URI is already percent-encoded and is signed verbatim.
-        origin = self.origin_description
-        if isinstance(origin, CustomOriginDescription):
+        description = origin.description()
+        if isinstance(description, CustomOriginDescription):
             query = f"?{request.querystring}" if request.querystring else ""
-            return f"{origin.protocol}://{origin.domain_name}:{origin.port}{origin.path}{request.uri}{query}"
-        return f"{self.origin.endpoint_url.rstrip('/')}/{self.origin.bucket}{request.uri}"
+            return (
+                f"{description.protocol}://{description.domain_name}:{description.port}"
+                f"{description.path}{request.uri}{query}"
+            )
+        return f"{origin.endpoint_url.rstrip('/')}/{origin.bucket}{request.uri}"
 
     def _origin_headers(self, request: EdgeRequest, request_id: str) -> dict[str, str]:
         """The headers CloudFront sends the origin: the forwarded viewer headers, the function's
@@ -323,31 +372,37 @@ class LocalCdn:
         return headers
 
     async def _fetch_from_origin(
-        self, http_request: web.Request, request_id: str, request: EdgeRequest, key: str
-    ) -> web.StreamResponse:
+        self, fetch: _OriginFetch, origin: OriginSettings, failover: OriginGroup | None
+    ) -> web.StreamResponse | _FailedOver:
         assert self._session is not None, "the app's startup opened the session"
-        url = self._origin_url(request)
-        headers = self._signed_origin_headers(request, request_id, url)
-        has_body = http_request.body_exists and request.method in UPLOAD_METHODS
-        body: AsyncIterator[bytes] | None = _stream_body(http_request) if has_body else None
+        request = fetch.request
+        url = self._origin_url(request, origin)
+        headers = self._signed_origin_headers(request, fetch.request_id, url, origin)
+        has_body = fetch.http_request.body_exists and request.method in UPLOAD_METHODS
+        body: AsyncIterator[bytes] | None = _stream_body(fetch.http_request) if has_body else None
         if not has_body and request.method in UPLOAD_METHODS:
             headers.setdefault("content-length", "0")
         try:
             origin_response = await self._session.request(
                 request.method, URL(url, encoded=True), headers=headers, data=body, allow_redirects=False
             )
-        except TimeoutError:
-            failure = _cdn_error(504, "OriginTimeout", "the origin did not answer in time")
-            return await self._finish_with_failure(http_request, request_id, request, failure)
-        except aiohttp.ClientError as error:
-            failure = _cdn_error(502, "OriginConnectError", f"the origin could not be reached: {error}")
-            return await self._finish_with_failure(http_request, request_id, request, failure)
+        except (TimeoutError, aiohttp.ClientError) as error:
+            if failover is not None:
+                return _FAILED_OVER  # CloudFront fails over when the primary is unreachable or slow
+            failure = (
+                _cdn_error(504, "OriginTimeout", "the origin did not answer in time")
+                if isinstance(error, TimeoutError)
+                else _cdn_error(502, "OriginConnectError", f"the origin could not be reached: {error}")
+            )
+            return await self._finish_with_failure(fetch, failure, origin)
         async with origin_response:
-            return await self._answer_from_origin(http_request, request_id, request, origin_response, key)
+            return await self._answer_from_origin(fetch, origin_response, origin, failover)
 
-    def _signed_origin_headers(self, request: EdgeRequest, request_id: str, url: str) -> dict[str, str]:
+    def _signed_origin_headers(
+        self, request: EdgeRequest, request_id: str, url: str, origin: OriginSettings
+    ) -> dict[str, str]:
         origin_headers = self._origin_headers(request, request_id)
-        if self.origin.kind != "s3":
+        if origin.kind != "s3":
             # A custom origin gets exactly what the origin-request function signed.
             return origin_headers
         # Origin access control: CloudFront signs for S3, the payload streamed unsigned.
@@ -356,20 +411,20 @@ class LocalCdn:
             url,
             origin_headers,
             b"",
-            self.origin.credentials,
-            self.origin.region,
+            origin.credentials,
+            origin.region,
             "s3",
             sign_payload=False,
         )
 
     async def _answer_from_origin(
         self,
-        http_request: web.Request,
-        request_id: str,
-        request: EdgeRequest,
+        fetch: _OriginFetch,
         origin_response: aiohttp.ClientResponse,
-        key: str,
-    ) -> web.StreamResponse:
+        origin: OriginSettings,
+        failover: OriginGroup | None,
+    ) -> web.StreamResponse | _FailedOver:
+        request, request_id = fetch.request, fetch.request_id
         response = EdgeResponse(
             status=origin_response.status,
             status_description=origin_response.reason or "",
@@ -381,30 +436,40 @@ class LocalCdn:
                 _HIDDEN_FROM_ORIGIN_RESPONSE,
             ),
         )
-        response = await self._response_trigger(EventType.ORIGIN_RESPONSE, request_id, request, response)
+        response = await self._response_trigger(
+            EventType.ORIGIN_RESPONSE, request_id, request, response, origin
+        )
+        if failover is not None and origin_response.status in failover.status_codes:
+            return _FAILED_OVER
         response = await self._viewer_response(request_id, request, response)
         if response.body is not None:
-            return await self._send_generated(http_request, request_id, response, "Miss")
+            return await self._send_generated(fetch.http_request, request_id, response, "Miss")
         if request.method in _WRITE_METHODS and response.status < 300:
             # Read-after-write for local development (CloudFront would keep serving the old copy).
-            self.cache.invalidate(key)
+            self.cache.invalidate(fetch.key)
         return await self._stream_origin_body(
-            http_request, request_id, request, response=response, origin_response=origin_response, key=key
+            fetch.http_request,
+            request_id,
+            request,
+            response=response,
+            origin_response=origin_response,
+            key=fetch.key,
         )
 
     async def _finish_with_failure(
-        self, http_request: web.Request, request_id: str, request: EdgeRequest, failure: EdgeResponse
+        self, fetch: _OriginFetch, failure: EdgeResponse, origin: OriginSettings
     ) -> web.StreamResponse:
         # origin-response runs on CloudFront's own 502/504 too: that is where refunds happen.
         response = await self._response_trigger(
             EventType.ORIGIN_RESPONSE,
-            request_id,
-            request,
+            fetch.request_id,
+            fetch.request,
             EdgeResponse(failure.status, failure.status_description, failure.headers),
+            origin,
         )
         if response.body is None:
             response.body = failure.body
-        return await self._send_generated(http_request, request_id, response, "Error")
+        return await self._send_generated(fetch.http_request, fetch.request_id, response, "Error")
 
     async def _viewer_response(
         self, request_id: str, request: EdgeRequest, response: EdgeResponse

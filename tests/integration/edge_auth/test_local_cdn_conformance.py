@@ -19,12 +19,13 @@ import pytest
 from aiohttp import web
 
 from functions.edge_auth import origin_response, runtime, viewer_request
+from functions.edge_auth.settings import FailoverSettings
 from functions.origin_signer import origin_request
 from functions.origin_signer.settings import SignerSettings
 from functions.shared.sigv4 import static_credentials
 from local.cdn.cache import ResponseCache
 from local.cdn.events import EventType
-from local.cdn.server import LocalCdn, OriginSettings
+from local.cdn.server import LocalCdn, OriginGroup, OriginSettings
 from local.config import CacheConfig
 from local.processes import free_port
 from tests.unit.edge_auth.conftest import configure_edge, default_settings
@@ -51,10 +52,14 @@ class InProcessTriggers:
 @dataclass
 class RecordingOrigin:
     requests: list[tuple[str, str, bytes]] = field(default_factory=list)
+    # When set, every request is answered with this status and an S3-style error document.
+    failure_status: int | None = None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         self.requests.append((request.method, request.raw_path, body))
+        if self.failure_status is not None:
+            return web.Response(status=self.failure_status, body=b"<Error/>", content_type="application/xml")
         if request.method == "GET":
             # Streamed without a length: the origin answers with Transfer-Encoding: chunked.
             response = web.StreamResponse(status=200, headers={"Content-Type": "application/octet-stream"})
@@ -285,3 +290,89 @@ def test_a_long_uri_to_a_custom_origin_is_refused_before_any_charge() -> None:
     assert len(edge.api.calls_to("/v1/authorize")) == 1
     assert edge.api.accounts["acct_long"].balance == 9
     assert [path for _, path, _ in origin.requests] == ["/bucket/" + "%2B" * 100]
+
+
+# --- an origin group: the primary fails, the secondary answers -------------------------------
+
+
+def _failover_run(primary_status: int, secondary_status: int | None) -> tuple[httpx.Response, Any, Any, Any]:
+    """A GET through an origin group (primary on 127.0.0.1, secondary on localhost), charged by
+    the real viewer-request and refunded (or not) by the real origin-response."""
+    edge = configure_edge(default_settings(failover=FailoverSettings(secondary_domain_name="localhost")))
+    edge.api.add_account("acct_group", 10)
+    api_key = edge.api.issue_key("acct_group")
+    handlers: dict[str, Handler] = {
+        "viewer-request": viewer_request.handler,
+        "origin-response": origin_response.handler,
+    }
+
+    async def main() -> tuple[httpx.Response, RecordingOrigin, RecordingOrigin, InProcessTriggers]:
+        primary, secondary = (
+            RecordingOrigin(failure_status=primary_status),
+            RecordingOrigin(failure_status=secondary_status),
+        )
+        runners = []
+        urls = []
+        for origin in (primary, secondary):
+            app = web.Application()
+            app.router.add_route("*", "/{tail:.*}", origin.handle)
+            runner, url = await _serve(app)
+            runners.append(runner)
+            urls.append(url)
+        triggers = InProcessTriggers(handlers)
+        credentials = static_credentials("local", "local")
+        cdn = LocalCdn(
+            origin=OriginSettings(
+                endpoint_url=urls[0], bucket="bucket", region="us-east-1", credentials=credentials
+            ),
+            origin_group=OriginGroup(
+                secondary=OriginSettings(
+                    endpoint_url=urls[1].replace("127.0.0.1", "localhost"),
+                    bucket="mirror",
+                    region="us-east-1",
+                    credentials=credentials,
+                    kind="custom",
+                )
+            ),
+            triggers=frozenset(EventType(name) for name in handlers),
+            cache=ResponseCache(CacheConfig(enabled=False)),
+            containers=triggers,
+            viewer_timeout_seconds=5.0,
+            distribution_domain_name="127.0.0.1",
+        )
+        cdn_runner, cdn_url = await _serve(cdn.build_app())
+        try:
+            async with httpx.AsyncClient(timeout=10) as client:
+                response = await client.get(f"{cdn_url}/media/a.mp4", headers={"x-api-key": api_key})
+        finally:
+            await cdn_runner.cleanup()
+            for runner in runners:
+                await runner.cleanup()
+        return response, primary, secondary, triggers
+
+    try:
+        response, primary, secondary, triggers = asyncio.run(main())
+    finally:
+        runtime.reset_runtime()
+    return response, edge, (primary, secondary), triggers
+
+
+def test_origin_group_primary_fails_and_the_secondary_serves_without_a_refund() -> None:
+    response, edge, (primary, secondary), triggers = _failover_run(503, None)
+    assert response.status_code == 200
+    assert response.content == b"object-bytes"
+    assert [path for _, path, _ in primary.requests] == ["/bucket/media/a.mp4"]
+    assert [path for _, path, _ in secondary.requests] == ["/mirror/media/a.mp4"]
+    # origin-response ran twice (primary, secondary), as CloudFront runs it under an origin group.
+    assert len(triggers.events["origin-response"]) == 2
+    assert edge.api.calls_to("/v1/refunds") == []
+    assert edge.api.accounts["acct_group"].balance == 9
+
+
+def test_origin_group_both_fail_the_viewer_gets_the_secondarys_answer_refunded() -> None:
+    response, edge, (primary, secondary), _ = _failover_run(404, 404)
+    assert response.status_code == 404
+    assert response.headers["x-edgemeter-refunded"] == "1"
+    assert (len(primary.requests), len(secondary.requests)) == (1, 1)
+    assert [call.payload["reason"] for call in edge.api.calls_to("/v1/refunds")] == ["origin_404"]
+    assert edge.api.accounts["acct_group"].balance == 10
