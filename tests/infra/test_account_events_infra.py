@@ -13,9 +13,14 @@ from typing import Any
 
 import pytest
 from aws_cdk import App, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk.assertions import Match, Template
 
+from functions.account_events.events import EVENT_SOURCE, EventType
 from functions.account_events.handler import EVENT_BUS_NAME_ENV
 from functions.credits.data.models import CreditsTableModel, UsersTableModel
 from stacks.bundling import LambdaCpu
@@ -170,3 +175,37 @@ def test_cdk_nag_suppressions_are_only_the_named_ones(template: Template) -> Non
         if path.startswith("AccountEvents/AccountEvents")
     }
     assert mine == {"AwsSolutions-SQS3", "AwsSolutions-L1", "AwsSolutions-IAM5[Resource::*]"}
+
+
+def test_the_readme_rule_sends_balance_low_to_an_sns_topic(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """README's CDK example, as written there, against the construct's bus."""
+    app = App(context=cdk_json_context(), outdir=str(tmp_path_factory.mktemp("cdk-readme-rule")))
+    stack = Stack(app, "Rule", env={"region": "eu-west-1"})
+    infra = AccountEventsInfra(
+        stack,
+        "AccountEvents",
+        settings=load_settings(app.node),
+        code=lambda_.Code.from_inline("def handler(event, context): ..."),
+        architecture=lambda_.Architecture.ARM_64,
+        users_table=ModelTable(stack, "Users", model=UsersTableModel).table,
+        credits_table=ModelTable(stack, "Credits", model=CreditsTableModel).table,
+    )
+    bus, self = infra.bus, stack
+    topic = sns.Topic(self, "LowBalance")
+    topic.add_subscription(subscriptions.EmailSubscription("billing@example.com"))
+    events.Rule(self, "LowBalanceEmail", event_bus=bus,
+                event_pattern=events.EventPattern(source=["edgemeter.accounts"], detail_type=["balance.low"]),
+                targets=[targets.SnsTopic(topic, message=events.RuleTargetInput.from_text(
+                    f"Account {events.EventField.from_path('$.detail.account_id')} is down to "
+                    f"{events.EventField.from_path('$.detail.detail.balance')} credits"))])  # fmt: skip
+    template = Template.from_stack(stack)
+    topic_id = _logical_id(template, "AWS::SNS::Topic", "LowBalance")
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventBusName": {"Ref": _logical_id(template, "AWS::Events::EventBus", "AccountEventsBus")},
+            "EventPattern": {"source": [EVENT_SOURCE], "detail-type": [EventType.BALANCE_LOW.value]},
+            "Targets": [Match.object_like({"Arn": {"Ref": topic_id}})],
+        },
+    )
+    template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email"})
