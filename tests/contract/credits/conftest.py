@@ -29,6 +29,9 @@ def dynamodb_settings(request: pytest.FixtureRequest) -> Iterator[Settings]:
         credits_table=f"credits-{suffix}",
         dynamodb_endpoint=dynamodb_local.endpoint_url,
         dynamodb_max_pool_connections=64,
+        # The races below make DynamoDB Local cancel transactions for conflicts; on a shared
+        # machine the default 12 attempts could run out and turn a race into a 503.
+        transaction_attempts=50,
     )
     create_tables(settings)
     yield settings

@@ -101,3 +101,35 @@ def test_a_single_range_serves_exactly_its_clamped_length(size: int, first: int,
 def test_any_header_gives_an_answer_within_the_object(size: int, header: str) -> None:
     served = bytes_served(header, size)
     assert isinstance(served, Unsatisfiable) or (isinstance(served, int) and 0 <= served <= size)
+
+
+small_positions = st.integers(min_value=0, max_value=300)
+small_specs = st.one_of(
+    st.tuples(small_positions, small_positions).map(lambda pair: f"{min(pair)}-{max(pair)}"),
+    small_positions.map(lambda first: f"{first}-"),
+    small_positions.map(lambda length: f"-{length}"),
+)
+
+
+def served_byte_positions(spec: str, size: int) -> set[int]:
+    """What an origin sends for one range-spec, byte by byte (the oracle, written the slow way)."""
+    first_text, _, last_text = spec.partition("-")
+    if not first_text:
+        return set(range(max(0, size - int(last_text)), size)) if int(last_text) > 0 else set()
+    last = size - 1 if not last_text else min(int(last_text), size - 1)
+    return set(range(int(first_text), last + 1))
+
+
+@given(st.integers(min_value=0, max_value=250), st.lists(small_specs, min_size=1, max_size=6))
+def test_the_total_is_exactly_the_union_of_the_bytes_served(size: int, parts: list[str]) -> None:
+    union: set[int] = set()
+    satisfiable = False
+    for part in parts:
+        union |= served_byte_positions(part, size)
+        first = part.partition("-")[0]
+        satisfiable = satisfiable or (int(first) < size if first else int(part[1:]) > 0)
+    served = bytes_served("bytes=" + ",".join(parts), size)
+    if satisfiable:
+        assert served == len(union)
+    else:
+        assert isinstance(served, Unsatisfiable)
