@@ -261,6 +261,8 @@ def banner(config: LocalConfig, demo: dict[str, Any] | None) -> str:
         f"  CDN              {config.cdn_url}",
         f"  credits API      {config.credits_url}   (OpenAPI: {config.credits_url}/openapi.json, "
         f"try it: {config.credits_url}/docs)",
+        f"  billing console  {config.credits_url}/console   "
+        f"(read-only: {config.credits_url}/console?principal=reader)",
         f"  S3 origin        {config.effective_origin_url}   bucket {config.bucket}",
         f"  DynamoDB Local   {config.dynamodb_url}   data: "
         + ("in memory" if config.in_memory else str(config.dynamodb_data_dir)),
