@@ -6,6 +6,7 @@ container stops charges in another that has the key cached, at once, and charges
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 
 import pytest
@@ -262,3 +263,39 @@ def test_bad_thresholds_are_4xx_json(call: Caller) -> None:
     ):
         assert_error_shape(call("PUT", f"/v1/accounts/{account_id}/alerts", body))
     assert call("PUT", "/v1/accounts/acct_00000000000000000000/alerts", {"thresholds": [1]}).status == 404
+
+
+def test_charges_racing_a_suspension_never_outlive_it(
+    call: Caller, funded_key: object, credits_settings: Settings
+) -> None:
+    """Eight threads on four containers (each with the key cached) charge while billing staff
+    suspend the account: once the PATCH has returned, no container charges it again, and every
+    allow is one ledger entry."""
+    account_id, api_key = funded_key(10_000)  # type: ignore[operator]
+    containers = [container(credits_settings) for _ in range(4)]
+    for edge_facing in containers:
+        assert authorize_key(edge_facing, api_key)["decision"] == "allow"
+    suspended = threading.Event()
+    allows: list[bool] = []
+    lock = threading.Lock()
+
+    def charge_until_denied(thread: int) -> None:
+        edge_facing = containers[thread % len(containers)]
+        for _ in range(400):
+            suspension_returned = suspended.is_set()
+            decision = authorize_key(edge_facing, api_key)
+            if decision["decision"] == "deny":
+                assert decision["reason"] == "account_suspended"
+                return
+            with lock:
+                allows.append(suspension_returned)
+
+    threads = [threading.Thread(target=charge_until_denied, args=(index,)) for index in range(8)]
+    for thread in threads:
+        thread.start()
+    assert set_status(call, account_id, "suspended", "race").status == 200
+    suspended.set()
+    for thread in threads:
+        thread.join()
+    assert True not in allows  # no allow that started after the suspension returned
+    assert stored_balance(account_id) == ledger_sum(account_id) == 10_000 - len(containers) - len(allows)
