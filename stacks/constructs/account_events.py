@@ -20,18 +20,16 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from functions.account_events.handler import EVENT_BUS_NAME_ENV
 from functions.credits.data.models import ACCOUNT_PROFILE_SK, BALANCE_SK, KEY_SK_PREFIX
+from functions.shared.environment_variables import EDGEMETER_EVENT_BUS_NAME
 from stacks.bundling import LambdaCpu, PythonAssetSpec
 from stacks.constructs.edge_functions import LAMBDA_PYTHON_RUNTIME, LAMBDA_PYTHON_VERSION
+from stacks.lambda_packages import ACCOUNT_EVENTS_PACKAGE_DIRS
 from stacks.nag import acknowledge
 from stacks.settings import EdgemeterSettings, log_retention
 
 ACCOUNT_EVENTS_HANDLER = "functions.account_events.handler.lambda_handler"
 ACCOUNT_EVENTS_SERVICE_NAME = "edgemeter-account-events"
-# The consumer's code: its own package and the models' key layout (pynamodb, Powertools from the
-# credits requirements). Nothing of the credits service's logic is shipped.
-ACCOUNT_EVENTS_PACKAGE_DIRS = ("functions/account_events", "functions/credits/data")
 # A record that keeps failing is retried this often (bisecting the batch each time) before it
 # goes to the failed-records queue; the stream keeps records 24 hours.
 STREAM_RETRY_ATTEMPTS = 5
@@ -126,7 +124,7 @@ class AccountEventsInfra(Construct):
             logging_format=lambda_.LoggingFormat.JSON,
             description="edgemeter account events: DynamoDB streams -> EventBridge",
             environment={
-                EVENT_BUS_NAME_ENV: self.bus.event_bus_name,
+                EDGEMETER_EVENT_BUS_NAME: self.bus.event_bus_name,
                 "POWERTOOLS_SERVICE_NAME": ACCOUNT_EVENTS_SERVICE_NAME,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
             },
