@@ -163,7 +163,8 @@ class _SchemaCache:
 @dataclass
 class CapacityLayer:
     limits: PartitionLimits | None = None
-    known: KnownItems = field(default_factory=KnownItems)
+    # Per region: each region's DynamoDB Local database holds its own items under the same names.
+    _known: dict[str, KnownItems] = field(default_factory=dict)
     _buckets: PartitionBuckets | None = None
     _usage: dict[tuple[str, Partition], PartitionUsage] = field(default_factory=dict)
     _attempts: Counter[str] = field(default_factory=Counter)
@@ -207,7 +208,9 @@ class CapacityLayer:
 
     def attach(self, client: BaseClient) -> None:
         region = client.meta.region_name or "us-east-1"
-        context = MeteringContext(schemas=self._schema_cache(client, region), known=self.known)
+        with self._lock:
+            known = self._known.setdefault(region, KnownItems())
+        context = MeteringContext(schemas=self._schema_cache(client, region), known=known)
 
         def before_send(request: AWSPreparedRequest, event_name: str, **_: Any) -> AWSResponse | None:
             return self._admit(region, context, event_name.rsplit(".", 1)[-1], request)
