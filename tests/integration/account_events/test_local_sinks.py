@@ -110,7 +110,7 @@ def test_the_pump_thread_writes_the_log_and_stops(
     with pump:
         account = call("POST", "/v1/accounts", {"name": "logged"})
         account_id = account.body["account_id"]
-        set_status(credits_settings, account_id, "suspended", "chargeback")
+        set_status(call, account_id, "suspended", "chargeback")
     # Stopping drains: the suspension is in the log however fast the thread was stopped.
     documents = [json.loads(line) for line in log.path.read_text().splitlines()]
     assert [(document["type"], document["account_id"]) for document in documents] == [

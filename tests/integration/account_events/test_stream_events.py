@@ -11,23 +11,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import boto3
 import pytest
 
 from functions.account_events.events import AccountEvent, EventType
-from functions.credits.data.models import ACCOUNT_PROFILE_SK, BALANCE_SK, account_pk
 from functions.credits.schemas import AuthorizeRequest, GrantRequest
 from functions.credits.service import CreditsService
 from functions.credits.settings import Settings
 from functions.shared.api_keys import hash_api_key
-from local.dynamodb_local import LOCAL_CREDENTIALS, LOCAL_REGION
 from tests.integration.account_events.conftest import PumpFactory
 from tests.integration.credits.conftest import Caller
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.service_resource import Table
 
 pytestmark = pytest.mark.dynamodb
 
@@ -35,40 +29,15 @@ THREADS = 32
 CHARGES_PER_THREAD = 2
 
 
-def _table(settings: Settings, name: str) -> Table:
-    resource = boto3.resource(
-        "dynamodb",
-        endpoint_url=settings.dynamodb_endpoint,
-        region_name=LOCAL_REGION,
-        aws_access_key_id=LOCAL_CREDENTIALS["aws_access_key_id"],
-        aws_secret_access_key=LOCAL_CREDENTIALS["aws_secret_access_key"],
-    )
-    return resource.Table(name)
+def set_alert_thresholds(call: Caller, account_id: str, thresholds: list[int]) -> None:
+    reply = call("PUT", f"/v1/accounts/{account_id}/alerts", {"thresholds": thresholds})
+    assert reply.status == 200, reply
 
 
-def set_alert_thresholds(settings: Settings, account_id: str, thresholds: list[int]) -> None:
-    """What PUT /v1/accounts/{id}/alerts stores: ``alert_thresholds`` on the balance item."""
-    _table(settings, settings.credits_table).update_item(
-        Key={"pk": account_pk(account_id), "sk": BALANCE_SK},
-        UpdateExpression="SET alert_thresholds = :thresholds",
-        ExpressionAttributeValues={":thresholds": thresholds},
-    )
-
-
-def set_status(settings: Settings, account_id: str, status: str, reason: str) -> None:
-    """What PATCH /v1/accounts/{id} stores on the account item (CONTRIBUTING.md, "Events")."""
-    _table(settings, settings.users_table).update_item(
-        Key={"pk": account_pk(account_id), "sk": ACCOUNT_PROFILE_SK},
-        UpdateExpression="SET #status = :status, status_reason = :reason, "
-        "status_changed_by = :by, status_changed_at = :at",
-        ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues={
-            ":status": status,
-            ":reason": reason,
-            ":by": "arn:aws:iam::123456789012:user/billing",
-            ":at": "2026-12-05T08:00:00Z",
-        },
-    )
+def set_status(call: Caller, account_id: str, status: str, reason: str) -> None:
+    reply = call("PATCH", f"/v1/accounts/{account_id}", {"status": status, "reason": reason})
+    assert reply.status == 200, reply
+    assert reply.body["status"] == status
 
 
 def charge_from_threads(service: CreditsService, account_id: str, api_key: str, round_name: str) -> int:
@@ -101,12 +70,12 @@ def of_account(events: list[AccountEvent], account_id: str, event_type: EventTyp
 
 def test_32_threads_crossing_a_threshold_give_exactly_one_event_and_a_grant_re_arms_it(
     service: CreditsService,
-    credits_settings: Settings,
+    call: Caller,
     funded_key: Callable[[int], tuple[str, str]],
     stream_pump: PumpFactory,
 ) -> None:
     account_id, api_key = funded_key(120)
-    set_alert_thresholds(credits_settings, account_id, [100, 10])
+    set_alert_thresholds(call, account_id, [100, 10])
     pump, publisher = stream_pump()
 
     assert charge_from_threads(service, account_id, api_key, "first") == THREADS * CHARGES_PER_THREAD
@@ -125,20 +94,22 @@ def test_32_threads_crossing_a_threshold_give_exactly_one_event_and_a_grant_re_a
 
 def test_lifecycle_and_key_events(
     call: Caller,
-    credits_settings: Settings,
     funded_key: Callable[[int], tuple[str, str]],
     stream_pump: PumpFactory,
 ) -> None:
     account_id, _ = funded_key(5)
     pump, publisher = stream_pump()
-    issued = call("POST", f"/v1/accounts/{account_id}/keys", {"name": "reports"})
+    scope = {"methods": ["GET", "HEAD"], "prefixes": ["/reports/"]}
+    issued = call(
+        "POST", f"/v1/accounts/{account_id}/keys", {"name": "reports", "scope": scope, "spend_limit": 50}
+    )
     assert issued.status == 201, issued
     key_id = issued.body["key_id"]
     revoked = call("DELETE", f"/v1/accounts/{account_id}/keys/{key_id}")
     assert revoked.status == 200, revoked
-    set_status(credits_settings, account_id, "suspended", "unpaid invoice")
-    set_status(credits_settings, account_id, "active", "paid")
-    set_status(credits_settings, account_id, "closed", "customer left")
+    set_status(call, account_id, "suspended", "unpaid invoice")
+    set_status(call, account_id, "active", "paid")
+    set_status(call, account_id, "closed", "customer left")
     pump.drain()
 
     mine = [event for event in publisher.events if event.account_id == account_id]
@@ -151,13 +122,17 @@ def test_lifecycle_and_key_events(
     ]
     assert mine[0].detail["key_id"] == key_id
     assert mine[0].detail["name"] == "reports"
+    assert mine[0].detail["scope"] == scope
+    assert mine[0].detail["spend_limit"] == 50
     assert issued.body["api_key"] not in mine[0].to_json()
     assert hash_api_key(issued.body["api_key"]) not in mine[0].to_json()
     assert mine[2].detail["reason"] == "unpaid invoice"
+    assert mine[2].detail["changed_by"]  # the caller's IAM principal, from the request context
     assert mine[4].detail["previous_status"] == "active"
 
 
 def test_reading_the_same_records_again_gives_the_same_ids(
+    call: Caller,
     credits_settings: Settings,
     funded_key: Callable[[int], tuple[str, str]],
     dynamodb_local: Any,
@@ -166,7 +141,7 @@ def test_reading_the_same_records_again_gives_the_same_ids(
     from tests.integration.account_events.conftest import RecordingPublisher
 
     account_id, _ = funded_key(0)
-    set_status(credits_settings, account_id, "suspended", "fraud check")
+    set_status(call, account_id, "suspended", "fraud check")
     tables = [credits_settings.users_table, credits_settings.credits_table]
     first, again = RecordingPublisher(), RecordingPublisher()
     build_pump(dynamodb_local.endpoint_url, tables, first, start="TRIM_HORIZON").drain()
