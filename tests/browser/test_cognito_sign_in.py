@@ -21,6 +21,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Request, Route, expect
 
 from local.sigv4_verify import SigV4Verifier
+from tests.browser.conftest import OUTPUT_DIR
 from tests.e2e.conftest import RunningSystem
 
 pytestmark = pytest.mark.e2e
@@ -127,6 +128,7 @@ def test_sign_in_with_pkce_then_calls_are_signed_with_identity_pool_credentials_
     sign_in = page.get_by_role("button", name="Sign in")
     expect(sign_in).to_be_visible()
     assert page.evaluate("localStorage.length + sessionStorage.length") == 0
+    page.screenshot(path=str(OUTPUT_DIR / "test_cognito_sign_in-01-signed-out.png"), full_page=True)
 
     sign_in.click()
     expect(page.locator("[data-role]")).to_have_attribute("data-role", "reader")
@@ -152,6 +154,7 @@ def test_sign_in_with_pkce_then_calls_are_signed_with_identity_pool_credentials_
     assert "code=" not in page.url
 
     expect(page.get_by_role("alert")).to_contain_text("HTTP 403")  # the local API does not know these keys
+    page.screenshot(path=str(OUTPUT_DIR / "test_cognito_sign_in-02-signed-in-as-reader.png"), full_page=True)
     listing = next(call for call in api_calls if urlsplit(call.url).path == "/v1/accounts")
     assert listing.url.startswith(console_system.credits_url)
     headers = listing.all_headers()
