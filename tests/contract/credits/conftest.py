@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -16,6 +17,15 @@ from functions.credits.settings import Settings
 from functions.credits.store.protocol import CreditsStore
 
 _table_numbers = itertools.count()
+
+
+@contextmanager
+def local_credentials() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_ACCESS_KEY_ID", "local")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +43,11 @@ def dynamodb_settings(request: pytest.FixtureRequest) -> Iterator[Settings]:
         # machine the default 12 attempts could run out and turn a race into a 503.
         transaction_attempts=50,
     )
-    create_tables(settings)
+    # Module scope runs outside the per-test fake credentials; DynamoDB Local still needs some.
+    with local_credentials():
+        create_tables(settings)
     yield settings
-    # The per-test fake credentials are gone by module teardown; DynamoDB Local needs some.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_ACCESS_KEY_ID", "local")
-        patch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+    with local_credentials():
         delete_tables(settings)
 
 
