@@ -105,7 +105,7 @@ def replay(store: CreditsStore, history: list[tuple[Any, ...]], run: int) -> lis
 
 
 # Few examples: each replays about ten DynamoDB Local round trips per operation kind (about a
-# second on the shared build machine); the contract cases above pin the individual rules.
+# second on the shared build machine); test_store_contract.py pins the individual rules.
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(history=histories)
 def test_both_stores_agree_on_every_outcome(
