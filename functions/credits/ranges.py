@@ -22,7 +22,8 @@ from dataclasses import dataclass
 # The longest Range header the credits API accepts (the edge sends it verbatim).
 MAX_RANGE_HEADER_LENGTH = 1024
 
-_UNIT = re.compile(r"^\s*bytes\s*=(?P<specs>.*)$", re.IGNORECASE | re.DOTALL)
+# RFC 9110: the unit is case-insensitive; no whitespace around "=" (an origin would ignore such a header).
+_UNIT = re.compile(r"^bytes=(?P<specs>.*)$", re.IGNORECASE | re.DOTALL)
 _SPEC = re.compile(r"^(?:(?P<first>\d+)-(?P<last>\d*)|-(?P<suffix>\d+))$")
 
 

@@ -26,7 +26,8 @@ SIZE = 5 * MIB
         ("bytes=0-99,100-199", 200),  # adjacent ranges too
         ("bytes=0-99, -100", 200),  # whitespace after commas
         (f"bytes=0-9,{SIZE}-", 10),  # an unsatisfiable part of a multi-range is dropped
-        ("BYTES = 0-9", 10),  # the unit is case-insensitive
+        ("Bytes=0-9", 10),  # the unit is case-insensitive
+        ("bytes = 0-9", SIZE),  # no whitespace around "=": not a Range header, ignored
         (None, SIZE),  # no header: the whole object
         ("bytes=9-0", SIZE),  # an invalid range: the header is ignored
         ("bytes=abc", SIZE),
