@@ -36,6 +36,7 @@ from local.cdn.events import new_request_id
 from local.dynamodb_local import LOCAL_CREDENTIALS, LOCAL_REGION
 
 HOT_OBJECT_BYTES = 4 * 1024
+TABLE_CREATION_TIMEOUT = 30.0  # seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +142,14 @@ def scale_credits(
         environment[CATALOG_ENV_VAR] = catalog.model_dump_json()
     with scoped_environment(environment), stdout_discarded():
         settings = settings_from_env()
-        create_tables(settings)
+        # Created with a patient client: a loaded DynamoDB Local can take longer than the service's
+        # 2 s read timeout to create a table with an index, and botocore's retry of a CreateTable
+        # that did succeed fails with "Cannot create preexisting table".
+        create_tables(settings.model_copy(update={"dynamodb_read_timeout_seconds": TABLE_CREATION_TIMEOUT}))
         if catalog is not None:
-            create_objects_table(catalog)
+            create_objects_table(
+                catalog.model_copy(update={"dynamodb_read_timeout_seconds": TABLE_CREATION_TIMEOUT})
+            )
             for path in catalog_paths:
                 DynamoObjectCatalog().put(
                     CatalogEntry(
