@@ -174,4 +174,5 @@ def test_ranges_through_the_edge_are_charged_by_their_bytes_and_416_is_free(
     assert response_header(get("bytes=-1048577"), "x-edgemeter-charged") == "3"
     refused = get(f"bytes={5 * MIB}-")
     assert (refused["status"], error_of(refused)["code"]) == ("416", "range_not_satisfiable")
+    assert response_header(refused, "content-range") == f"bytes */{5 * MIB}"
     assert priced_credits.credits.balance(account_id) == 15
