@@ -38,6 +38,7 @@ from local.dynamodb_local import LOCAL_CREDENTIALS, LOCAL_REGION
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodbstreams.client import DynamoDBStreamsClient
+    from mypy_boto3_dynamodbstreams.type_defs import GetRecordsOutputTypeDef
 
 logger = logging.getLogger("edgemeter.local.events")
 
@@ -142,13 +143,14 @@ class StreamReader:
 
     def _read_shard(self, shard_id: str) -> list[dict[str, Any]]:
         try:
-            reply = self.streams.get_records(ShardIterator=self._iterators[shard_id], Limit=_RECORDS_PER_CALL)
+            reply = self._get_records(shard_id)
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code")
             if code not in _RESUMABLE_ERRORS:
                 raise
+            # Read again at once with a fresh iterator: an empty pass would look like "all read".
             self._iterators[shard_id] = self._resume_iterator(shard_id, trimmed=code == _TRIMMED)
-            return []
+            reply = self._get_records(shard_id)
         records: list[dict[str, Any]] = [dict(record) for record in reply.get("Records", [])]
         if records:
             self._last_sequence[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
@@ -159,6 +161,9 @@ class StreamReader:
             del self._iterators[shard_id]
             self._finished.add(shard_id)
         return records
+
+    def _get_records(self, shard_id: str) -> GetRecordsOutputTypeDef:
+        return self.streams.get_records(ShardIterator=self._iterators[shard_id], Limit=_RECORDS_PER_CALL)
 
     def _resume_iterator(self, shard_id: str, *, trimmed: bool) -> str:
         """A fresh iterator right after the last record read, or at the oldest record kept."""
