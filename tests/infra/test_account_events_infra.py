@@ -21,8 +21,8 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk.assertions import Match, Template
 
 from functions.account_events.events import EVENT_SOURCE, EventType
-from functions.account_events.handler import EVENT_BUS_NAME_ENV
 from functions.credits.data.models import CreditsTableModel, UsersTableModel
+from functions.shared.environment_variables import EDGEMETER_EVENT_BUS_NAME
 from stacks.bundling import LambdaCpu
 from stacks.constructs.account_events import (
     ACCOUNT_EVENTS_HANDLER,
@@ -83,7 +83,7 @@ def test_the_custom_bus_and_the_arm64_consumer_that_publishes_to_it(template: Te
     properties = function["Properties"]
     assert properties["Handler"] == ACCOUNT_EVENTS_HANDLER
     assert properties["Architectures"] == ["arm64"]
-    assert properties["Environment"]["Variables"][EVENT_BUS_NAME_ENV] == {"Ref": bus_id}
+    assert properties["Environment"]["Variables"][EDGEMETER_EVENT_BUS_NAME] == {"Ref": bus_id}
 
 
 def test_two_stream_mappings_bisect_report_item_failures_and_go_to_the_queue(template: Template) -> None:
