@@ -8,7 +8,9 @@ pynamodb models stay in functions/credits/data/models.py.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
@@ -58,6 +60,11 @@ from functions.credits.store.records import AccountRecord, ChargeIntent
 LINK_RETENTION_AFTER_EXPIRY = timedelta(days=1)
 # BatchGetItem reads at most 100 keys per request.
 _BATCH_GET_MAX = 100
+# Queries of one list page in flight at once (at most 3 statuses x 4 buckets; within the
+# default 10 pooled connections of the DynamoDB client, a few wait their turn).
+_LIST_PARALLELISM = 12
+_LIST_POOL: ThreadPoolExecutor | None = None
+_LIST_POOL_LOCK = threading.Lock()
 _ACTIVE = AccountStatus.ACTIVE.value
 
 Builder = Callable[[], LabelledTransaction]
@@ -161,16 +168,35 @@ def _listing_condition(name_prefix: str | None, after: str | None) -> Condition 
     return None
 
 
+def _query_partition(
+    partition: str, condition: Condition | None, limit: int
+) -> tuple[list[ListedAccountRecord], bool]:
+    """Up to ``limit`` accounts of one (status, bucket), in order; and whether more follow."""
+    results = AccountItem.account_list.query(partition, condition, limit=limit)
+    items = [_listed(item) for item in results]
+    return items, len(items) == limit and results.last_evaluated_key is not None
+
+
+def _list_pool() -> ThreadPoolExecutor:
+    """The threads a page's Queries run on side by side (created on a container's first list)."""
+    global _LIST_POOL  # noqa: PLW0603 - one pool per process, made lazily
+    with _LIST_POOL_LOCK:
+        if _LIST_POOL is None:
+            _LIST_POOL = ThreadPoolExecutor(max_workers=_LIST_PARALLELISM, thread_name_prefix="account-list")
+        return _LIST_POOL
+
+
 def list_accounts(
     *, status: AccountStatus | None, name_prefix: str | None, after: str | None, limit: int
 ) -> AccountListSlice:
-    """One Query per (status, bucket) of the account-list index, merged (no scan)."""
+    """One Query per (status, bucket) of the account-list index, run side by side and merged
+    (no scan): a page takes about one Query's latency, not twelve."""
     condition = _listing_condition(name_prefix, after)
-    partitions: list[tuple[list[ListedAccountRecord], bool]] = []
-    for partition in partitions_to_read(status):
-        results = AccountItem.account_list.query(partition, condition, limit=limit)
-        items = [_listed(item) for item in results]
-        partitions.append((items, len(items) == limit and results.last_evaluated_key is not None))
+    partitions = list(
+        _list_pool().map(
+            lambda partition: _query_partition(partition, condition, limit), partitions_to_read(status)
+        )
+    )
     merged = merge_partitions(partitions, lambda account: account.list_sort_key, limit)
     return AccountListSlice(merged.items, merged.more)
 
