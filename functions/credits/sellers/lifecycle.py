@@ -32,7 +32,7 @@ class AccountClosed(Conflict):
         super().__init__(f"account {account_id} is closed: {action} refused", account_id=account_id)
 
 
-class AccountNotActive(Conflict):
+class AccountSuspended(Conflict):
     """A suspended account takes no new keys or links until it is resumed."""
 
     code = ErrorCode.ACCOUNT_SUSPENDED
@@ -68,7 +68,7 @@ def require_usable(account_id: str, status: AccountStatus, action: str) -> None:
     if status == AccountStatus.CLOSED:
         raise AccountClosed(account_id, action)
     if status == AccountStatus.SUSPENDED:
-        raise AccountNotActive(account_id, action)
+        raise AccountSuspended(account_id, action)
 
 
 def status_from_stored(value: str | None) -> AccountStatus:

@@ -12,8 +12,8 @@ from functions.credits.sellers.alerts import MAX_ALERT_THRESHOLDS, ThresholdErro
 from functions.credits.sellers.lifecycle import (
     UNKNOWN_PRINCIPAL,
     AccountClosed,
-    AccountNotActive,
     AccountStatus,
+    AccountSuspended,
     is_status_change,
     principal_from_request_context,
     require_usable,
@@ -64,7 +64,7 @@ def test_closed_is_terminal(requested: AccountStatus) -> None:
 
 def test_only_active_accounts_take_keys_and_links() -> None:
     require_usable("acct_x", AccountStatus.ACTIVE, "issuing a key")
-    with pytest.raises(AccountNotActive) as suspended:
+    with pytest.raises(AccountSuspended) as suspended:
         require_usable("acct_x", AccountStatus.SUSPENDED, "issuing a key")
     assert suspended.value.code == ErrorCode.ACCOUNT_SUSPENDED
     with pytest.raises(AccountClosed):
