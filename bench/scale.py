@@ -13,8 +13,9 @@ DynamoDB Local under the partition-faithful layer (``local.dynamodb_capacity``):
   (``HOT_OBJECT_SCALE_DIVISOR``: the real rate is in reach of this machine there);
 - (d) *the edge's wait per region*: the real ``viewer_request`` handler, its credits call answered
   in-process after one round trip drawn from ``local.regions`` between the viewer's edge region
-  and today's single credits region; viewer-request wall time p50/p99 per region and what it adds
-  to the same request with no network in between.
+  and today's single credits region; viewer-request wall time p50/p99 per region, and what it adds
+  over the same request with no network in between, each regional request paired with a baseline
+  request just before it (the median of the differences, so a loaded machine's noise cancels).
 
 A trial is open-loop: arrivals every 1/R seconds, served by a few threads (one credits container
 each, as Lambda scales out), so a slow (retried) charge does not slow the arrivals. A rate the
@@ -40,7 +41,7 @@ from functions.edge_auth import runtime, viewer_request
 from functions.edge_auth.credits_client import TransportResponse
 from local.cdn.events import new_request_id
 from local.dynamodb_capacity import CapacityLayer, CapacitySnapshot, PartitionLimits, partition_capacity
-from local.regions import DEFAULT_CREDITS_REGION, EDGE_REGIONS, RegionLatency
+from local.regions import DEFAULT_CREDITS_REGION, EDGE_REGIONS, RegionLatency, round_trip
 
 # Where the doubling starts, charges/s at the layer's scale: one account (b) and one hot object (c).
 ONE_ACCOUNT_START_RATE = 0.5
@@ -92,7 +93,8 @@ class RegionWait:
     round_trip_p50_ms: float  # the table's
     wall_p50_ms: float
     wall_p99_ms: float
-    added_p50_ms: float  # over the same request with no network between edge and credits
+    # Percentiles of (this request - the baseline request just before it): the wait, paired.
+    added_p50_ms: float
     added_p99_ms: float
     refused: int = 0  # requests not allowed (left out of the times)
 
@@ -416,56 +418,76 @@ class RegionalTransport:
         return self.inner.send(method, path, headers, body, deadline)
 
 
-def _viewer_wall_ms(api_key: str, requests: int) -> tuple[list[float], int]:
-    """Wall times of allowed viewer requests, and how many were not allowed (left out of the times:
-    a 503 from a loaded machine's credits call is not a network wait)."""
-    walls, refused = [], 0
-    for _ in range(requests):
-        event = viewer_request_event(api_key, new_request_id())
-        began = time.perf_counter()
-        result = viewer_request.handler(event)
-        if "status" in result:
-            refused += 1
-        else:
-            walls.append((time.perf_counter() - began) * 1000)
-    return walls or [float("nan")], refused
+def _viewer_wall_ms(api_key: str) -> float | None:
+    """One allowed viewer request's wall time, or None when it was not allowed (a 503 from a loaded
+    machine's credits call is not a network wait)."""
+    event = viewer_request_event(api_key, new_request_id())
+    began = time.perf_counter()
+    result = viewer_request.handler(event)
+    return None if "status" in result else (time.perf_counter() - began) * 1000
+
+
+@dataclass
+class _PairedWalls:
+    """Each regional request right after a baseline one: the pair shares the machine's moment, so the
+    median of their differences is the wait, not the neighbours' load."""
+
+    baseline: list[float] = field(default_factory=list)
+    regional: list[float] = field(default_factory=list)
+    differences: list[float] = field(default_factory=list)
+    refused: int = 0
+
+    def measure(self, transport: RegionalTransport, api_key: str, edge_region: str, requests: int) -> None:
+        for _ in range(requests):
+            transport.edge_region = None
+            base = _viewer_wall_ms(api_key)
+            transport.edge_region = edge_region
+            far = _viewer_wall_ms(api_key)
+            if base is None or far is None:
+                self.refused += 1
+                continue
+            self.baseline.append(base)
+            self.regional.append(far)
+            self.differences.append(far - base)
+
+
+def _region_wait(edge_region: str, credits_region: str, walls: _PairedWalls, requests: int) -> RegionWait:
+    if not walls.differences:
+        raise RuntimeError(f"no viewer request from {edge_region} was allowed ({walls.refused} refused)")
+    return RegionWait(
+        edge_region=edge_region,
+        credits_region=credits_region,
+        requests=requests,
+        round_trip_p50_ms=round_trip(edge_region, credits_region).p50_ms,
+        wall_p50_ms=percentile(walls.regional, 0.5),
+        wall_p99_ms=percentile(walls.regional, 0.99),
+        added_p50_ms=percentile(walls.differences, 0.5),
+        added_p99_ms=percentile(walls.differences, 0.99),
+        refused=walls.refused,
+    )
 
 
 def measure_region_waits(
     dynamodb_endpoint: str, *, requests: int, credits_region: str = DEFAULT_CREDITS_REGION
 ) -> tuple[float, float, list[RegionWait]]:
-    """Baseline wall p50/p99 (no network) and each edge region's viewer-request wall time."""
-    from local.regions import round_trip  # noqa: PLC0415 - beside its only use
-
+    """Baseline wall p50/p99 (no network) and each edge region's viewer-request wall time and wait."""
     with scale_credits(dynamodb_endpoint) as credits:
-        ((_, api_key),) = credits.funded_keys(1, requests * (len(EDGE_REGIONS) + 2) + 10, "regions")
+        ((_, api_key),) = credits.funded_keys(1, 2 * requests * len(EDGE_REGIONS) + 20, "regions")
         transport = RegionalTransport(HandlerTransport(credits.admin), RegionLatency(), None, credits_region)
         configure_bench_edge(transport)
         try:
-            _viewer_wall_ms(api_key, 5)  # warm: the key's first use, connections, imports
-            baseline, _ = _viewer_wall_ms(api_key, requests)
-            base_p50, base_p99 = percentile(baseline, 0.5), percentile(baseline, 0.99)
+            for _ in range(5):
+                _viewer_wall_ms(api_key)  # warm: the key's first use, connections, imports
+            baseline: list[float] = []
             waits = []
             for edge_region in EDGE_REGIONS:
-                transport.edge_region = edge_region
-                walls, refused = _viewer_wall_ms(api_key, requests)
-                p50, p99 = percentile(walls, 0.5), percentile(walls, 0.99)
-                waits.append(
-                    RegionWait(
-                        edge_region=edge_region,
-                        credits_region=credits_region,
-                        requests=requests,
-                        round_trip_p50_ms=round_trip(edge_region, credits_region).p50_ms,
-                        wall_p50_ms=p50,
-                        wall_p99_ms=p99,
-                        added_p50_ms=p50 - base_p50,
-                        added_p99_ms=p99 - base_p99,
-                        refused=refused,
-                    )
-                )
+                walls = _PairedWalls()
+                walls.measure(transport, api_key, edge_region, requests)
+                baseline += walls.baseline
+                waits.append(_region_wait(edge_region, credits_region, walls, requests))
         finally:
             runtime.reset_runtime()
-    return base_p50, base_p99, waits
+    return percentile(baseline, 0.5), percentile(baseline, 0.99), waits
 
 
 # --- the section -------------------------------------------------------------------------------------
