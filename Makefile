@@ -1,6 +1,6 @@
 # edgemeter: two commands for a newcomer.
 #   make run   - the whole system on this machine (DynamoDB Local, S3 origin, credits API, CDN)
-#   make test  - lint, type-check, every test, cdk synth + cdk-nag + cfn-lint
+#   make test  - lint + import contracts, type-check, every test, cdk synth + cdk-nag + cfn-lint
 # Each target installs what it needs by itself (virtualenv, npm packages, DynamoDB Local).
 
 SHELL := /bin/bash
