@@ -128,7 +128,7 @@ def _hottest(kind: str, charges: int, snapshot: CapacitySnapshot) -> HottestPart
         charges=charges,
         write_partition=partition_kind(write_key[1].partition_key) if write_key else "",
         write_units_per_thousand_charges_per_second=write_units * per_thousand,
-        read_partition=partition_kind(read_key[1].partition_key) if read_key else "",
+        read_partition=partition_kind(read_key[1].partition_key) if read_key and read_units else "none",
         read_units_per_thousand_charges_per_second=read_units * per_thousand,
         write_units_per_charge=snapshot.total("write") / charges,
         read_units_per_charge=snapshot.total("read") / charges,
