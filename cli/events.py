@@ -27,35 +27,44 @@ DEFAULT_EVENTS_LOG = Path(__file__).resolve().parent.parent / ".local-data" / EV
 FOLLOW_POLL_SECONDS = 0.25
 
 
+def log_size(path: Path) -> int:
+    """Bytes in the log now (0 when there is none yet): where following starts."""
+    return path.stat().st_size if path.exists() else 0
+
+
 def follow_lines(
-    path: Path, *, stop: threading.Event, poll_seconds: float = FOLLOW_POLL_SECONDS
+    path: Path, *, start: int, stop: threading.Event, poll_seconds: float = FOLLOW_POLL_SECONDS
 ) -> Iterator[str]:
-    """The lines appended to ``path`` from now on, as they come, until ``stop`` is set.
+    """The lines written to ``path`` after byte ``start``, as they come, until ``stop`` is set.
 
     The file may not exist yet (no event so far): it is waited for. Only whole lines are
     returned: a line still being written is kept until its newline arrives.
     """
-    position = path.stat().st_size if path.exists() else 0
-    pending = ""
+    position = start
+    pending = b""
     while not stop.is_set():
-        if path.exists() and path.stat().st_size < position:
-            position = 0  # the log was removed and started again (a new `make run` data dir)
-        if path.exists() and path.stat().st_size > position:
-            with path.open("r", encoding="utf-8") as log:
+        size = log_size(path)
+        if size < position:
+            position, pending = 0, b""  # the log was removed and started again (a new data dir)
+        if size > position:
+            with path.open("rb") as log:
                 log.seek(position)
-                pending += log.read()
-                position = log.tell()
-            *complete, pending = pending.split("\n")
-            yield from (line for line in complete if line.strip())
+                pending += log.read(size - position)
+            position = size
+            *complete, pending = pending.split(b"\n")
+            yield from (line.decode("utf-8") for line in complete if line.strip())
             continue
         stop.wait(poll_seconds)
 
 
-def last_lines(path: Path, count: int) -> list[str]:
-    if count <= 0 or not path.exists():
+def last_lines(path: Path, count: int, *, end: int) -> list[str]:
+    """The last ``count`` lines before byte ``end``."""
+    if count <= 0 or end <= 0:
         return []
-    with path.open("r", encoding="utf-8") as log:
-        return [line.rstrip("\n") for line in deque(log, maxlen=count) if line.strip()]
+    with path.open("rb") as log:
+        head = log.read(end)
+    lines = [line.decode("utf-8") for line in head.split(b"\n") if line.strip()]
+    return list(deque(lines, maxlen=count))
 
 
 def describe(document: dict[str, Any]) -> str:
@@ -108,7 +117,7 @@ def events(  # noqa: PLR0917 - typer maps each option to one parameter
         Path, typer.Option("--file", envvar=EVENTS_LOG_ENV, help="the events log of `make run`")
     ] = DEFAULT_EVENTS_LOG,
     max_events: Annotated[
-        int | None, typer.Option("--max-events", min=1, help="stop after printing this many")
+        int | None, typer.Option("--max-events", min=1, help="stop once this many are printed")
     ] = None,
 ) -> None:
     """Account events of the local runtime (balance.low, account and key changes)."""
@@ -119,12 +128,15 @@ def events(  # noqa: PLR0917 - typer maps each option to one parameter
     printer = EventPrinter(
         json_output=options_of(context).json_output, event_type=event_type, account_id=account_id
     )
-    for line in last_lines(log_file, lines):
+    # One starting point for both: nothing written meanwhile is printed twice or skipped.
+    start = log_size(log_file)
+    for line in last_lines(log_file, lines, end=start):
         printer(line)
-    if not follow:
+    enough = max_events is not None and printer.printed >= max_events
+    if not follow or enough:
         return
     try:
-        for line in follow_lines(log_file, stop=threading.Event()):
+        for line in follow_lines(log_file, start=start, stop=threading.Event()):
             printer(line)
             if max_events is not None and printer.printed >= max_events:
                 break

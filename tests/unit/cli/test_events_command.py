@@ -102,7 +102,7 @@ def test_follow_waits_for_the_log_and_returns_only_whole_lines(tmp_path: Path) -
     seen: list[str] = []
 
     def collect() -> None:
-        for line in follow_lines(log, stop=stop, poll_seconds=0.01):
+        for line in follow_lines(log, start=0, stop=stop, poll_seconds=0.01):
             seen.append(line)
             if len(seen) == 2:
                 stop.set()
