@@ -18,6 +18,8 @@ users table
 credits table
     pk=``account#<account_id>``  sk=``balance``          BalanceItem
     pk=``account#<account_id>``  sk=``ledger#<created_at>#<entry_id>``  LedgerEntryItem
+    pk=``balanceshard#<account_id>#<i>`` sk=``balance`` / ``ledger#...``  balance shard i > 0 and
+        the ledger entries of its balance changes (issue 14; shard 0 is ``account#<id>``)
     pk=``request#<request_id>``  sk=``charge``           ChargeRecordItem (idempotency of charges; TTL)
     pk=``request#<request_id>``  sk=``refund``           RefundRecordItem (a charge is refunded once; TTL)
     pk=``grant#<account_id>#<idempotency_key>`` sk=``grant``  GrantRecordItem
@@ -97,6 +99,13 @@ def ledger_sk(created_at: datetime, entry_id: str) -> str:
 def ledger_sk_bound(moment: datetime) -> str:
     """A sort-key bound for time filters: sorts before every entry created at or after ``moment``."""
     return f"{LEDGER_SK_PREFIX}{sortable_time(moment)}"
+
+
+def balance_shard_pk(account_id: str, shard: int) -> str:
+    """Where balance shard ``shard`` of an account lives (issue 14): shard 0 is today's
+    ``account#<id>`` partition, so an unsharded account is stored exactly as before; shard i > 0
+    has a partition of its own (not under ``account#``: the account events ignore it)."""
+    return account_pk(account_id) if shard == 0 else f"balanceshard#{account_id}#{shard}"
 
 
 def request_pk(request_id: str) -> str:
@@ -207,6 +216,12 @@ class BalanceItem(CreditsTableModel):
     # the low-balance alert thresholds the account events read from the stream.
     account_status = UnicodeAttribute(null=True)
     alert_thresholds: ListAttribute[float] = ListAttribute(of=NumberAttribute, null=True)  # type: ignore[arg-type]
+    # sharding (issue 14), on shard 0 only: how many shards charges spread over (absent = 1) and
+    # how many were ever created (absent = 1; a shard is never deleted, so balance reads cover
+    # every shard up to it). Every shard carries its own copies of ``key_revocations`` and
+    # ``account_status``, all bumped in one transaction (functions/credits/store/shards.py).
+    shard_count = NumberAttribute(null=True)
+    shard_peak = NumberAttribute(null=True)
 
 
 class LedgerEntryItem(CreditsTableModel):
@@ -241,6 +256,9 @@ class ChargeRecordItem(CreditsTableModel):
     ttl = TTLAttribute(attr_name=TTL_ATTRIBUTE)
     # sellers (issue 16): the charge counted on its key's spend counter (a refund gives it back).
     spend_counted = BooleanAttribute(null=True)
+    # sharding (issue 14): the balance shard the charge was taken from (absent = 0); its refund
+    # goes back there.
+    shard = NumberAttribute(null=True)
 
 
 class RefundRecordItem(CreditsTableModel):

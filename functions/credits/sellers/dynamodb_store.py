@@ -52,8 +52,9 @@ from functions.credits.sellers.records import (
     StatusRaced,
 )
 from functions.credits.sellers.scopes import spend_ceiling
-from functions.credits.store.errors import DataIntegrityError
+from functions.credits.store.errors import DataIntegrityError, StoreUnavailable
 from functions.credits.store.records import AccountRecord, ChargeIntent
+from functions.credits.store.shards import UNSHARDED, add_standing_copies, layout_is, read_shards
 
 # DynamoDB TTL deletes a link item this long after the link expired (an expired link's
 # denial stays "link_expired" rather than "link_invalid" for that long).
@@ -207,15 +208,24 @@ def get_balances(account_ids: Sequence[str]) -> dict[str, int]:
     keys = [(account_pk(account_id), BALANCE_SK) for account_id in dict.fromkeys(account_ids)]
     if not keys:
         return {}
-    return {item.account_id: int(item.balance) for item in BalanceItem.batch_get(keys, consistent_read=True)}
+    balances = {}
+    for item in BalanceItem.batch_get(keys, consistent_read=True):
+        # sharding (issue 14): a sharded account's balance is the sum of its shards.
+        sharded = item.shard_peak is not None and int(item.shard_peak) > 1
+        found = read_shards(item.account_id) if sharded else None
+        balances[item.account_id] = (
+            sum(int(shard.balance) for shard in found[1]) if found else int(item.balance)
+        )
+    return balances
 
 
 def get_balance_facts(account_id: str) -> BalanceFacts | None:
     item = _get(BalanceItem, account_pk(account_id), BALANCE_SK)
     if not isinstance(item, BalanceItem):
         return None
+    found = read_shards(account_id) if item.shard_peak is not None else None  # sharding (issue 14)
     return BalanceFacts(
-        balance=int(item.balance),
+        balance=sum(int(shard.balance) for shard in found[1]) if found else int(item.balance),
         account_status=status_from_stored(item.account_status),
         alert_thresholds=tuple(int(value) for value in item.alert_thresholds or ()),
     )
@@ -230,6 +240,9 @@ def change_account_status(
     """ONE transaction: the account item (IF its status is still the one read) and the balance
     item's mirror, which every later charge is conditioned on."""
     pk = account_pk(account.account_id)
+    # sharding (issue 14): every balance shard carries the status its charges are conditioned on.
+    found = read_shards(account.account_id)
+    layout = found[0] if found is not None else UNSHARDED
     account_actions = [
         AccountItem.status.set(change.status.value),
         AccountItem.status_reason.set(change.reason),
@@ -251,7 +264,14 @@ def change_account_status(
             "balance",
             BalanceItem(pk, BALANCE_SK),
             [BalanceItem.account_status.set(change.status.value)],
-            BalanceItem.pk.exists(),
+            BalanceItem.pk.exists() & layout_is(layout),
+            return_old=True,
+        )
+        add_standing_copies(
+            transaction,
+            account.account_id,
+            layout,
+            lambda: [BalanceItem.account_status.set(change.status.value)],
         )
         return transaction
 
@@ -260,6 +280,9 @@ def change_account_status(
     except TransactionCancelled as cancelled:
         if cancelled.failed("account"):
             return StatusRaced()
+        failed = cancelled.failed("balance")
+        if failed is not None and failed.raw_item is not None:
+            raise StoreUnavailable("the account's balance shards split meanwhile") from None
         raise DataIntegrityError(f"account {account.account_id} has no balance") from None
     return StatusChanged(previous=status_from_stored(account.status))
 

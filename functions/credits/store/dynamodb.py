@@ -20,9 +20,12 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import heapq
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import ParamSpec, TypeVar
 
 from pynamodb.connection import Connection
@@ -52,6 +55,7 @@ from functions.credits.data.models import (
     RateLimitItem,
     RefundRecordItem,
     account_pk,
+    balance_shard_pk,
     grant_pk,
     key_digest_pk,
     key_sk,
@@ -124,9 +128,50 @@ from functions.credits.store.records import (
     UsageTotals,
     usage_totals,
 )
+from functions.credits.store.shards import (
+    LayoutCache,
+    ShardLayout,
+    add_source_debits,
+    add_standing_copies,
+    count_is,
+    layout_is,
+    layout_of,
+    plan_gather,
+    read_shards,
+    shard_for_request,
+    source_failed,
+)
 
 # Optimistic attempts at one rate-limit bucket before the request counts as limited.
 _RATE_LIMIT_ATTEMPTS = 4
+# Rounds of one charge, grant or revocation against an account whose shard layout or shard
+# balances move under it (a split, a merge, a rebalance or a gather racing it) before a 503.
+_SHARD_ATTEMPTS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class _Short:
+    """The charged shard holds less than the price; ``layout`` when it was shard 0 (which says)."""
+
+    balance: int
+    layout: ShardLayout | None
+
+
+@dataclass(frozen=True, slots=True)
+class _StaleLayout:
+    """Shard 0 has another count than the container remembered: charge again on ``layout``."""
+
+    layout: ShardLayout
+
+
+class _Retry(Enum):
+    """Shards moved under a gather or a grant (a concurrent charge, move or split): read again."""
+
+    RETRY = "retry"
+
+
+_RETRY = _Retry.RETRY
+_ShardOutcome = ChargeOutcome | _Short | _StaleLayout | _Retry
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -255,6 +300,7 @@ def _charge_record(item: ChargeRecordItem) -> ChargeRecord:
         created_at=item.created_at,
         range_header=item.range_header,
         spend_counted=bool(item.spend_counted),
+        shard=int(item.shard or 0),
     )
 
 
@@ -352,6 +398,7 @@ class DynamoDBCreditsStore:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._connection: Connection = bind_tables(settings)
+        self._layouts = LayoutCache()
 
     def _transaction(self) -> LabelledTransaction:
         return LabelledTransaction(self._connection)
@@ -397,8 +444,9 @@ class DynamoDBCreditsStore:
 
     @_translated
     def get_balance(self, account_id: str) -> int | None:
-        item = _get(BalanceItem, account_pk(account_id), BALANCE_SK)
-        return None if item is None else int(item.balance)
+        """The sum of the account's shards (one GetItem when it has one shard)."""
+        found = read_shards(account_id)
+        return None if found is None else sum(int(item.balance) for item in found[1])
 
     # keys --------------------------------------------------------------------------------------
 
@@ -463,7 +511,17 @@ class DynamoDBCreditsStore:
 
     @_translated
     def revoke_key(self, key: KeyRecord, now: datetime) -> None:
-        """Both copies of the key and the account's revocation count, in one transaction."""
+        """Both copies of the key and the account's revocation count on every balance shard, in
+        one transaction conditioned on the shard layout it read (a split retries it)."""
+        for _ in range(_SHARD_ATTEMPTS):
+            found = read_shards(key.account_id)
+            layout = found[0] if found is not None else ShardLayout(1, 1)
+            if self._revoke_on(key, now, layout):
+                return
+        raise StoreUnavailable("the account's shard layout kept changing under a revocation")
+
+    def _revoke_on(self, key: KeyRecord, now: datetime, layout: ShardLayout) -> bool:
+        """False when the layout changed since it was read."""
         actions = [KeyByIdItem.status.set(KeyState.REVOKED.value), KeyByIdItem.revoked_at.set(now)]
         active = KeyByIdItem.status == KeyState.ACTIVE.value
 
@@ -482,7 +540,11 @@ class DynamoDBCreditsStore:
                 "balance",
                 BalanceItem(account_pk(key.account_id), BALANCE_SK),
                 [BalanceItem.key_revocations.add(1)],
-                BalanceItem.pk.exists(),
+                BalanceItem.pk.exists() & layout_is(layout),
+                return_old=True,
+            )
+            add_standing_copies(
+                transaction, key.account_id, layout, lambda: [BalanceItem.key_revocations.add(1)]
             )
             return transaction
 
@@ -491,8 +553,12 @@ class DynamoDBCreditsStore:
         except TransactionCancelled as cancelled:
             if cancelled.failed("by_id") or cancelled.failed("by_digest"):
                 # Both copies change together, so a failed key condition means: revoked already.
-                return
+                return True
+            failed = cancelled.failed("balance")
+            if failed is not None and failed.raw_item is not None:
+                return False
             raise DataIntegrityError(f"account {key.account_id} has a key but no balance") from None
+        return True
 
     # rate limits -------------------------------------------------------------------------------
 
@@ -535,16 +601,19 @@ class DynamoDBCreditsStore:
         entry: LedgerEntryItem,
         balance_condition: Condition,
         counters: Callable[[LabelledTransaction], None] | None = None,
+        gathered: int = 0,
     ) -> None:
-        """ONE transaction: put ``record`` IF its key is new, add ``entry.amount`` to the account's
-        balance IF ``balance_condition``, put ``entry``.
+        """ONE transaction: put ``record`` IF its key is new, add ``entry.amount`` (plus credits
+        ``gathered`` from other shards by ``counters``) to the balance shard whose partition
+        ``entry`` is written on, IF ``balance_condition``, put ``entry``.
 
-        The balance moves by exactly the ledger entry's (signed) amount, so the ledger sums to the
-        balance by construction. Both conditions that fail return the item as it was (``ALL_OLD``).
-        Raises ``TransactionCancelled`` with the reasons of the items "record" and "balance".
+        The account's shards move by exactly the ledger entry's (signed) amount, so the ledger
+        sums to the balance by construction. Both conditions that fail return the item as it was
+        (``ALL_OLD``). Raises ``TransactionCancelled`` with the reasons of the items "record" and
+        "balance" (and of whatever ``counters`` added).
         """
         balance = BalanceItem(entry.pk, BALANCE_SK)
-        delta = int(entry.amount)
+        delta = int(entry.amount) + gathered
 
         def build() -> LabelledTransaction:
             # A fresh entry id per attempt: a retried attempt is a new write, never a partial one.
@@ -568,8 +637,50 @@ class DynamoDBCreditsStore:
 
     @_translated
     def charge(self, intent: ChargeIntent) -> ChargeOutcome:
+        """Debit the request id's shard; when it is short but the account is not, gather credit
+        from the other shards into the same transaction (never deny while credit sits elsewhere)."""
         if intent.spend_limit is not None and spend_ceiling(intent.spend_limit, intent.amount) is None:
             return SpendLimitReached()  # more than the key may ever spend: no write can fit it
+        for _ in range(_SHARD_ATTEMPTS):
+            layout = self._layouts.get(intent.account_id)
+            shard = shard_for_request(intent.request_id, layout.count)
+            outcome = self._charge_shard(intent, shard, layout.count, {})
+            if isinstance(outcome, _Short):
+                outcome = self._gather_and_charge(intent, shard, outcome)
+            if isinstance(outcome, _StaleLayout):
+                self._layouts.put(intent.account_id, outcome.layout)
+                continue
+            if not isinstance(outcome, _Retry):
+                return outcome
+        raise StoreUnavailable("the account's shards kept moving under its charge")
+
+    def _gather_and_charge(
+        self, intent: ChargeIntent, shard: int, short: _Short
+    ) -> ChargeOutcome | _StaleLayout | _Retry:
+        """The shard is short: read every shard; charge with credit gathered from the others, or
+        deny with the account's whole balance when even their sum is short."""
+        if short.layout is not None and short.layout.peak == 1:
+            return InsufficientCredits(balance=short.balance)  # unsharded: today's single item
+        found = read_shards(intent.account_id)
+        if found is None:
+            raise DataIntegrityError(f"account {intent.account_id} has a key but no balance")
+        layout, shards = found
+        self._layouts.put(intent.account_id, layout)
+        total = sum(int(item.balance) for item in shards)
+        if total < intent.amount:
+            return InsufficientCredits(balance=total)
+        on_shard = next(
+            (int(item.balance) for item in shards if item.pk == balance_shard_pk(intent.account_id, shard)), 0
+        )
+        sources = plan_gather(intent.account_id, shards, shard, intent.amount - max(on_shard, 0))
+        if sources is None:
+            return _RETRY
+        outcome = self._charge_shard(intent, shard, layout.count, sources)
+        return _RETRY if isinstance(outcome, _Short) else outcome
+
+    def _charge_shard(
+        self, intent: ChargeIntent, shard: int, count: int, sources: dict[int, int]
+    ) -> _ShardOutcome:
         entry = _ledger_item(
             LedgerRecord(
                 account_id=intent.account_id,
@@ -584,6 +695,7 @@ class DynamoDBCreditsStore:
                 key_id=intent.key_id,
             )
         )
+        entry.pk = balance_shard_pk(intent.account_id, shard)
         record = ChargeRecordItem(
             request_pk(intent.request_id),
             CHARGE_SK,
@@ -598,20 +710,30 @@ class DynamoDBCreditsStore:
             created_at=intent.now,
             ttl=self._ttl(intent.now),
             spend_counted=True if intent.spend_limit is not None else None,
+            shard=shard or None,
         )
+        gathered = sum(sources.values())
         # sellers (issue 16): a suspended or closed account is refused by the same condition.
-        balance_condition = (BalanceItem.balance >= intent.amount) & account_is_active()
+        balance_condition = (BalanceItem.balance >= intent.amount - gathered) & account_is_active()
         if intent.key_revocations_seen is not None:
             balance_condition &= _key_revocations_are(intent.key_revocations_seen)
+        if shard == 0:
+            # Shard 0 holds the layout: a container charging on an outdated count learns it here.
+            balance_condition &= count_is(count)
+
+        def counters(transaction: LabelledTransaction) -> None:
+            add_charge_counters(transaction, intent)
+            add_source_debits(transaction, intent.account_id, sources)
+
         try:
-            self._move_credits(
-                record, entry, balance_condition, lambda transaction: add_charge_counters(transaction, intent)
-            )
+            self._move_credits(record, entry, balance_condition, counters, gathered)
         except TransactionCancelled as cancelled:
-            return self._refused_charge(intent, cancelled)
+            return self._refused_charge(intent, shard, count, cancelled)
         return Charged(entry_id=entry.entry_id, created_at=intent.now)
 
-    def _refused_charge(self, intent: ChargeIntent, cancelled: TransactionCancelled) -> ChargeOutcome:
+    def _refused_charge(
+        self, intent: ChargeIntent, shard: int, count: int, cancelled: TransactionCancelled
+    ) -> _ShardOutcome:
         """Why a charge's transaction was cancelled, as an outcome."""
         # The request id first: a retry of a charged request is a replay, whatever the balance.
         if cancelled.failed("record"):
@@ -621,6 +743,10 @@ class DynamoDBCreditsStore:
         if reason is None:
             # sellers (issue 16): only a key's spend counter or a link's use counter said no.
             refused = counter_refusal(cancelled)
+            if refused is None and source_failed(
+                [label for label in cancelled.reasons if cancelled.failed(label)]
+            ):
+                return _RETRY  # a gathered shard was spent meanwhile: read again
             if refused is None:
                 raise DataIntegrityError(f"unexpected cancellation of a charge: {cancelled}") from None
             return refused
@@ -631,7 +757,13 @@ class DynamoDBCreditsStore:
         refusal: ChargeOutcome | None = not_active_status(old)
         if refusal is None and seen is not None and _key_revocations(old) != seen:
             refusal = KeyRevocationsChanged()
-        return refusal or counter_refusal(cancelled) or InsufficientCredits(balance=int(old.balance))
+        refusal = refusal or counter_refusal(cancelled)
+        if refusal is not None:
+            return refusal
+        layout = layout_of(old) if shard == 0 else None
+        if layout is not None and layout.count != count:
+            return _StaleLayout(layout)
+        return _Short(balance=int(old.balance), layout=layout)
 
     @_translated
     def get_charge(self, request_id: str) -> ChargeRecord | None:
@@ -655,6 +787,8 @@ class DynamoDBCreditsStore:
                 key_id=charge.key_id,
             )
         )
+        # sharding (issue 14): the credits go back to the shard the charge was taken from.
+        entry.pk = balance_shard_pk(charge.account_id, charge.shard)
         record = RefundRecordItem(
             request_pk(charge.request_id),
             REFUND_SK,
@@ -690,6 +824,20 @@ class DynamoDBCreditsStore:
 
     @_translated
     def grant(self, intent: GrantIntent) -> GrantOutcome:
+        """Credit shard 0. The limit is on the account's sum: the other shards are checked not to
+        have grown since they were read (charges only shrink them, so they rarely conflict)."""
+        for _ in range(_SHARD_ATTEMPTS):
+            found = read_shards(intent.account_id)
+            if found is None:
+                return NoSuchAccount()
+            outcome = self._grant_on(intent, *found)
+            if not isinstance(outcome, _Retry):
+                return outcome
+        raise StoreUnavailable("the account's shards kept moving under its grant")
+
+    def _grant_on(
+        self, intent: GrantIntent, layout: ShardLayout, shards: list[BalanceItem]
+    ) -> GrantOutcome | _Retry:
         entry = _ledger_item(
             LedgerRecord(
                 account_id=intent.account_id,
@@ -711,48 +859,92 @@ class DynamoDBCreditsStore:
             reason=intent.reason,
             created_at=intent.now,
         )
+        others = shards[1:]
+        elsewhere = sum(int(item.balance) for item in others)
+        # sellers (issue 16): a closed account takes no grants (the same balance condition).
+        within_limit = BalanceItem.balance <= intent.max_balance - intent.amount - elsewhere
+        condition = within_limit & account_is_open() & layout_is(layout)
+
+        def unchanged_elsewhere(transaction: LabelledTransaction) -> None:
+            for item in others:
+                transaction.condition_check(
+                    f"check{item.pk}",
+                    BalanceItem,
+                    item.pk,
+                    BALANCE_SK,
+                    BalanceItem.balance <= int(item.balance),
+                )
+
         try:
-            # sellers (issue 16): a closed account takes no grants (the same balance condition).
-            within_limit = BalanceItem.balance <= intent.max_balance - intent.amount
-            self._move_credits(record, entry, within_limit & account_is_open())
+            self._move_credits(record, entry, condition, unchanged_elsewhere if others else None)
         except TransactionCancelled as cancelled:
-            if cancelled.failed("record"):
-                existing = _get(GrantRecordItem, record.pk, GRANT_SK)
-                return Granted(_grant_record(_blocking_record(existing, "grant")), replayed=True)
-            failed = cancelled.failed("balance")
-            if failed is not None:
-                if failed.raw_item is None:
-                    return NoSuchAccount()
-                closed = is_closed(BalanceItem.from_raw_data(failed.raw_item))
-                return AccountClosedToGrants() if closed else GrantOverLimit()
-            raise DataIntegrityError(f"unexpected cancellation of a grant: {cancelled}") from None
+            return self._refused_grant(record, layout, cancelled)
         return Granted(_grant_record(record), replayed=False)
 
+    def _refused_grant(
+        self, record: GrantRecordItem, layout: ShardLayout, cancelled: TransactionCancelled
+    ) -> GrantOutcome | _Retry:
+        if cancelled.failed("record"):
+            existing = _get(GrantRecordItem, record.pk, GRANT_SK)
+            return Granted(_grant_record(_blocking_record(existing, "grant")), replayed=True)
+        failed = cancelled.failed("balance")
+        if failed is not None:
+            if failed.raw_item is None:
+                return NoSuchAccount()
+            old = BalanceItem.from_raw_data(failed.raw_item)
+            if is_closed(old):
+                return AccountClosedToGrants()
+            return _RETRY if layout_of(old) != layout else GrantOverLimit()
+        if any(cancelled.failed(label) for label in cancelled.reasons):
+            return _RETRY  # another shard grew (a refund, a move) since it was read
+        raise DataIntegrityError(f"unexpected cancellation of a grant: {cancelled}") from None
+
     # ledger and usage --------------------------------------------------------------------------
+
+    def _ledger_partitions(self, account_id: str) -> list[str]:
+        """The partitions holding the account's ledger: one per shard that ever existed."""
+        found = read_shards(account_id)
+        peak = 1 if found is None else found[0].peak
+        return [balance_shard_pk(account_id, shard) for shard in range(peak)]
 
     @_translated
     def ledger_page(
         self, account_id: str, *, start: datetime, end: datetime, limit: int, cursor: str | None
     ) -> Page[LedgerRecord]:
+        """The shards' ledgers merged newest first. The cursor is the last entry's sort key (entry
+        ids are unique, so it is a position in every shard's ledger at once)."""
         pk = account_pk(account_id)
-        results = LedgerEntryItem.query(
-            pk,
-            LedgerEntryItem.sk.between(ledger_sk_bound(start), ledger_sk_bound(end)),
-            scan_index_forward=False,
-            limit=limit,
-            last_evaluated_key=_decode_cursor(cursor, pk, LEDGER_SK_PREFIX),
-            consistent_read=True,
-        )
-        return _page(results, limit, _ledger_record)
+        after = _decode_cursor(cursor, pk, LEDGER_SK_PREFIX)
+        pages = []
+        for partition in self._ledger_partitions(account_id):
+            start_key = None if after is None else {"pk": {"S": partition}, "sk": after["sk"]}
+            results = LedgerEntryItem.query(
+                partition,
+                LedgerEntryItem.sk.between(ledger_sk_bound(start), ledger_sk_bound(end)),
+                scan_index_forward=False,
+                limit=limit,
+                last_evaluated_key=start_key,
+                consistent_read=True,
+            )
+            pages.append(list(results))
+        merged = list(heapq.merge(*pages, key=lambda item: item.sk, reverse=True))[:limit]
+        next_cursor = None
+        if len(merged) == limit:
+            next_cursor = _encode_cursor({"pk": {"S": pk}, "sk": {"S": merged[-1].sk}})
+        return Page([_ledger_record(item) for item in merged], next_cursor)
 
     @_translated
     def usage(self, account_id: str, *, start: datetime, end: datetime) -> UsageTotals:
-        entries = LedgerEntryItem.query(
-            account_pk(account_id),
-            LedgerEntryItem.sk.between(ledger_sk_bound(start), ledger_sk_bound(end)),
-            consistent_read=True,
-            page_size=1000,
-            attributes_to_get=["pk", "sk", "kind", "amount", "method", "bytes"],
+        entries = (
+            entry
+            for partition in self._ledger_partitions(account_id)
+            for entry in LedgerEntryItem.query(
+                partition,
+                LedgerEntryItem.sk.between(ledger_sk_bound(start), ledger_sk_bound(end)),
+                consistent_read=True,
+                page_size=1000,
+                attributes_to_get=["pk", "sk", "kind", "amount", "method", "bytes"],
+            )
         )
         return usage_totals(
             UsageLine(entry.kind, int(entry.amount), entry.method, _optional_int(entry.bytes))

@@ -131,6 +131,8 @@ class ChargeRecord:
     range_header: str | None = None
     # sellers (issue 16): counted on the key's spend counter; a refund gives it back.
     spend_counted: bool = False
+    # sharding (issue 14): the balance shard the charge was taken from; its refund returns there.
+    shard: int = 0
 
 
 @dataclass(frozen=True, slots=True)

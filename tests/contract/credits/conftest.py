@@ -51,13 +51,22 @@ def dynamodb_settings(request: pytest.FixtureRequest) -> Iterator[Settings]:
         delete_tables(settings)
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
+@pytest.fixture(params=["memory", "dynamodb", "dynamodb-sharded"])
 def store(request: pytest.FixtureRequest) -> CreditsStore:
-    """Typed as the Protocol: both implementations must satisfy it structurally (mypy checks)."""
+    """Typed as the Protocol: both implementations must satisfy it structurally (mypy checks).
+
+    ``dynamodb-sharded``: the DynamoDB store with every new account split over four balance
+    shards (issue 14): the same contract must hold whatever the layout.
+    """
     if request.param == "memory":
         from functions.credits.store.memory import InMemoryCreditsStore
 
         return InMemoryCreditsStore()
     from functions.credits.store.dynamodb import DynamoDBCreditsStore
 
-    return DynamoDBCreditsStore(request.getfixturevalue("dynamodb_settings"))
+    settings = request.getfixturevalue("dynamodb_settings")
+    if request.param == "dynamodb-sharded":
+        from tests.integration.sharding.stores import ShardedOnCreateStore
+
+        return ShardedOnCreateStore(settings, shards=4)
+    return DynamoDBCreditsStore(settings)
