@@ -1,7 +1,8 @@
 """AWS regions as edgemeter sees them: where Lambda@Edge runs, and how far each region is from another.
 
-One table for the benchmarks, the tests and the local runtime (and for choosing the nearest credits
-region later): ``round_trip(from_region, to_region)`` gives the published median round trip between
+One table for the benchmarks, the tests, the local runtime and the deploy (which orders each edge
+region's credits regions by it); the table itself lives in functions/shared/region_latency.py, where
+stacks/ can read it: ``round_trip(from_region, to_region)`` gives the published median round trip between
 two regions and an estimated 99th percentile; ``RegionLatency`` draws round trips from them and
 injects them into calls (a DynamoDB client of another region, the edge's credits call).
 
@@ -17,7 +18,8 @@ Sources (see docs/decisions.md, "Benchmarks and reliability"):
   brief's figures agree (to eu-west-1: us-east-1 70, ap-northeast-1 201, ap-southeast-2 256,
   sa-east-1 178 ms).
 - *99th percentiles are estimated:* no published p99 matrix was found; ``P99_FACTOR`` x p50 +
-  ``P99_EXTRA_MS`` (long-haul backbone paths are steady; the tail is queueing and retransmits).
+  ``P99_EXTRA_MS`` (both in functions/shared/region_latency.py; long-haul backbone paths are steady,
+  the tail is queueing and retransmits).
 """
 
 from __future__ import annotations
@@ -31,41 +33,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+# The table's one home is functions/shared/region_latency.py: the deploy orders credits regions by it.
+from functions.shared.region_latency import EDGE_REGIONS, round_trip_ms
 from local.dynamodb_capacity.client_hook import hook_new_dynamodb_clients
 
-# Regions hosting CloudFront regional edge caches: where Lambda@Edge viewer triggers run.
-EDGE_REGIONS: tuple[str, ...] = (
-    "us-east-1",
-    "us-east-2",
-    "us-west-2",
-    "ap-south-1",
-    "ap-northeast-1",
-    "ap-northeast-2",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "eu-central-1",
-    "eu-west-1",
-    "eu-west-2",
-    "sa-east-1",
-)
-
-# p50 round trip in ms, from (row) -> to (column), columns in EDGE_REGIONS order (cloudping.co).
-_P50_MS: Mapping[str, tuple[float, ...]] = {
-    "us-east-1": (5.5, 15.1, 64.4, 192.5, 149.7, 179.8, 219.6, 199.8, 93.2, 69.6, 78.0, 115.3),
-    "us-east-2": (16.5, 5.4, 51.2, 204.7, 136.5, 167.4, 204.5, 188.6, 104.2, 80.7, 88.9, 126.0),
-    "us-west-2": (64.0, 50.5, 3.2, 222.2, 98.2, 123.6, 160.2, 141.0, 142.8, 118.3, 128.9, 174.6),
-    "ap-south-1": (189.7, 199.8, 222.2, 3.2, 133.3, 134.5, 63.8, 154.7, 129.0, 125.4, 117.1, 301.0),
-    "ap-northeast-1": (149.5, 135.6, 98.6, 134.3, 2.8, 36.3, 70.6, 106.9, 227.6, 202.5, 213.0, 258.3),
-    "ap-northeast-2": (179.5, 165.3, 123.8, 135.2, 36.4, 4.0, 73.9, 145.2, 231.6, 233.2, 243.9, 289.4),
-    "ap-southeast-1": (219.0, 203.6, 160.9, 64.5, 70.9, 74.2, 3.7, 94.8, 161.2, 179.1, 169.9, 327.8),
-    "ap-southeast-2": (199.7, 188.0, 141.1, 154.9, 105.8, 146.1, 94.8, 4.1, 251.6, 255.6, 266.3, 312.1),
-    "eu-central-1": (92.7, 103.3, 142.4, 129.3, 227.0, 230.8, 160.4, 251.3, 4.0, 27.0, 17.6, 204.0),
-    "eu-west-1": (69.7, 80.2, 118.6, 125.9, 202.3, 232.6, 178.5, 255.7, 27.5, 3.2, 14.1, 178.2),
-    "eu-west-2": (77.5, 88.1, 128.9, 117.6, 212.9, 243.1, 169.5, 266.1, 17.8, 13.5, 3.3, 186.8),
-    "sa-east-1": (115.4, 125.4, 175.2, 301.8, 258.9, 289.7, 327.7, 312.4, 205.0, 178.6, 187.3, 3.3),
-}
-P99_FACTOR = 1.25
-P99_EXTRA_MS = 5.0
+__all__ = [
+    "DEFAULT_CREDITS_REGION",
+    "DEFAULT_VIEWER_TRAFFIC_SPLIT",
+    "EDGE_REGIONS",
+    "RegionLatency",
+    "RoundTrip",
+    "dynamodb_region_latency",
+    "nearest_region",
+    "round_trip",
+]
 
 # Today's single credits region: cdk.json's ``edgemeter:region`` default.
 DEFAULT_CREDITS_REGION = "eu-west-1"
@@ -101,8 +82,8 @@ class RoundTrip:
 
 def round_trip(from_region: str, to_region: str) -> RoundTrip:
     """The round trip between two regions of ``EDGE_REGIONS`` (KeyError for others)."""
-    p50 = _P50_MS[from_region][EDGE_REGIONS.index(to_region)]
-    return RoundTrip(p50_ms=p50, p99_ms=p50 * P99_FACTOR + P99_EXTRA_MS)
+    table_round_trip = round_trip_ms(from_region, to_region)
+    return RoundTrip(p50_ms=table_round_trip.p50_ms, p99_ms=table_round_trip.p99_ms)
 
 
 def nearest_region(from_region: str, candidates: tuple[str, ...]) -> str:

@@ -8,8 +8,15 @@ from dataclasses import dataclass
 from aws_cdk import App, Tags
 
 from stacks.bundling import python_lambda_code
+from stacks.constructs.regional_credits import RegionalCreditsStack
 from stacks.edge_stack import EdgemeterEdgeStack
-from stacks.main_stack import CodeFactory, EdgemeterStack
+from stacks.main_stack import (
+    CodeFactory,
+    EdgemeterStack,
+    credits_asset_spec,
+    edge_role_name,
+    lambda_architecture,
+)
 from stacks.nag import enable_aws_solutions_checks
 from stacks.settings import EdgemeterSettings
 
@@ -18,6 +25,8 @@ from stacks.settings import EdgemeterSettings
 class EdgemeterStacks:
     main: EdgemeterStack
     edge: EdgemeterEdgeStack
+    # One per credits region of ``edgemeter:regions`` (issue 15); empty with one region.
+    regional: tuple[RegionalCreditsStack, ...] = ()
 
 
 def compose_edgemeter(
@@ -30,10 +39,49 @@ def compose_edgemeter(
     """
     account = os.environ.get("CDK_DEFAULT_ACCOUNT")
     edge = EdgemeterEdgeStack(app, "EdgemeterEdge", settings=settings, account=account)
+    regional = _regional_credits_stacks(app, settings, edge, account, lambda_code)
     main = EdgemeterStack(
-        app, "Edgemeter", settings=settings, edge_stack=edge, account=account, lambda_code=lambda_code
+        app,
+        "Edgemeter",
+        settings=settings,
+        edge_stack=edge,
+        account=account,
+        lambda_code=lambda_code,
+        regional_credits_api_urls={stack.region: stack.url for stack in regional},
     )
-    for stack in (main, edge):
+    for stack in (main, edge, *regional):
         Tags.of(stack).add("application", "edgemeter")
     enable_aws_solutions_checks(app)
-    return EdgemeterStacks(main=main, edge=edge)
+    return EdgemeterStacks(main=main, edge=edge, regional=regional)
+
+
+def _regional_credits_stacks(
+    app: App,
+    settings: EdgemeterSettings,
+    edge: EdgemeterEdgeStack,
+    account: str | None,
+    lambda_code: CodeFactory,
+) -> tuple[RegionalCreditsStack, ...]:
+    """A credits stack per credits region; each attaches its invoke policy to the edge roles by name."""
+    if settings.regions is None:
+        return ()
+    stacks = []
+    for region in settings.regions.credits:
+        stack = RegionalCreditsStack(
+            app,
+            f"EdgemeterCredits-{region}",
+            settings=settings,
+            region=region,
+            account=account,
+            # A Code object binds to one stack's assets: each stack gets its own.
+            code=lambda_code(credits_asset_spec(settings)),
+            architecture=lambda_architecture(settings),
+            edge_role_names=(
+                edge_role_name(settings, "viewer-request"),
+                edge_role_name(settings, "origin-response"),
+            ),
+        )
+        # The edge roles its policy attaches to are created by the edge stack.
+        stack.add_stack_dependency(edge)
+        stacks.append(stack)
+    return tuple(stacks)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from aws_cdk import CfnOutput, Duration, Environment, Stack
 from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from functions.credits.data.models import UsersTableModel
 from stacks.bundling import LambdaCpu, PythonAssetSpec, python_lambda_code
 from stacks.constructs.cdn_alarms import CdnAlarms
 from stacks.constructs.content_distribution import ContentDistribution
@@ -21,6 +23,7 @@ from stacks.constructs.edge_functions import LAMBDA_PYTHON_VERSION, BakedEdgeFun
 from stacks.constructs.monitoring import Monitoring
 from stacks.constructs.object_catalog import ObjectCatalogInfra
 from stacks.constructs.origin_failover import OriginFailover
+from stacks.constructs.regional_users_table import GlobalModelTable, users_table_name
 from stacks.constructs.storage_tiering import StorageTiering
 from stacks.edge_stack import EdgemeterEdgeStack
 from stacks.lambda_packages import CREDITS_PACKAGE_DIRS, EDGE_AUTH_PACKAGE_DIRS, ORIGIN_SIGNER_PACKAGE_DIRS
@@ -47,6 +50,11 @@ _ARCHITECTURES = {
     LambdaArchitecture.X86_64: lambda_.Architecture.X86_64,
     LambdaArchitecture.ARM64: lambda_.Architecture.ARM_64,
 }
+
+
+def lambda_architecture(settings: EdgemeterSettings) -> lambda_.Architecture:
+    """The CPU of the credits Lambdas (home's and every credits region's)."""
+    return _ARCHITECTURES[settings.lambda_architecture]
 
 
 def credits_asset_spec(settings: EdgemeterSettings) -> PythonAssetSpec:
@@ -108,6 +116,7 @@ class EdgemeterStack(Stack):
         edge_stack: EdgemeterEdgeStack,
         account: str | None,
         lambda_code: CodeFactory = python_lambda_code,
+        regional_credits_api_urls: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(
             scope,
@@ -115,9 +124,12 @@ class EdgemeterStack(Stack):
             stack_name=settings.stack_name_prefix,
             env=Environment(account=account, region=settings.region),
             description="edgemeter: metered, API-key authorized access to objects through CloudFront",
+            # Regional credits (issue 15): the edge settings baked here name the credits regions' APIs.
+            cross_region_references=settings.regions is not None,
         )
         self.settings = settings
-        self.tables = DataTables(self, "Data")
+        self.regional_credits_api_urls = regional_credits_api_urls
+        self.tables = DataTables(self, "Data", users_table=self._regional_users_table())
         self.access_logs = AccessLogsBucket(
             self, "AccessLogs", retention_days=settings.log_retention_days
         ).bucket
@@ -146,6 +158,19 @@ class EdgemeterStack(Stack):
         self._build_monitoring(edge_stack)
         self._outputs()
 
+    def _regional_users_table(self) -> dynamodb.ITable | None:
+        """With credits regions, accounts and keys are a global table replicated to each (issue 15)."""
+        regions = self.settings.regions
+        if regions is None:
+            return None
+        return GlobalModelTable(
+            self,
+            "UsersGlobal",
+            model=UsersTableModel,
+            table_name=users_table_name(self.settings.deployment_name),
+            replica_regions=regions.credits,
+        ).table
+
     def _build_edge_auth_functions(
         self,
         edge_stack: EdgemeterEdgeStack,
@@ -154,7 +179,9 @@ class EdgemeterStack(Stack):
     ) -> None:
         """viewer-request (key check, charge) and origin-response (refunds), sharing baked settings."""
         settings = self.settings
-        edge_settings_document = settings.edge_settings_document(self.credits_api.url)
+        edge_settings_document = settings.edge_settings_document(
+            self.credits_api.url, self.regional_credits_api_urls
+        )
         self.viewer_request = BakedEdgeFunction(
             self,
             "ViewerRequest",

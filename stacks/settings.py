@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
@@ -22,6 +23,8 @@ from functions.edge_auth.settings import EdgeSettings
 from functions.edge_auth.settings import SettingsError as EdgeSettingsError
 from functions.edge_auth.settings import parse_settings as parse_edge_settings
 from functions.shared.aws_regions import is_aws_region
+from functions.shared.region_latency import EDGE_REGIONS as EDGE_REGIONS_WITH_ROUND_TRIPS
+from functions.shared.region_latency import region_order_table
 from stacks.constructs.origin_failover import SecondaryOriginSettings
 from stacks.constructs.storage_tiering import StorageTieringSettings
 
@@ -160,6 +163,41 @@ class ApiThrottle(_Settings):
     burst_limit: int = Field(default=2_000, gt=0, alias="burstLimit")
 
 
+class RegionsSettings(_Settings):
+    """Regional credits (issue 15): a home region and the credits regions that charge near viewers."""
+
+    home: str = Field(description="accounts, keys, grants, the billing API and the home pool")
+    credits: tuple[str, ...] = Field(
+        min_length=1, max_length=8, description="regions with their own credits API, Lambda and tables"
+    )
+
+    @field_validator("home")
+    @classmethod
+    def _known_home(cls, region: str) -> str:
+        if region not in EDGE_REGIONS_WITH_ROUND_TRIPS:
+            raise ValueError(f"must be one of {', '.join(EDGE_REGIONS_WITH_ROUND_TRIPS)} (the latency table)")
+        return region
+
+    @field_validator("credits")
+    @classmethod
+    def _known_distinct_credits_regions(cls, regions: tuple[str, ...]) -> tuple[str, ...]:
+        # The edge's order of regions is computed from the round-trip table at deploy time, so a
+        # credits region must be in it; a duplicate would be two stacks with one name.
+        unknown = [region for region in regions if region not in EDGE_REGIONS_WITH_ROUND_TRIPS]
+        if unknown:
+            known = ", ".join(EDGE_REGIONS_WITH_ROUND_TRIPS)
+            raise ValueError(f"{', '.join(unknown)}: not in the latency table; use {known}")
+        if len(set(regions)) != len(regions):
+            raise ValueError("lists a region twice")
+        return regions
+
+    @model_validator(mode="after")
+    def _home_is_not_a_credits_region(self) -> Self:
+        if self.home in self.credits:
+            raise ValueError("home serves charges already; list only the other regions under credits")
+        return self
+
+
 LogRetentionDays = Annotated[int, Field(description="CloudWatch Logs retention in days")]
 
 
@@ -194,6 +232,9 @@ class EdgemeterSettings(_Settings):
     api_throttle: ApiThrottle = Field(default_factory=ApiThrottle, alias="apiThrottle")
     log_retention_days: LogRetentionDays = Field(default=365, alias="logRetentionDays")
     alarm_email: str | None = Field(default=None, alias="alarmEmail")
+    regions: RegionsSettings | None = Field(
+        default=None, description="regional credits (issue 15); absent = one credits region, the main one"
+    )
 
     @field_validator("region")
     @classmethod
@@ -279,9 +320,21 @@ class EdgemeterSettings(_Settings):
             {**self.catalog, "bucket": bucket, "objects_table": objects_table, "region": self.region}
         )
 
-    def edge_settings_document(self, credits_api_url: str) -> dict[str, Any]:
-        """The edge_auth settings file's content for a credits API URL (a deploy-time token in stacks)."""
+    def edge_settings_document(
+        self, credits_api_url: str, regional_credits_api_urls: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        """The edge_auth settings file's content for a credits API URL (a deploy-time token in stacks).
+
+        With ``edgemeter:regions``, ``regional_credits_api_urls`` (credits region -> its API's URL)
+        and each edge region's order of regions (nearest first, home among them) are baked too.
+        """
         document = {**self.edge, "credits_api": {"url": credits_api_url, "region": self.region}}
+        if self.regions is not None:
+            urls = regional_credits_api_urls or {}
+            document["regional_credits"] = {
+                "apis": [{"url": urls[region], "region": region} for region in self.regions.credits],
+                "order": region_order_table(self.regions.home, self.regions.credits),
+            }
         if self.failover is not None:
             # Origin-response must tell the primary's answer (CloudFront retries it on the
             # secondary) from the secondary's (final): it compares the origin's domain name.
@@ -299,6 +352,14 @@ class EdgemeterSettings(_Settings):
             raise ValueError(
                 'edgemeter:secondaryOrigin kind "http" needs originKind "custom" (the origin signer '
                 'signs for S3-compatible stores); behind an S3 primary use kind "bucket"'
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _home_is_the_main_region(self) -> Self:
+        if self.regions is not None and self.regions.home != self.region:
+            raise ValueError(
+                f"edgemeter:regions.home must be edgemeter:region ({self.region}): the main stack is home"
             )
         return self
 
@@ -352,8 +413,12 @@ class EdgemeterSettings(_Settings):
 
     def synth_time_edge_settings(self) -> EdgeSettings:
         """The edge settings as the edge will parse them, with a stand-in credits API URL."""
+        regional_urls = {
+            region: _SYNTH_TIME_CREDITS_API_URL.format(region=region)
+            for region in (self.regions.credits if self.regions is not None else ())
+        }
         return parse_edge_settings(
-            self.edge_settings_document(_SYNTH_TIME_CREDITS_API_URL.format(region=self.region))
+            self.edge_settings_document(_SYNTH_TIME_CREDITS_API_URL.format(region=self.region), regional_urls)
         )
 
 
@@ -383,6 +448,7 @@ _OBJECT_FIELDS = (
     "secondaryOrigin",
     "cacheTtls",
     "apiThrottle",
+    "regions",
 )
 
 

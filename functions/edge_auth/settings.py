@@ -122,6 +122,18 @@ class FailoverSettings(NamedTuple):
     status_codes: tuple[int, ...] = DEFAULT_FAILOVER_STATUS_CODES
 
 
+class RegionalCreditsSettings(NamedTuple):
+    """Issue 15: the credits regions' APIs and, for each edge region, the regions to try in order.
+
+    Empty (the default): one credits region, ``credits_api``. ``order`` is baked at deploy time from
+    the round-trip table (functions/shared/region_latency.py): ``AWS_REGION`` -> nearest first,
+    home among them. An edge region missing from ``order`` tries home only.
+    """
+
+    apis: tuple[CreditsApiSettings, ...] = ()
+    order: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
 class EdgeSettings:
     """Everything the edge functions are configured with; immutable, validated when built."""
 
@@ -134,6 +146,7 @@ class EdgeSettings:
         "query_key",
         "refund_budget_ms",
         "refund_not_modified",
+        "regional_credits",
         "restore_retry_after_seconds",
         "unavailable_retry_after_seconds",
     )
@@ -147,6 +160,7 @@ class EdgeSettings:
     query_key: QueryKeySettings
     failover: FailoverSettings
     refund_not_modified: bool
+    regional_credits: RegionalCreditsSettings
 
     def __init__(  # noqa: PLR0917 - field order and defaults as the settings document has them
         self,
@@ -160,6 +174,7 @@ class EdgeSettings:
         query_key: QueryKeySettings = QueryKeySettings(),  # noqa: B008 - an immutable NamedTuple
         failover: FailoverSettings = FailoverSettings(),  # noqa: B008 - an immutable NamedTuple
         refund_not_modified: bool = False,
+        regional_credits: RegionalCreditsSettings = RegionalCreditsSettings(),  # noqa: B008 - immutable
     ) -> None:
         for name, value in (
             ("credits_api", credits_api),
@@ -172,6 +187,7 @@ class EdgeSettings:
             ("query_key", query_key),
             ("failover", failover),
             ("refund_not_modified", refund_not_modified),
+            ("regional_credits", regional_credits),
         ):
             object.__setattr__(self, name, value)
         problems = _settings_problems(self)
@@ -212,6 +228,7 @@ _EDGE_SETTINGS_FIELDS = (
     "query_key",
     "failover",
     "refund_not_modified",
+    "regional_credits",
 )
 
 
@@ -253,6 +270,7 @@ def parse_settings(document: Any) -> EdgeSettings:
     headers = _read_headers(reader.section("headers", required=False))
     query_key = _read_query_key(reader.section("query_key", required=False))
     failover = _read_failover(reader.section("failover", required=False))
+    regional_credits = _read_regional_credits(reader.section("regional_credits", required=False))
     top_level = {
         "authorize_budget_ms": reader.integer("authorize_budget_ms", DEFAULT_AUTHORIZE_BUDGET_MS),
         "refund_budget_ms": reader.integer("refund_budget_ms", DEFAULT_REFUND_BUDGET_MS),
@@ -273,6 +291,7 @@ def parse_settings(document: Any) -> EdgeSettings:
         headers=headers,
         query_key=query_key,
         failover=failover,
+        regional_credits=regional_credits,
         **top_level,
     )
 
@@ -286,6 +305,21 @@ def _read_credits_api(reader: _FieldReader) -> CreditsApiSettings | None:
         reader.problem("credits_api.url and credits_api.region are required")
         return None
     return CreditsApiSettings(url=url, region=region, service=service)
+
+
+def _read_regional_credits(reader: _FieldReader) -> RegionalCreditsSettings:
+    apis: list[CreditsApiSettings] = []
+    for index, api in enumerate(reader.object_list("apis")):
+        api_settings = _read_credits_api(
+            _FieldReader(api, f"regional_credits.apis[{index}].", reader.problems)
+        )
+        if api_settings is not None:
+            apis.append(api_settings)
+    order = reader.string_lists("order")
+    reader.report_unknown_fields()
+    return RegionalCreditsSettings(
+        apis=tuple(apis), order=tuple((edge_region, tuple(regions)) for edge_region, regions in order.items())
+    )
 
 
 def _read_cache(reader: _FieldReader) -> CacheSettings:
@@ -363,6 +397,13 @@ def settings_document(settings: EdgeSettings) -> dict[str, Any]:
             "status_codes": list(settings.failover.status_codes),
         },
         "refund_not_modified": settings.refund_not_modified,
+        "regional_credits": {
+            "apis": [
+                {"url": api.url, "region": api.region, "service": api.service}
+                for api in settings.regional_credits.apis
+            ],
+            "order": {edge_region: list(regions) for edge_region, regions in settings.regional_credits.order},
+        },
     }
 
 
@@ -420,6 +461,29 @@ class _FieldReader:
         ):
             self._problems.append(f"{self._prefix}{name}: must be a list of integers")
             return default
+        return value
+
+    @property
+    def problems(self) -> list[str]:
+        return self._problems
+
+    def object_list(self, name: str) -> list[dict[str, Any]]:
+        self._read.add(name)
+        value = self._document.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+            self._problems.append(f"{self._prefix}{name}: must be a list of objects")
+            return []
+        return value
+
+    def string_lists(self, name: str) -> dict[str, list[str]]:
+        """An object whose values are lists of strings (``{"us-east-1": ["us-east-1", ...]}``)."""
+        self._read.add(name)
+        value = self._document.get(name, {})
+        if not isinstance(value, dict) or not all(
+            isinstance(item, list) and all(isinstance(text, str) for text in item) for item in value.values()
+        ):
+            self._problems.append(f"{self._prefix}{name}: must map names to lists of strings")
+            return {}
         return value
 
     def problem(self, message: str) -> None:
@@ -485,8 +549,35 @@ def _settings_problems(settings: EdgeSettings) -> list[str]:
             f"query_key.parameter: {settings.query_key.parameter!r} is not a plain parameter name"
         )
     problems.extend(_failover_problems(settings.failover))
+    problems.extend(_regional_credits_problems(settings.regional_credits, settings.credits_api.region))
     if not isinstance(settings.refund_not_modified, bool):
         problems.append("refund_not_modified: must be true or false")
+    return problems
+
+
+# Attempts per request: each gets its share of the 5 s viewer-request limit (edge_auth.regional).
+MAX_REGIONS_PER_EDGE_REGION = 3
+
+
+def _regional_credits_problems(regional: RegionalCreditsSettings, home_region: str) -> list[str]:
+    problems: list[str] = []
+    for index, api in enumerate(regional.apis):
+        problems.extend(
+            problem.replace("credits_api.", f"regional_credits.apis[{index}].", 1)
+            for problem in _credits_api_problems(api)
+        )
+    known = {api.region for api in regional.apis} | {home_region}
+    if len(known) != len(regional.apis) + 1:
+        problems.append("regional_credits.apis: each region once, and not home's (credits_api)")
+    for edge_region, regions in regional.order:
+        label = f"regional_credits.order.{edge_region}"
+        if not is_aws_region(edge_region):
+            problems.append(f"{label}: {edge_region!r} is not an AWS region name")
+        if not regions or len(regions) > MAX_REGIONS_PER_EDGE_REGION or len(set(regions)) != len(regions):
+            problems.append(f"{label}: 1 to {MAX_REGIONS_PER_EDGE_REGION} distinct regions")
+        unknown = sorted(set(regions) - known)
+        if unknown:
+            problems.append(f"{label}: {', '.join(unknown)} has no credits API here")
     return problems
 
 

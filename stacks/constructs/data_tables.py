@@ -39,6 +39,11 @@ def _key_attribute(attributes: dict[str, Attribute[Any]], attribute_name: str) -
     raise KeyError(f"no attribute {attribute_name!r} in the model")
 
 
+def key_attribute_of(attributes: dict[str, Attribute[Any]], attribute_name: str) -> dynamodb.Attribute:
+    """``_key_attribute`` for the other table builders (the regional users table)."""
+    return _key_attribute(attributes, attribute_name)
+
+
 def _stream_view_type(model: type[Model]) -> dynamodb.StreamViewType | None:
     view_type = getattr(model.Meta, "stream_view_type", None)
     return dynamodb.StreamViewType(view_type) if view_type else None
@@ -94,9 +99,14 @@ class ModelTable(Construct):
 class DataTables(Construct):
     """The users and credits tables (credits service) and the objects table (catalog)."""
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, users_table: dynamodb.ITable | None = None
+    ) -> None:
         super().__init__(scope, construct_id)
-        self.users_table = ModelTable(self, "Users", model=UsersTableModel).table
+        # ``users_table``: the users global table when there are credits regions (issue 15).
+        self.users_table: dynamodb.ITable = (
+            users_table if users_table is not None else ModelTable(self, "Users", model=UsersTableModel).table
+        )
         self.credits_table = ModelTable(self, "Credits", model=CreditsTableModel).table
         self.objects_table = ModelTable(
             self, "Objects", model=ObjectItem, global_indexes=(ListingIndex,)

@@ -1,0 +1,208 @@
+"""A credits region's stack (issue 15): the edge-only credits API, the credits Lambda, its own table.
+
+A credits region charges the viewers nearest to it. It reads keys and accounts from its replica of
+the users global table (read-only: home is their one writer) and writes only its own credits table
+(its balance shards, charge records and ledger). Its API has the two edge routes and nothing else:
+grants, keys and every billing route exist in home only (docs/decisions.md, "Regional credits").
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Duration, Environment, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigateway
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from functions.credits.data.models import CreditsTableModel
+from stacks.constructs.credits_api import (
+    API_STAGE_NAME,
+    CREDITS_HANDLER,
+    EDGE_ROUTES,
+    credits_function_environment,
+)
+from stacks.constructs.data_tables import ModelTable
+from stacks.constructs.edge_functions import LAMBDA_PYTHON_RUNTIME
+from stacks.constructs.regional_users_table import users_table_name
+from stacks.nag import acknowledge
+from stacks.settings import EdgemeterSettings, log_retention
+
+
+def regional_stack_name(settings: EdgemeterSettings, region: str) -> str:
+    return f"{settings.stack_name_prefix}-credits-{region}"
+
+
+class RegionalCreditsStack(Stack):
+    """One credits region: ``url`` is its API's base URL (the edge's settings list it)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: EdgemeterSettings,
+        region: str,
+        account: str | None,
+        code: lambda_.Code,
+        architecture: lambda_.Architecture,
+        edge_role_names: tuple[str, ...],
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            stack_name=regional_stack_name(settings, region),
+            env=Environment(account=account, region=region),
+            description=f"edgemeter credits region {region}: edge-only credits API, Lambda, credits table",
+            # The API's URL is read by the home stack (the edge settings it bakes): another region.
+            cross_region_references=True,
+        )
+        self.credits_table = ModelTable(self, "Credits", model=CreditsTableModel).table
+        # The replica of the users global table home creates: same name in every region.
+        self.users_replica = dynamodb.TableV2.from_table_name(
+            self, "UsersReplica", users_table_name(settings.deployment_name)
+        )
+        self.function = self._build_function(settings, code, architecture)
+        self.credits_table.grant_read_write_data(self.function)
+        self.users_replica.grant_read_data(self.function)
+        self.rest_api = self._build_edge_api(settings)
+        self.edge_policy = self._build_edge_policy(edge_role_names)
+        self.url = self.rest_api.url
+        CfnOutput(self, "CreditsApiUrl", value=self.url, description="this region's edge-only credits API")
+        CfnOutput(self, "CreditsTableName", value=self.credits_table.table_name)
+
+    def _build_function(
+        self, settings: EdgemeterSettings, code: lambda_.Code, architecture: lambda_.Architecture
+    ) -> lambda_.Function:
+        function_logs = logs.LogGroup(
+            self, "FunctionLogs", retention=log_retention(settings), removal_policy=RemovalPolicy.RETAIN
+        )
+        role = iam.Role(
+            self,
+            "FunctionRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"edgemeter regional credits Lambda ({self.region})",
+        )
+        function_logs.grant_write(role)
+        function = lambda_.Function(
+            self,
+            "Function",
+            runtime=LAMBDA_PYTHON_RUNTIME,
+            architecture=architecture,
+            handler=CREDITS_HANDLER,
+            code=code,
+            role=role,
+            memory_size=1024,
+            # Authorize and refunds only: well inside API Gateway's 29 s, like home's function.
+            timeout=Duration.seconds(28),
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=function_logs,
+            logging_format=lambda_.LoggingFormat.JSON,
+            description="edgemeter regional credits service (authorize, refunds)",
+            environment=credits_function_environment(settings, self.users_replica, self.credits_table),
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray's PutTraceSegments and PutTelemetryRecords (active tracing) do not support "
+            "resource-level permissions; every other statement of this role names its table.",
+        )
+        acknowledge(
+            function,
+            "AwsSolutions-L1",
+            "Pinned to Python 3.12 like home's credits function: the bundled wheels are built for it.",
+        )
+        return function
+
+    def _build_edge_api(self, settings: EdgemeterSettings) -> apigateway.RestApi:
+        access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=log_retention(settings), removal_policy=RemovalPolicy.RETAIN
+        )
+        rest_api = apigateway.RestApi(
+            self,
+            "Api",
+            description=f"edgemeter regional credits API ({self.region}): the edge routes only, IAM-signed",
+            endpoint_types=[apigateway.EndpointType.REGIONAL],
+            # API Gateway's logging role is an account setting per region: this region needs its own.
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            default_method_options=apigateway.MethodOptions(
+                authorization_type=apigateway.AuthorizationType.IAM
+            ),
+            deploy_options=apigateway.StageOptions(
+                stage_name=API_STAGE_NAME,
+                tracing_enabled=True,
+                metrics_enabled=True,
+                logging_level=apigateway.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,  # bodies carry key digests: never log them
+                throttling_rate_limit=settings.api_throttle.rate_limit,
+                throttling_burst_limit=settings.api_throttle.burst_limit,
+                access_log_destination=apigateway.LogGroupLogDestination(access_logs),
+                access_log_format=apigateway.AccessLogFormat.json_with_standard_fields(
+                    caller=True,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
+                ),
+            ),
+        )
+        integration = apigateway.LambdaIntegration(self.function)
+        version_resource = rest_api.root.add_resource("v1")
+        # Exactly the edge's routes: no proxy, so no other path of the credits service exists here.
+        for method, path in EDGE_ROUTES:
+            version_resource.add_resource(path.removeprefix("/v1/")).add_method(method, integration)
+        self._acknowledge_api_findings(rest_api)
+        return rest_api
+
+    @staticmethod
+    def _acknowledge_api_findings(rest_api: apigateway.RestApi) -> None:
+        acknowledge(
+            rest_api,
+            "AwsSolutions-APIG2",
+            "The credits Lambda validates every body with its pydantic models (one source of truth).",
+        )
+        acknowledge(
+            rest_api,
+            "AwsSolutions-COG4",
+            "The only caller is the edge's IAM role signing with SigV4 (AWS_IAM on every method).",
+        )
+        acknowledge(
+            rest_api,
+            "AwsSolutions-APIG3",
+            "Only the edge role's SigV4 signature is accepted; a WAF would add no caller IAM lets in.",
+        )
+        acknowledge(
+            rest_api,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AmazonAPIGatewayPushToCloudWatchLogs]",
+            "The account-level API Gateway logging role of this region uses the AWS-managed policy "
+            "AWS documents for it; API Gateway names the execution log groups itself.",
+        )
+
+    def _build_edge_policy(self, edge_role_names: tuple[str, ...]) -> iam.ManagedPolicy:
+        """The edge roles (us-east-1, named) may invoke this region's two routes: IAM is global."""
+        edge_roles = [
+            iam.Role.from_role_name(self, f"EdgeRole{index}", role_name)
+            for index, role_name in enumerate(edge_role_names)
+        ]
+        return iam.ManagedPolicy(
+            self,
+            "EdgePolicy",
+            description=f"edgemeter edge functions: POST /v1/authorize and /v1/refunds in {self.region}",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["execute-api:Invoke"],
+                    resources=[
+                        self.rest_api.arn_for_execute_api(method, path, API_STAGE_NAME)
+                        for method, path in EDGE_ROUTES
+                    ],
+                )
+            ],
+            roles=edge_roles,
+        )
