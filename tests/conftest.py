@@ -34,6 +34,14 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
+@pytest.fixture(scope="session")
+def dynamodb_local_per_region() -> Iterator[DynamoDBLocal]:
+    """A second DynamoDB Local, without -sharedDb: a separate database (table set) per region name,
+    for tests that talk to several regions (local/regions.py injects the latency between them)."""
+    with DynamoDBLocal(shared_db=False) as server:
+        yield server
+
+
 @pytest.fixture
 def dynamodb_at_scale() -> Iterator[CapacityLayer]:
     """DynamoDB as it behaves at scale, at 1/100: every DynamoDB client created in the test is

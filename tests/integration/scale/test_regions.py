@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import boto3
-import pytest
 from mypy_boto3_dynamodb import DynamoDBClient
 
 from local.dynamodb_local import LOCAL_CREDENTIALS, DynamoDBLocal
 from local.regions import RegionLatency, dynamodb_region_latency
-
-
-@pytest.fixture(scope="module")
-def dynamodb_per_region() -> Iterator[DynamoDBLocal]:
-    """DynamoDB Local without -sharedDb: it keeps a database per region."""
-    with DynamoDBLocal(shared_db=False) as server:
-        yield server
 
 
 def _client(server: DynamoDBLocal, region: str) -> DynamoDBClient:
@@ -30,12 +20,14 @@ def _client(server: DynamoDBLocal, region: str) -> DynamoDBClient:
 
 
 def test_each_region_has_its_own_tables_and_calls_wait_the_round_trip(
-    dynamodb_per_region: DynamoDBLocal,
+    dynamodb_local_per_region: DynamoDBLocal,
 ) -> None:
     waits: list[float] = []
     latency = RegionLatency(sleep=waits.append)
     with dynamodb_region_latency("ap-southeast-2", latency):
-        clients = {region: _client(dynamodb_per_region, region) for region in ("eu-west-1", "ap-southeast-2")}
+        clients = {
+            region: _client(dynamodb_local_per_region, region) for region in ("eu-west-1", "ap-southeast-2")
+        }
         for region, client in clients.items():
             client.create_table(
                 TableName="regional",
