@@ -243,6 +243,7 @@ def audit_items(items: Iterable[CreditsTableModel]) -> AuditReport:
     mismatches = [
         *ledger.mismatches,
         *_check_balances(accounts),
+        *_check_shards(contents.balances),
         *_check_charges(contents.charge_records, ledger.charges_by_request),
         *_check_refunds(contents.refund_records, ledger.refunds_by_request, ledger.charges_by_request),
         *_check_grants(contents.grant_records, ledger.by_entry_id),
@@ -279,7 +280,12 @@ def _account_totals(
     balances: list[BalanceItem], entries_by_account: dict[str, list[LedgerEntryItem]]
 ) -> tuple[AccountTotals, ...]:
     """Balance and ledger sum of every account that has either, sorted by account id."""
-    balance_by_account = {balance.account_id: int(balance.balance) for balance in balances}
+    # sharding (issue 14): an account's balance is the sum of its shards (items under
+    # ``account#<id>`` and ``balanceshard#<id>#<i>``, each naming its account), and its ledger is
+    # every entry naming it, on whichever shard's partition.
+    balance_by_account: dict[str, int] = defaultdict(int)
+    for balance in balances:
+        balance_by_account[balance.account_id] += int(balance.balance)
     return tuple(
         AccountTotals(
             account_id=account_id,
@@ -319,6 +325,17 @@ def _check_balances(accounts: tuple[AccountTotals, ...]) -> list[Mismatch]:
                 Mismatch(MismatchKind.NEGATIVE_BALANCE, account_id, None, f"balance is {balance}")
             )
     return mismatches
+
+
+def _check_shards(balances: list[BalanceItem]) -> list[Mismatch]:
+    """No balance shard below zero (an account's sum could hide one)."""
+    return [
+        Mismatch(
+            MismatchKind.NEGATIVE_BALANCE, shard.account_id, None, f"shard {shard.pk} is {int(shard.balance)}"
+        )
+        for shard in balances
+        if int(shard.balance) < 0
+    ]
 
 
 def _check_charges(
