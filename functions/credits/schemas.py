@@ -26,6 +26,7 @@ from functions.credits.ids import (
 from functions.credits.ranges import MAX_RANGE_HEADER_LENGTH
 from functions.credits.sellers.lifecycle import AccountStatus as AccountStatus  # noqa: PLC0414 - re-exported
 from functions.credits.sellers.scope_model import KeyScopeModel
+from functions.shared.aws_regions import AWS_REGION_PATTERN
 from functions.shared.errors import DenialReason as DenialReason  # noqa: PLC0414 - re-exported for the API's users
 from functions.shared.http_methods import HttpMethod
 
@@ -251,6 +252,16 @@ class AuthorizeRequest(_Request):
         description=(
             "Unix time in milliseconds at which the edge stops waiting and answers 503. Nothing is "
             "charged past it, and a charge that commits too late is refunded at once."
+        ),
+    )
+    # regions (issue 15): the edge retried here after an attempt in that region may have charged.
+    retry_of_region: str | None = Field(
+        default=None,
+        pattern=AWS_REGION_PATTERN,
+        description=(
+            "Regional credits: the region an earlier attempt of this request id may have charged "
+            "(its reply was lost and its void failed). This region posts a void notice for it; "
+            "that region refunds the request id once the notice reaches it."
         ),
     )
 

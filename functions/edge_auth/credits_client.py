@@ -178,6 +178,9 @@ class Authorization(NamedTuple):
     upload_bytes: int
     # The raw ``Range`` header of a GET; the service prices the bytes it will serve.
     range_header: str | None = None
+    # Regional credits (issue 15): the region an earlier attempt of this request may have charged
+    # and could not be voided in; the answering region records a void notice for it.
+    retry_of_region: str | None = None
 
 
 class RefundOutcome(NamedTuple):
@@ -442,6 +445,8 @@ class CreditsClient:
         }
         if authorization.range_header is not None:
             payload["range"] = authorization.range_header
+        if authorization.retry_of_region is not None:
+            payload["retry_of_region"] = authorization.retry_of_region
         reply = self._post(AUTHORIZE_PATH, payload, deadline)
         if reply.status != 200:
             raise UnexpectedStatusError(reply.status)

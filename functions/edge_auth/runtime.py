@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from functions.edge_auth.credits_client import Clock, CreditsClient, CreditsTransport, HttpCreditsTransport
-from functions.edge_auth.settings import EdgeSettings, load_settings_file
+from functions.edge_auth.regional import EdgeRegionSource, RegionalCreditsClient, lambda_edge_region
+from functions.edge_auth.settings import CreditsApiSettings, EdgeSettings, load_settings_file
 from functions.shared.json_log import log_json
 from functions.shared.sigv4 import load_credentials
 from functions.shared.ttl_cache import TtlCache
@@ -49,7 +50,7 @@ class EdgeRuntime:
         self,
         *,
         settings: EdgeSettings,
-        credits: CreditsClient,
+        credits: CreditsClient | RegionalCreditsClient,
         key_denials: TtlCache[KeyDenial],
         empty_accounts: TtlCache[EmptyAccount],
         clock: Clock,
@@ -72,21 +73,30 @@ def configure(
     transport: CreditsTransport | None = None,
     credentials_loader: Callable[[], ReadOnlyCredentials] = load_credentials,
     clock: Clock = time.monotonic,
+    regional_transports: Mapping[str, CreditsTransport] | None = None,
+    edge_region: EdgeRegionSource = lambda_edge_region,
 ) -> EdgeRuntime:
     """Install the runtime the handlers use from now on (local runtime, tests).
 
-    ``transport`` defaults to a keep-alive HTTP connection to ``settings.credits_api.url``.
+    ``transport`` defaults to a keep-alive HTTP connection to ``settings.credits_api.url``. With
+    regional credits (issue 15), ``regional_transports`` (credits region -> transport) replace the
+    other regions' HTTP connections, and ``edge_region`` says where a request is served from.
     """
     global _current_runtime  # noqa: PLW0603 - per-container state is module state by design
-    http_transport = HttpCreditsTransport(settings.credits_api.url, clock)
-    credits = CreditsClient(
-        transport=transport if transport is not None else http_transport,
-        url_for=http_transport.url_for,
-        region=settings.credits_api.region,
-        service=settings.credits_api.service,
-        clock=clock,
-        credentials_loader=credentials_loader,
-    )
+    home = _credits_client(settings.credits_api, transport, credentials_loader, clock)
+    credits: CreditsClient | RegionalCreditsClient = home
+    if settings.regional_credits.apis:
+        clients = {settings.credits_api.region: home}
+        for api in settings.regional_credits.apis:
+            regional_transport = (regional_transports or {}).get(api.region)
+            clients[api.region] = _credits_client(api, regional_transport, credentials_loader, clock)
+        credits = RegionalCreditsClient(
+            clients=clients,
+            order=dict(settings.regional_credits.order),
+            home_region=settings.credits_api.region,
+            clock=clock,
+            edge_region=edge_region,
+        )
     _current_runtime = EdgeRuntime(
         settings=settings,
         credits=credits,
@@ -95,6 +105,24 @@ def configure(
         clock=clock,
     )
     return _current_runtime
+
+
+def _credits_client(
+    api: CreditsApiSettings,
+    transport: CreditsTransport | None,
+    credentials_loader: Callable[[], ReadOnlyCredentials],
+    clock: Clock,
+) -> CreditsClient:
+    """A client of one credits API: its own keep-alive connection unless a transport is given."""
+    http_transport = HttpCreditsTransport(api.url, clock)
+    return CreditsClient(
+        transport=transport if transport is not None else http_transport,
+        url_for=http_transport.url_for,
+        region=api.region,
+        service=api.service,
+        clock=clock,
+        credentials_loader=credentials_loader,
+    )
 
 
 def get_runtime() -> EdgeRuntime:

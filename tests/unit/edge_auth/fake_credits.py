@@ -28,7 +28,7 @@ MEBIBYTE = 1024 * 1024
 AUTHORIZE_FIELDS = frozenset({"request_id", "method", "path", "bytes", "deadline_ms"})
 # Exactly one credential field, and the optional Range of a GET (contract: CONTRIBUTING.md).
 CREDENTIAL_FIELDS = frozenset({"key_digest", "link_token_digest"})
-OPTIONAL_AUTHORIZE_FIELDS = frozenset({"range"})
+OPTIONAL_AUTHORIZE_FIELDS = frozenset({"range", "retry_of_region"})
 REFUND_FIELDS = frozenset({"request_id", "reason"})
 
 
