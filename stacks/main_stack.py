@@ -14,6 +14,7 @@ from constructs import Construct
 
 from functions.credits.data.models import UsersTableModel
 from stacks.bundling import LambdaCpu, PythonAssetSpec, python_lambda_code
+from stacks.constructs.account_events import AccountEventsInfra, account_events_asset_spec
 from stacks.constructs.cdn_alarms import CdnAlarms
 from stacks.constructs.content_distribution import ContentDistribution
 from stacks.constructs.content_origin import AccessLogsBucket, CustomContentOrigin, S3ContentOrigin
@@ -144,6 +145,7 @@ class EdgemeterStack(Stack):
             users_table=self.tables.users_table,
             credits_table=self.tables.credits_table,
         )
+        self.account_events = self._build_account_events(lambda_code, architecture)
         settings_writer = EdgeSettingsWriter(
             self, "EdgeSettingsWriter", log_retention=log_retention(settings)
         )
@@ -170,6 +172,21 @@ class EdgemeterStack(Stack):
             table_name=users_table_name(self.settings.deployment_name),
             replica_regions=regions.credits,
         ).table
+
+    def _build_account_events(
+        self, lambda_code: CodeFactory, architecture: lambda_.Architecture
+    ) -> AccountEventsInfra:
+        """The account-events bus and the consumer of both tables' streams (issue 16)."""
+        cpu = _LAMBDA_CPUS[self.settings.lambda_architecture]
+        return AccountEventsInfra(
+            self,
+            "AccountEvents",
+            settings=self.settings,
+            code=lambda_code(account_events_asset_spec(cpu)),
+            architecture=architecture,
+            users_table=self.tables.users_table,
+            credits_table=self.tables.credits_table,
+        )
 
     def _build_edge_auth_functions(
         self,

@@ -35,7 +35,7 @@ from stacks.constructs.account_events import (
 from stacks.constructs.data_tables import ModelTable
 from stacks.nag import ACKNOWLEDGED_FINDINGS, enable_aws_solutions_checks
 from stacks.settings import load_settings
-from tests.infra.conftest import cdk_json_context, source_only_code
+from tests.infra.conftest import SynthesizedApp, cdk_json_context, source_only_code
 
 
 @pytest.fixture(scope="module")
@@ -209,3 +209,24 @@ def test_the_readme_rule_sends_balance_low_to_an_sns_topic(tmp_path_factory: pyt
         },
     )
     template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email"})
+
+
+def test_the_main_stack_consumes_the_data_tables_streams_and_passes_cdk_nag(s3_app: SynthesizedApp) -> None:
+    """The composed app (session synth, cdk-nag on): one bus, the consumer on both Data tables."""
+    template = s3_app.main
+    assert len(template.find_resources("AWS::Events::EventBus")) == 1
+    tables = template.find_resources("AWS::DynamoDB::Table")
+    streamed = {
+        logical_id
+        for logical_id, table in tables.items()
+        if table["Properties"].get("StreamSpecification") == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    }
+    mappings = template.find_resources("AWS::Lambda::EventSourceMapping")
+    consumed = {
+        mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
+        for mapping in mappings.values()
+        if "FilterCriteria" in mapping["Properties"]
+    }
+    assert len(consumed) == 2
+    assert consumed <= streamed
+    assert all(table_id.startswith(("DataUsers", "DataCredits")) for table_id in consumed)

@@ -98,7 +98,9 @@ def test_catalog_is_wired_to_the_bucket_events_and_the_credits_function(s3_app: 
         "s3:IntelligentTiering",
     }
     assert len(configurations) == len(CATALOG_EVENT_TYPES)
-    (failed_events,) = s3_app.main.find_resources("AWS::SQS::Queue").values()
+    queues = s3_app.main.find_resources("AWS::SQS::Queue")
+    # The catalog's dead-letter queue (the account events have their own queue).
+    (failed_events,) = [queue for logical_id, queue in queues.items() if logical_id.startswith("Catalog")]
     assert failed_events["Properties"]["SqsManagedSseEnabled"] is True
 
 
