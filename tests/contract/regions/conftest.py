@@ -1,0 +1,158 @@
+"""Three regions' stores and transfer books, in memory or on DynamoDB Local (a database per region)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import boto3
+import pytest
+
+from functions.credits.regions.dynamodb_transfers import DynamoDBTransferBook
+from functions.credits.regions.transfers import (
+    InMemoryTransferBook,
+    RegionLedgers,
+    TransferBook,
+    TransferCoordinator,
+)
+from functions.credits.store.errors import StoreUnavailable
+from functions.credits.store.memory import InMemoryCreditsStore
+from functions.credits.store.protocol import CreditsStore
+from functions.credits.store.records import AccountRecord, GrantIntent
+from tests.contract.credits.conftest import local_credentials
+
+HOME = "eu-west-1"
+REGIONS = (HOME, "us-east-1", "ap-northeast-1")
+_table_numbers = itertools.count()
+
+
+class Switchable:
+    """A store or book that a test can take down: every call then raises ``StoreUnavailable``."""
+
+    def __init__(self, target: object) -> None:
+        self._target = target
+        self.down = False
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._target, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self.down:
+                raise StoreUnavailable("region taken down by the test")
+            return attribute(*args, **kwargs)
+
+        return call
+
+
+class ManualTime:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class ThreeRegions:
+    coordinator: TransferCoordinator
+    stores: dict[str, CreditsStore]
+    books: dict[str, TransferBook]
+    switches: dict[str, list[Switchable]]
+    time: ManualTime
+
+    def take_down(self, region: str, down: bool = True) -> None:
+        for switch in self.switches[region]:
+            switch.down = down
+
+    def balances(self, account_id: str) -> dict[str, int]:
+        return {region: self.stores[region].get_balance(account_id) or 0 for region in REGIONS}
+
+    def total(self, account_id: str) -> int:
+        """Every region's balance plus what is in flight: constant through any transfer."""
+        in_flight = sum(record.amount for record in self.coordinator.in_flight(account_id))
+        return sum(self.balances(account_id).values()) + in_flight
+
+
+def _region_backends(kind: str, request: pytest.FixtureRequest) -> Iterator[dict[str, tuple[Any, Any]]]:
+    if kind == "memory":
+        yield {region: (InMemoryCreditsStore(), InMemoryTransferBook()) for region in REGIONS}
+        return
+    # The books on DynamoDB Local, a database per region. The stores stay the in-memory twin: the
+    # pynamodb models of DynamoDBCreditsStore bind their table and region per process (class
+    # Meta), so one process holds one region's DynamoDB store; a region is a process locally.
+    server = request.getfixturevalue("dynamodb_local_per_region")
+    table = f"credits-regions-{os.getpid()}-{next(_table_numbers)}"
+    with local_credentials():
+        clients = {
+            region: boto3.client("dynamodb", region_name=region, endpoint_url=server.endpoint_url)
+            for region in REGIONS
+        }
+        for client in clients.values():
+            client.create_table(
+                TableName=table,
+                KeySchema=[
+                    {"AttributeName": "pk", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                AttributeDefinitions=[
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": "S"},
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        yield {
+            region: (InMemoryCreditsStore(), DynamoDBTransferBook(client, table))
+            for region, client in clients.items()
+        }
+        for client in clients.values():
+            client.delete_table(TableName=table)
+
+
+@pytest.fixture(params=["memory", "dynamodb-books"])
+def regions(request: pytest.FixtureRequest) -> Iterator[ThreeRegions]:
+    for backends in _region_backends(request.param, request):
+        switches: dict[str, list[Switchable]] = {}
+        ledgers = {}
+        for region, (store, book) in backends.items():
+            store_switch, book_switch = Switchable(store), Switchable(book)
+            switches[region] = [store_switch, book_switch]
+            ledgers[region] = RegionLedgers(
+                store=cast(CreditsStore, store_switch), book=cast(TransferBook, book_switch)
+            )
+        time = ManualTime()
+        yield ThreeRegions(
+            coordinator=TransferCoordinator(ledgers, clock=time),
+            stores={region: ledger.store for region, ledger in ledgers.items()},
+            books={region: ledger.book for region, ledger in ledgers.items()},
+            switches=switches,
+            time=time,
+        )
+
+
+def open_account(regions: ThreeRegions, account_id: str, home_balance: int) -> None:
+    """The account in every region (the users global table's replicas), funded in home."""
+    for store in regions.stores.values():
+        store.create_account(
+            AccountRecord(
+                account_id=account_id, name=account_id, status="active", created_at=regions.time.now
+            )
+        )
+    regions.stores[HOME].grant(
+        GrantIntent(
+            account_id=account_id,
+            amount=home_balance,
+            reason="funding",
+            idempotency_key=f"fund-{account_id}",
+            max_balance=10**9,
+            now=regions.time.now,
+        )
+    )
