@@ -1,0 +1,88 @@
+"""An account stored before shards existed keeps working and moves onto shards (issue 14 §8).
+
+Shard 0 is the old balance item itself and old charge records name no shard (read as 0), so the
+"migration" writes nothing: an old account is an unsharded account. The test builds one the way
+the old code left it (a balance item with no layout attributes, charges, a refund, old ledger
+entries), audits it, splits it, refunds an old charge, charges on the new shards, and audits again;
+the ledger pages merge old and new entries newest first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from functions.credits.data.models import BALANCE_SK, BalanceItem, ChargeRecordItem, account_pk, request_pk
+from functions.credits.settings import Settings
+from functions.credits.store.dynamodb import DynamoDBCreditsStore
+from functions.credits.store.rebalancer import ShardRebalancer
+from functions.credits.store.records import Charged, ChargeIntent
+from ops.audit import DynamoDBCredentials, run_audit
+from tests.integration.sellers.helpers import new_request_id
+from tests.integration.sharding.helpers import ledger_entries_per_shard, shard_balances
+
+pytestmark = pytest.mark.dynamodb
+
+FundedKey = Callable[..., tuple[str, str]]
+
+
+def _audit(settings: Settings, account_id: str) -> tuple[int | None, int]:
+    report = run_audit(settings, credentials=DynamoDBCredentials("local", "local"))
+    assert report.ok, report.mismatches
+    totals = next(account for account in report.accounts if account.account_id == account_id)
+    return totals.balance, totals.ledger_sum
+
+
+def test_an_old_account_keeps_its_history_and_moves_onto_shards(
+    funded_key: FundedKey, credits_settings: Settings, rebalancer: ShardRebalancer
+) -> None:
+    store = DynamoDBCreditsStore(credits_settings)
+    account_id, _ = funded_key(100)
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    old_requests = [new_request_id() for _ in range(10)]
+    for minute, request_id in enumerate(old_requests):
+        intent = ChargeIntent(
+            account_id, "k-old", request_id, 2, "GET", "/o", 2, start + timedelta(seconds=minute)
+        )
+        assert isinstance(store.charge(intent), Charged)
+    # As the old code left them: no layout on the balance item, no shard on the charge records.
+    old_balance = BalanceItem.get(account_pk(account_id), BALANCE_SK, consistent_read=True)
+    assert old_balance.shard_count is None
+    assert old_balance.shard_peak is None
+    record = ChargeRecordItem.get(request_pk(old_requests[0]), "charge", consistent_read=True)
+    assert record.shard is None
+    assert _audit(credits_settings, account_id) == (80, 80)
+
+    assert rebalancer.set_count(account_id, 4)
+    assert rebalancer.rebalance(account_id)
+    old_charge = store.get_charge(old_requests[0])
+    assert old_charge is not None
+    assert old_charge.shard == 0
+    assert not store.refund(old_charge, reason="origin_500", now=datetime.now(UTC)).replayed
+    for _ in range(20):
+        intent = ChargeIntent(account_id, "k-new", new_request_id(), 1, "GET", "/n", 1, datetime.now(UTC))
+        assert isinstance(store.charge(intent), Charged)
+    assert sum(shard_balances(account_id)) == 80 + 2 - 20
+    assert _audit(credits_settings, account_id) == (62, 62)
+    assert all(entries > 0 for entries in ledger_entries_per_shard(account_id))
+
+    pages, cursor = [], None
+    while True:
+        page = store.ledger_page(
+            account_id,
+            start=start - timedelta(days=1),
+            end=datetime.now(UTC) + timedelta(minutes=1),
+            limit=7,
+            cursor=cursor,
+        )
+        pages.extend(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert len(pages) == 1 + 10 + 1 + 20  # the grant, old charges, the refund, new charges
+    assert len({entry.entry_id for entry in pages}) == len(pages)
+    times = [entry.created_at for entry in pages]
+    assert times == sorted(times, reverse=True)
+    assert sum(entry.amount for entry in pages) == 62
