@@ -9,6 +9,7 @@ import pytest
 
 from local.dynamodb_capacity.item_size import item_size, read_units, write_units
 from local.dynamodb_capacity.metering import (
+    WHOLE_TABLE,
     IndexSchema,
     KnownItems,
     MeteringContext,
@@ -191,3 +192,39 @@ def test_unit_helpers_match_the_documented_examples() -> None:
     assert write_units(3500) == 4
     assert read_units(3500, consistent=True) == 1.0
     assert read_units(10 * 1024, consistent=False) == 1.5
+
+
+def test_a_batch_rounds_each_item_on_its_own() -> None:
+    """The documented example: 1.5 KB and 6.5 KB items in one BatchGetItem cost 4 KB + 8 KB."""
+    small, large = padded_item("a", 1536), padded_item("b", 6656)
+    params = {
+        "RequestItems": {
+            "credits": {
+                "Keys": [{"pk": small["pk"], "sk": small["sk"]}, {"pk": large["pk"], "sk": large["sk"]}],
+                "ConsistentRead": True,
+            }
+        }
+    }
+    charges = meter_read("BatchGetItem", params, {"Responses": {"credits": [large, small]}}, context())
+    assert units(charges, "read") == {Partition("credits", "S:a"): 1.0, Partition("credits", "S:b"): 2.0}
+
+
+def test_batch_writes_are_charged_per_item_and_partition() -> None:
+    params = {
+        "RequestItems": {
+            "credits": [
+                {"PutRequest": {"Item": padded_item("a", 2000)}},
+                {"DeleteRequest": {"Key": {"pk": s("b"), "sk": s("x")}}},
+            ]
+        }
+    }
+    assert units(meter_write("BatchWriteItem", params, context())) == {
+        Partition("credits", "S:a"): 2.0,
+        Partition("credits", "S:b"): 1.0,
+    }
+
+
+def test_a_scan_is_metered_against_the_whole_table() -> None:
+    items = [padded_item(name, 3000) for name in "abc"]  # 9,000 bytes: 3 units, half when eventual
+    charges = meter_read("Scan", {"TableName": "credits"}, {"Items": items}, context())
+    assert units(charges, "read") == {Partition("credits", WHOLE_TABLE): 1.5}
