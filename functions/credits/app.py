@@ -31,6 +31,7 @@ from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.credits.errors import CreditsError, ServiceBusy
+from functions.credits.regions.void_notices import VoidNoticeBook
 from functions.credits.routes.accounts import accounts_router, keys_router
 from functions.credits.routes.common import error_response
 from functions.credits.routes.credits import credits_router
@@ -122,8 +123,13 @@ def _configure_openapi(app: APIGatewayRestResolver) -> None:
     )
 
 
-def build_resolver(service: CreditsService) -> APIGatewayRestResolver:
-    """The resolver: OpenAPI settings, the error mapping, and one router per area."""
+def build_resolver(
+    service: CreditsService, *, void_notices: VoidNoticeBook | None = None, region: str | None = None
+) -> APIGatewayRestResolver:
+    """The resolver: OpenAPI settings, the error mapping, and one router per area.
+
+    ``void_notices``/``region``: a credits region's book of void notices (issue 15).
+    """
     app = APIGatewayRestResolver(enable_validation=True)
     _configure_openapi(app)
     _register_error_handlers(app)
@@ -131,7 +137,7 @@ def build_resolver(service: CreditsService) -> APIGatewayRestResolver:
         accounts_router(service),
         keys_router(service),
         credits_router(service),
-        edge_router(service),
+        edge_router(service, void_notices, region),
         sellers_router(service.sellers),  # sellers (issue 16)
     ):
         app.include_router(router)
@@ -167,8 +173,10 @@ def _body_size(event: Mapping[str, Any]) -> int:
 class CreditsApi:
     """One Lambda container's API: the resolver plus checks that must run before it."""
 
-    def __init__(self, service: CreditsService, settings: Settings) -> None:
-        self.resolver = build_resolver(service)
+    def __init__(
+        self, service: CreditsService, settings: Settings, void_notices: VoidNoticeBook | None = None
+    ) -> None:
+        self.resolver = build_resolver(service, void_notices=void_notices, region=settings.region)
         self._max_body_bytes = settings.max_body_bytes
 
     def handle(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from functions.credits.regions.void_notices import VoidNoticeBook, post_void_notice
 from functions.credits.routes.common import ERROR_RESPONSES, new_router
 from functions.credits.schemas import AuthorizeRequest, Decision, Refund, RefundRequest
 from functions.credits.service import CreditsService
 from functions.credits.telemetry import logger, tracer
 
 
-def edge_router(service: CreditsService) -> APIGatewayRouter:
+def edge_router(
+    service: CreditsService, void_notices: VoidNoticeBook | None = None, region: str | None = None
+) -> APIGatewayRouter:
+    """``void_notices``: regional credits (issue 15); a retry from another region posts a notice."""
     router = new_router()
 
     @router.post(
@@ -20,6 +24,9 @@ def edge_router(service: CreditsService) -> APIGatewayRouter:
         responses=ERROR_RESPONSES,
     )
     def authorize(request: AuthorizeRequest) -> Decision:
+        if void_notices is not None and request.retry_of_region not in (None, region):
+            # Before the charge: the region named may hold an earlier attempt's charge.
+            post_void_notice(void_notices, request.request_id, request.retry_of_region, region)
         decision = service.authorize(request)
         tracer.put_annotation("decision", decision.decision)
         # Allows at DEBUG: every one is in the ledger already (request id, key, path, bytes) and
