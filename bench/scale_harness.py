@@ -118,7 +118,11 @@ def _catalog_settings(dynamodb_endpoint: str, suffix: str, region: str) -> Catal
 
 @contextmanager
 def scale_credits(
-    dynamodb_endpoint: str, *, catalog_paths: tuple[str, ...] = (), region: str = LOCAL_REGION
+    dynamodb_endpoint: str,
+    *,
+    catalog_paths: tuple[str, ...] = (),
+    region: str = LOCAL_REGION,
+    settings_environment: Mapping[str, str] | None = None,
 ) -> Iterator[ScaleCredits]:
     """Fresh tables (and a catalog holding ``catalog_paths``, if any) and the service on them.
 
@@ -136,6 +140,8 @@ def scale_credits(
         ),
         "POWERTOOLS_METRICS_NAMESPACE": "edgemeter-bench",
         "POWERTOOLS_SERVICE_NAME": "credits",
+        # More of the service's settings, as the Lambda's environment gives them (e.g. its attempts).
+        **(settings_environment or {}),
     }
     catalog = _catalog_settings(dynamodb_endpoint, suffix, region) if catalog_paths else None
     if catalog is not None:
