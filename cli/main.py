@@ -172,6 +172,15 @@ def key_scope(methods: str | None, prefixes: list[str] | None) -> dict[str, list
     return scope or None
 
 
+def describe_scope(scope: dict[str, list[str]] | None) -> str:
+    """``{"methods": ["GET"], "prefixes": ["/a/"]}`` -> ``GET /a/``; no scope: ``any``."""
+    if not scope:
+        return "any"
+    methods = ",".join(scope.get("methods") or []) or "any method"
+    prefixes = ",".join(scope.get("prefixes") or []) or "any path"
+    return f"{methods} {prefixes}"
+
+
 def _future_time(value: str | None) -> str | None:
     if value is None:
         return None
@@ -199,6 +208,8 @@ def keys_list(
         table.add_column("status", no_wrap=True)
         for time_column in ("created_at", "expires_at", "revoked_at"):
             table.add_column(time_column, no_wrap=True)
+        table.add_column("scope", overflow="fold")
+        table.add_column("spend_limit", justify="right", no_wrap=True)
         for key in document.get("keys", []):
             table.add_row(
                 key["key_id"],
@@ -207,6 +218,8 @@ def keys_list(
                 short_time(key.get("created_at") or ""),
                 short_time(key.get("expires_at") or ""),
                 short_time(key.get("revoked_at") or ""),
+                describe_scope(key.get("scope")),
+                "" if key.get("spend_limit") is None else str(key["spend_limit"]),
             )
         stdout.print(table)
         if document.get("next_cursor"):

@@ -266,3 +266,16 @@ def test_an_unreachable_api_exits_3_and_a_refused_signature_4() -> None:
     result = denied.invoke("accounts", "list")
     assert result.exit_code == EXIT_DENIED
     assert "access denied" in result.stderr
+
+
+def test_keys_list_shows_each_keys_scope_and_spend_limit(api: FakeCreditsApi) -> None:
+    key = {"key_id": "key_1", "name": "r", "status": "active", "created_at": "2026-12-05T08:00:00Z"}
+    scoped = {**key, "scope": {"methods": ["GET", "HEAD"], "prefixes": ["/reports/"]}, "spend_limit": 500}
+    unscoped = {**key, "key_id": "key_2", "scope": None, "spend_limit": None}
+    api.reply("GET", f"/v1/accounts/{ACCOUNT}/keys", 200, {"keys": [scoped, unscoped], "next_cursor": None})
+    result = api.invoke("keys", "list", ACCOUNT)
+    assert result.exit_code == 0, result.stderr
+    rows = {line.split()[1]: line for line in result.stdout.splitlines() if "key_" in line}
+    assert "GET,HEAD /reports/" in rows["key_1"]
+    assert "500" in rows["key_1"]
+    assert "any" in rows["key_2"]
