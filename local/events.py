@@ -29,7 +29,7 @@ from functions.account_events.publishers import (
     PublishError,
     WebhookPublisher,
 )
-from functions.account_events.stream_records import derive_events
+from functions.account_events.stream_records import MalformedStreamRecord, derive_events
 from functions.credits.data.models import STREAM_VIEW_TYPE
 from local.config import LocalConfig
 from local.credits_environment import credits_settings
@@ -188,16 +188,21 @@ class EventRelay:
         """Publish the events of the waiting records, then of ``records``; return what was published."""
         queue = [*self._waiting, *records]
         delivered: list[AccountEvent] = []
+        self._waiting = []
         for position, record in enumerate(queue):
-            events = derive_events(record)
+            try:
+                events = derive_events(record)
+            except MalformedStreamRecord as error:
+                # It would fail the same way every time: skip it rather than stop the stream.
+                logger.error("skipped a stream record: %s", error)
+                continue
             try:
                 self.publisher.publish(events)
             except PublishError as error:
                 logger.warning("events not delivered yet, will retry: %s", error)
                 self._waiting = queue[position:]
-                return delivered
+                break
             delivered.extend(events)
-        self._waiting = []
         self.published += len(delivered)
         return delivered
 

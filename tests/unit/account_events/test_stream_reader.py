@@ -142,3 +142,13 @@ def test_the_relay_keeps_records_whose_events_failed_and_sends_them_first_next_t
     assert [event.detail["threshold"] for event in delivered] == [100, 10]
     assert [event.type for event in publisher.delivered] == [EventType.BALANCE_LOW, EventType.BALANCE_LOW]
     assert relay.published == 2
+
+
+def test_the_relay_skips_a_malformed_record_and_goes_on() -> None:
+    publisher = FailingOnce()
+    publisher.calls = 1  # accepts from the start
+    broken = balance_update("a", 101, 99, [100])
+    del broken["dynamodb"]["Keys"]
+    crossing = balance_update("a", 101, 99, [100])
+    delivered = EventRelay(publisher).relay([broken, crossing])
+    assert [event.type for event in delivered] == [EventType.BALANCE_LOW]
