@@ -1,0 +1,84 @@
+"""Billing reads over every region (issue 15 §5): one account's balance split, merged ledger, usage.
+
+Home fans out to each region's store: the balance is home + every region + transfers in flight,
+with the per-region split shown; ledger entries of every region are merged newest first; usage
+counts what viewers were charged and leaves transfers out (they move credit, they do not spend it).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from functions.credits.regions.transfers import TRANSFER_METHOD, TransferCoordinator
+from functions.credits.store.protocol import CreditsStore
+from functions.credits.store.records import LedgerKind, LedgerRecord
+
+_PAGE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class RegionalBalance:
+    by_region: dict[str, int]
+    in_flight: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_region.values()) + self.in_flight
+
+
+def regional_balance(
+    stores: Mapping[str, CreditsStore], coordinator: TransferCoordinator, account_id: str
+) -> RegionalBalance:
+    """The account's credit everywhere: each region's balance, and what is between regions."""
+    in_flight = sum(record.amount for record in coordinator.in_flight(account_id))
+    return RegionalBalance(
+        by_region={region: store.get_balance(account_id) or 0 for region, store in stores.items()},
+        in_flight=in_flight,
+    )
+
+
+def _region_entries(
+    region: str, store: CreditsStore, account_id: str, start: datetime, end: datetime
+) -> Iterator[tuple[str, LedgerRecord]]:
+    cursor: str | None = None
+    while True:
+        page = store.ledger_page(account_id, start=start, end=end, limit=_PAGE, cursor=cursor)
+        for entry in page.items:
+            yield region, entry
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+def merged_ledger(
+    stores: Mapping[str, CreditsStore], account_id: str, *, start: datetime, end: datetime
+) -> Iterator[tuple[str, LedgerRecord]]:
+    """Every region's entries in [start, end), newest first, each with its region (a k-way merge)."""
+    streams = [_region_entries(region, store, account_id, start, end) for region, store in stores.items()]
+    return heapq.merge(*streams, key=lambda pair: pair[1].created_at, reverse=True)
+
+
+def is_transfer(entry: LedgerRecord) -> bool:
+    """A transfer's debit or credit: money moving between regions, not spent."""
+    return entry.method == TRANSFER_METHOD or entry.request_id.startswith("grant:transfer:")
+
+
+def regional_usage(
+    stores: Mapping[str, CreditsStore], account_id: str, *, start: datetime, end: datetime
+) -> dict[str, int]:
+    """Credits viewers spent per region in [start, end): charges less their refunds, no transfers."""
+    spent = dict.fromkeys(stores, 0)
+    for region, entry in merged_ledger(stores, account_id, start=start, end=end):
+        if is_transfer(entry) or entry.reason == "transfer_reversed":
+            continue
+        if entry.kind in (LedgerKind.CHARGE, LedgerKind.REFUND):
+            spent[region] -= entry.amount
+    return spent
+
+
+def ledger_total(stores: Mapping[str, CreditsStore], account_id: str, start: datetime, end: datetime) -> int:
+    """The signed sum of every region's ledger: what the audit compares with the balance total."""
+    return sum(entry.amount for _, entry in merged_ledger(stores, account_id, start=start, end=end))

@@ -1,0 +1,58 @@
+"""Authorize in a credits region, and never deny while the account has credit anywhere (issue 15).
+
+A region charges from its own shards. When they are short the request pays the far round trip
+once: credit is gathered into this region by transfers (from home first, then from the other
+regions) and the charge is tried again with the same request id. ``insufficient_credits`` is the
+answer only when home and every region together are short.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from functions.credits.regions.transfers import TransferCoordinator, TransferState
+from functions.credits.schemas import AuthorizeRequest, Decision, DenialReason
+from functions.credits.service import CreditsService
+from functions.credits.store.protocol import CreditsStore
+
+
+class RegionalAuthorizer:
+    """Each region's ``CreditsService`` plus the transfers that refill a short region on demand."""
+
+    def __init__(
+        self,
+        *,
+        services: Mapping[str, CreditsService],
+        stores: Mapping[str, CreditsStore],
+        coordinator: TransferCoordinator,
+        home: str,
+    ) -> None:
+        self._services = dict(services)
+        self._stores = dict(stores)
+        self._coordinator = coordinator
+        self._home = home
+
+    def authorize(self, region: str, request: AuthorizeRequest) -> Decision:
+        decision = self._services[region].authorize(request)
+        if decision.reason != DenialReason.INSUFFICIENT_CREDITS or decision.account_id is None:
+            return decision
+        if not self.gather(region, decision.account_id, decision.price):
+            return decision
+        return self._services[region].authorize(request)
+
+    def gather(self, region: str, account_id: str, price: int) -> bool:
+        """Bring ``region``'s balance up to ``price`` by transfers; False when every region is short."""
+        donors = [self._home, *sorted(r for r in self._stores if r not in (self._home, region))]
+        for donor in donors:
+            held = self._stores[region].get_balance(account_id) or 0
+            if held >= price:
+                return True
+            if donor == region:
+                continue
+            available = self._stores[donor].get_balance(account_id) or 0
+            amount = min(price - held, available)
+            if amount > 0:
+                record = self._coordinator.start(account_id, donor, region, amount)
+                if record.state is not TransferState.DONE:
+                    continue
+        return (self._stores[region].get_balance(account_id) or 0) >= price
