@@ -308,6 +308,7 @@ class EdgemeterStack(Stack):
             distribution_id=self.distribution.distribution.distribution_id,
             alarm_email=self.settings.alarm_email,
         )
+        self.account_events.notify(self.monitoring.alarm_topic)
         self.cdn_alarms = CdnAlarms(
             self,
             "CdnAlarms",

@@ -11,12 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -34,6 +37,8 @@ ACCOUNT_EVENTS_SERVICE_NAME = "edgemeter-account-events"
 # goes to the failed-records queue; the stream keeps records 24 hours.
 STREAM_RETRY_ATTEMPTS = 5
 STREAM_BATCH_SIZE = 100
+# The consumer's IteratorAge above which events count as late (milliseconds).
+STREAM_LAG_ALARM_MS = 5 * 60 * 1000
 
 # Lambda event filtering: only the items events are made from reach the function, so ledger
 # entries, charge/refund/grant records and rate-limit buckets (most of the writes) cost no
@@ -82,6 +87,7 @@ class AccountEventsInfra(Construct):
             (credits_table, CREDITS_STREAM_FILTER),
         ):
             self._consume_stream(table, stream_filter)
+        self.alarms = self._build_alarms()
         self._acknowledge_findings()
         CfnOutput(self, "EventBusName", value=self.bus.event_bus_name, description="account events bus")
         CfnOutput(self, "EventBusArn", value=self.bus.event_bus_arn)
@@ -129,6 +135,41 @@ class AccountEventsInfra(Construct):
                 "POWERTOOLS_LOG_LEVEL": "INFO",
             },
         )
+
+    def _build_alarms(self) -> list[cloudwatch.Alarm]:
+        """Events lost (a batch gave up on) or late (the consumer is falling behind the streams)."""
+        given_up = cloudwatch.Alarm(
+            self,
+            "FailedRecordsAlarm",
+            alarm_description="Account events were not published: a stream batch is on the failed-records "
+            "queue (its records stay in the stream for 24 hours; replay them)",
+            metric=self.failed_records.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(5), statistic="Maximum"
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        behind = cloudwatch.Alarm(
+            self,
+            "IteratorAgeAlarm",
+            alarm_description="Account events are over 5 minutes late: the stream consumer is falling behind "
+            "or failing",
+            metric=self.function.metric("IteratorAge", period=Duration.minutes(5), statistic="Maximum"),
+            threshold=STREAM_LAG_ALARM_MS,
+            evaluation_periods=3,
+            datapoints_to_alarm=2,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        return [given_up, behind]
+
+    def notify(self, topic: sns.ITopic) -> None:
+        """Send this construct's alarms (and their recoveries) to ``topic``."""
+        for alarm in self.alarms:
+            alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
+            alarm.add_ok_action(cloudwatch_actions.SnsAction(topic))
 
     def _consume_stream(self, table: dynamodb.ITable, stream_filter: dict[str, Any]) -> None:
         """An event source mapping on ``table``'s stream (which also grants reading that stream)."""

@@ -27,6 +27,7 @@ from stacks.bundling import LambdaCpu
 from stacks.constructs.account_events import (
     ACCOUNT_EVENTS_HANDLER,
     CREDITS_STREAM_FILTER,
+    STREAM_LAG_ALARM_MS,
     STREAM_RETRY_ATTEMPTS,
     USERS_STREAM_FILTER,
     AccountEventsInfra,
@@ -166,6 +167,26 @@ def test_least_privilege_put_events_on_its_bus_and_stream_reads_only(template: T
     list_streams = [statement for statement in statements if "dynamodb:ListStreams" in _actions(statement)]
     assert [_actions(statement) for statement in list_streams] == [["dynamodb:ListStreams"]]
     assert all(not action.startswith("events:") or action == "events:PutEvents" for action in every_action)
+
+
+def test_alarms_on_given_up_batches_and_on_a_consumer_falling_behind(template: Template) -> None:
+    queue_id = _logical_id(template, "AWS::SQS::Queue", "AccountEventsFailedRecords")
+    alarms = template.find_resources("AWS::CloudWatch::Alarm")
+    by_metric = {alarm["Properties"]["MetricName"]: alarm["Properties"] for alarm in alarms.values()}
+    assert set(by_metric) == {"ApproximateNumberOfMessagesVisible", "IteratorAge"}
+    given_up = by_metric["ApproximateNumberOfMessagesVisible"]
+    assert given_up["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}]
+    assert given_up["Threshold"] == 1
+    assert by_metric["IteratorAge"]["Threshold"] == STREAM_LAG_ALARM_MS
+
+
+def test_the_composed_app_sends_the_events_alarms_to_the_alarm_topic(s3_app: SynthesizedApp) -> None:
+    alarms = s3_app.main.find_resources("AWS::CloudWatch::Alarm")
+    mine = [alarm for logical_id, alarm in alarms.items() if logical_id.startswith("AccountEvents")]
+    assert len(mine) == 2
+    for alarm in mine:
+        (action,) = alarm["Properties"]["AlarmActions"]
+        assert action["Ref"].startswith("MonitoringAlarmTopic")
 
 
 def test_cdk_nag_suppressions_are_only_the_named_ones(template: Template) -> None:
