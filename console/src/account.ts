@@ -37,6 +37,9 @@ function summary(account: Account, api: CreditsClient, canWrite: boolean, onChan
     for (const [region, credits] of Object.entries(account.balance_by_region)) {
       split.appendChild(h("li", {}, h("span", { class: "mono" }, region), `: ${credits.toLocaleString("en")}`));
     }
+    if (account.balance_in_flight) {
+      split.appendChild(h("li", {}, `in flight between regions: ${account.balance_in_flight.toLocaleString("en")}`));
+    }
     facts.append(h("dt", {}, "Balance by region"), h("dd", {}, split));
   }
   const actions = h("div", { class: "actions" });

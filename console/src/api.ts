@@ -16,6 +16,8 @@ export interface Account {
   alert_thresholds?: number[] | null;
   // Rendered when the API provides the per-region split of the balance (regional credits).
   balance_by_region?: Record<string, number> | null;
+  // Credits moving between regions at the time of the read (counted in the balance).
+  balance_in_flight?: number | null;
 }
 
 export interface AccountPage {

@@ -361,21 +361,22 @@ def test_usage_per_day_and_the_per_region_balance_split(
     console: ConsolePage, admin_api: CreditsApiClient
 ) -> None:
     account_id = _account(admin_api, f"regions-{_tag()}", credits=30)
-    split = {"eu-west-1": 20, "ap-northeast-1": 10}
+    split = {"eu-west-1": 20, "ap-northeast-1": 5}  # + 5 in flight = the balance of 30
 
     def with_region_split(route: Any) -> None:
         # The split appears once regional credits exist; until then the page is given one.
         reply = route.fetch()
         account = reply.json()
-        route.fulfill(response=reply, json={**account, "balance_by_region": split})
+        route.fulfill(response=reply, json={**account, "balance_by_region": split, "balance_in_flight": 5})
 
     console.page.route(f"**/v1/accounts/{account_id}", with_region_split)
     console.open(f"/accounts/{account_id}")
     page = console.page
     regions = page.locator("ul.regions li")
-    expect(regions).to_have_count(2)
+    expect(regions).to_have_count(3)
     expect(regions.nth(0)).to_have_text("eu-west-1: 20")
-    expect(regions.nth(1)).to_have_text("ap-northeast-1: 10")
+    expect(regions.nth(1)).to_have_text("ap-northeast-1: 5")
+    expect(regions.nth(2)).to_have_text("in flight between regions: 5")
 
     page.get_by_label("Buckets").select_option("day")
     page.get_by_role("button", name="Show period").click()
