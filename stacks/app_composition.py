@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from aws_cdk import App, Tags
 
 from stacks.bundling import python_lambda_code
+from stacks.constructs.billing_console import BillingConsoleStack, BillingStaffPolicies
+from stacks.constructs.credits_api import API_STAGE_NAME
 from stacks.constructs.regional_credits import RegionalCreditsStack
 from stacks.edge_stack import EdgemeterEdgeStack
 from stacks.main_stack import (
@@ -25,6 +27,8 @@ from stacks.settings import EdgemeterSettings
 class EdgemeterStacks:
     main: EdgemeterStack
     edge: EdgemeterEdgeStack
+    # The billing console (issue 17): its own stack, next to the main one.
+    console: BillingConsoleStack
     # One per credits region of ``edgemeter:regions`` (issue 15); empty with one region.
     regional: tuple[RegionalCreditsStack, ...] = ()
 
@@ -49,10 +53,28 @@ def compose_edgemeter(
         lambda_code=lambda_code,
         regional_credits_api_urls={stack.region: stack.url for stack in regional},
     )
-    for stack in (main, edge, *regional):
+    console = _billing_console_stack(app, settings, main, account)
+    for stack in (main, edge, console, *regional):
         Tags.of(stack).add("application", "edgemeter")
     enable_aws_solutions_checks(app)
-    return EdgemeterStacks(main=main, edge=edge, regional=regional)
+    return EdgemeterStacks(main=main, edge=edge, console=console, regional=regional)
+
+
+def _billing_console_stack(
+    app: App, settings: EdgemeterSettings, main: EdgemeterStack, account: str | None
+) -> BillingConsoleStack:
+    """The console's stack; the staff groups' invoke policies go next to the API in the main stack."""
+    rest_api = main.credits_api.rest_api
+    staff = BillingStaffPolicies(main, "BillingStaff", rest_api=rest_api, stage_name=API_STAGE_NAME)
+    return BillingConsoleStack(
+        app,
+        "EdgemeterBillingConsole",
+        settings=settings,
+        rest_api=rest_api,
+        stage_name=API_STAGE_NAME,
+        staff_policies=staff.policies,
+        account=account,
+    )
 
 
 def _regional_credits_stacks(
