@@ -120,7 +120,7 @@ def measure(dynamodb_endpoint: str, *, requests: int) -> list[RegionalWait]:
     place = EdgePlace()
     waits = []
     with scale_credits(dynamodb_endpoint) as credits:
-        ((_, api_key),) = credits.funded_keys(1, 2 * requests * len(EDGE_REGIONS) + 20, "regional-wait")
+        ((_, api_key),) = credits.funded_keys(1, 3 * requests * len(EDGE_REGIONS) + 20, "regional-wait")
         inner = HandlerTransport(credits.admin)
         latency = RegionLatency()
         transports: dict[str, CreditsTransport] = {

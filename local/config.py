@@ -106,6 +106,9 @@ class LocalConfig(_Strict):
     # Account events (local/events.py): POSTed to this URL when set, else appended to
     # <data_dir>/events.jsonl for `edgemeter events --follow`.
     events_webhook_url: HttpUrl | None = None
+    # Regional credits (issue 15, local/multi_region.py): a credits server per region, from this port up.
+    credits_regions: list[str] = Field(default_factory=list)
+    regional_credits_port: Port = 8091
 
     @property
     def cdn_url(self) -> str:

@@ -17,6 +17,13 @@ from functions.edge_auth.settings import MAX_AUTHORIZE_BUDGET_MS
 from local.cdn.containers import ContainerSetup
 from local.cdn.events import EventType
 from local.config import LocalConfig
+from local.multi_region import (
+    CURRENT_EDGE_REGION,
+    from_local_edge_region,
+    regional_edge_settings,
+    regional_transports,
+)
+from local.regions import RegionLatency
 
 # The triggers edgemeter associates with its distribution (stacks/ does the same in AWS): the key
 # check and the refund always; the origin signer only in front of an S3-compatible custom origin.
@@ -47,6 +54,10 @@ def edge_settings_document(config: LocalConfig) -> dict[str, Any]:
         # 5 s budget is enforced by the CDN as in AWS.
         "authorize_budget_ms": MAX_AUTHORIZE_BUDGET_MS,
     }
+    regional = regional_edge_settings(config)
+    if regional:
+        # Regional credits (issue 15): each region's local credits server, the order per edge region.
+        document["regional_credits"] = regional
     for name, value in config.edge_settings.items():
         if isinstance(value, dict) and isinstance(document.get(name), dict):
             document[name] = {**document[name], **value}
@@ -67,9 +78,21 @@ def configure_container(config_json: str) -> dict[str, Callable[[Any, Any], Any]
 
     config = LocalConfig.model_validate_json(config_json)
     credentials = static_credentials(config.credentials.access_key_id, config.credentials.secret_access_key)
-    runtime.configure(parse_settings(edge_settings_document(config)), credentials_loader=lambda: credentials)
+    settings = parse_settings(edge_settings_document(config))
+    if config.credits_regions:
+        home_transport, transports = regional_transports(config, RegionLatency())
+        runtime.configure(
+            settings,
+            transport=home_transport,
+            regional_transports=transports,
+            credentials_loader=lambda: credentials,
+            edge_region=lambda: CURRENT_EDGE_REGION.get() or config.region,
+        )
+    else:
+        runtime.configure(settings, credentials_loader=lambda: credentials)
     handlers: dict[str, Callable[[Any, Any], Any]] = {
-        str(EventType.VIEWER_REQUEST): viewer_request.handler,
+        # The local-only edge-region header is read and removed before the handler sees the request.
+        str(EventType.VIEWER_REQUEST): from_local_edge_region(viewer_request.handler),
         str(EventType.ORIGIN_RESPONSE): origin_response.handler,
     }
     if origin_kind(config) == "custom":

@@ -40,6 +40,7 @@ from local.config import LocalConfig, build_config
 from local.credits_environment import credits_settings
 from local.dynamodb_local import PROJECT_ROOT, DynamoDBLocal
 from local.events import AccountEventsPump, local_events_destination, start_local_events
+from local.multi_region import regional_configs, regional_credits_table, validate_regions
 from local.processes import port_is_open, start_child, stop_process_group, wait_until
 
 STARTUP_TIMEOUT_SECONDS = 120.0
@@ -85,10 +86,10 @@ class LocalSystem:
     def log_dir(self) -> Path:
         return self.config.data_dir / "logs"
 
-    def child_environment(self) -> dict[str, str]:
+    def child_environment(self, config: LocalConfig | None = None) -> dict[str, str]:
         environment = {
             **os.environ,
-            **self.config.to_env(),
+            **(config or self.config).to_env(),
             "PYTHONUNBUFFERED": "1",
             # The children never need real AWS credentials; make sure they cannot find any.
             "AWS_ACCESS_KEY_ID": self.config.credentials.access_key_id,
@@ -100,10 +101,16 @@ class LocalSystem:
         environment.pop("AWS_PROFILE", None)
         return environment
 
-    def start_python_child(self, name: str, module: str, port: int) -> None:
+    def start_python_child(
+        self, name: str, module: str, port: int, config: LocalConfig | None = None
+    ) -> None:
+        """``config``: the child's own config when it differs from the runtime's (a credits region)."""
         log_path = self.log_dir / f"{name}.log"
         process = start_child(
-            [sys.executable, "-m", module], env=self.child_environment(), log_path=log_path, cwd=PROJECT_ROOT
+            [sys.executable, "-m", module],
+            env=self.child_environment(config),
+            log_path=log_path,
+            cwd=PROJECT_ROOT,
         )
         self.children[name] = process
         try:
@@ -143,6 +150,11 @@ class LocalSystem:
             self.start_python_child("origin", "local.origin_server", config.origin_port)
         _ensure_bucket(config)
         self.start_python_child("credits", "local.credits_server", config.credits_port)
+        # Regional credits (issue 15): one more credits server per region, its own credits table.
+        for region, regional in regional_configs(config).items():
+            self.start_python_child(
+                f"credits-{region}", "local.credits_server", regional.credits_port, regional
+            )
         self.start_python_child("cdn", "local.cdn", config.cdn_port)
 
     def stop(self) -> None:
@@ -185,6 +197,12 @@ def _create_tables(config: LocalConfig) -> None:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", config.credentials.access_key_id)
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", config.credentials.secret_access_key)
     create_tables(credits_settings(config))
+    for regional in regional_configs(config).values():
+        create_tables(
+            credits_settings(regional).model_copy(
+                update={"credits_table": regional_credits_table(regional.region)}
+            )
+        )
 
 
 def _s3_client(config: LocalConfig) -> Any:
@@ -372,6 +390,13 @@ def main(  # noqa: PLR0917 - typer maps each command-line option to one paramete
         str | None,
         typer.Option("--events-webhook", help="POST account events here instead of the events log"),
     ] = None,
+    credits_regions: Annotated[
+        str | None,
+        typer.Option(
+            "--credits-regions",
+            help="regional credits: credits regions besides home, comma-separated (us-east-1,ap-northeast-1)",
+        ),
+    ] = None,
     no_demo: Annotated[
         bool, typer.Option("--no-demo", help="do not seed the demo account and objects")
     ] = False,
@@ -386,6 +411,9 @@ def main(  # noqa: PLR0917 - typer maps each command-line option to one paramete
         "origin_url": origin,
         "bucket": bucket,
         "events_webhook_url": events_webhook,
+        "credits_regions": [r.strip() for r in credits_regions.split(",") if r.strip()]
+        if credits_regions
+        else None,
     }
     if origin_access_key or origin_secret_key:
         overrides["origin_credentials"] = {
@@ -397,6 +425,7 @@ def main(  # noqa: PLR0917 - typer maps each command-line option to one paramete
     try:
         config = build_config(config_file, overrides)
         local_catalog_settings(config)  # fail at start, not in a child
+        validate_regions(config)
     except (ValueError, OSError) as error:
         typer.echo(f"invalid local configuration: {error}", err=True)
         raise typer.Exit(2) from None

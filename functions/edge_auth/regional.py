@@ -12,8 +12,9 @@ functions/shared/region_latency.py). ``RegionalCreditsClient`` has ``CreditsClie
   attempt gets an equal share of what is left of the regional budget, so three attempts, their
   voids and the viewer-request's own last void fit the 5 s limit. Only when no region answers
   does the caller get a ``CreditsUnavailableError`` (the viewer a 503).
-- **refund** goes to the regions in the same order until one finds the charge: a request id is
-  charged in at most one region (the others answer 404), and refunds are idempotent per id.
+- **refund** goes to the regions in the same order, then to the others, until one finds the
+  charge: a request id is charged in at most one region (the others answer 404), and refunds are
+  idempotent per id.
 
 Standard library only, like the rest of the edge package.
 """
@@ -111,7 +112,10 @@ class RegionalCreditsClient:
         """Refund in the region that charged: the first (in this edge's order) that finds the charge."""
         outcome = RefundOutcome(refunded=0, found=False, replayed=False)
         last_failure: CreditsUnavailableError | None = None
-        for region in self.regions_to_try():
+        ordered = self.regions_to_try()
+        # This edge's order first, then every other region: a refund must find the charge even
+        # when it runs where the order differs (origin-response, a local container).
+        for region in (*ordered, *(region for region in self._clients if region not in ordered)):
             if deadline - self._clock() < MIN_ATTEMPT_S:
                 break
             try:
