@@ -82,3 +82,54 @@ def regional_usage(
 def ledger_total(stores: Mapping[str, CreditsStore], account_id: str, start: datetime, end: datetime) -> int:
     """The signed sum of every region's ledger: what the audit compares with the balance total."""
     return sum(entry.amount for _, entry in merged_ledger(stores, account_id, start=start, end=end))
+
+
+@dataclass(frozen=True, slots=True)
+class RegionalAudit:
+    """One account across regions: what each region holds, what its ledger says, and the problems."""
+
+    balances: dict[str, int]
+    ledgers: dict[str, int]
+    in_flight: int
+    problems: list[str]
+
+    @property
+    def clean(self) -> bool:
+        return not self.problems
+
+
+def regional_audit(
+    stores: Mapping[str, CreditsStore],
+    coordinator: TransferCoordinator,
+    account_id: str,
+    *,
+    start: datetime,
+    end: datetime,
+) -> RegionalAudit:
+    """Per region: the ledger sums to the balance and the balance is not below zero. Across regions:
+    sum of balances + in flight = grants - spent (net of refunds); transfers cancel out."""
+    balances = {region: store.get_balance(account_id) or 0 for region, store in stores.items()}
+    ledgers: dict[str, int] = dict.fromkeys(stores, 0)
+    granted = spent = 0
+    for region, entry in merged_ledger(stores, account_id, start=start, end=end):
+        ledgers[region] += entry.amount
+        if is_transfer(entry) or entry.reason == "transfer_reversed":
+            continue
+        if entry.kind is LedgerKind.GRANT:
+            granted += entry.amount
+        else:
+            spent -= entry.amount
+    in_flight = sum(record.amount for record in coordinator.in_flight(account_id))
+    problems = [
+        f"{region}: ledger {ledgers[region]} != balance {balance}"
+        for region, balance in balances.items()
+        if ledgers[region] != balance
+    ]
+    problems += [
+        f"{region}: balance {balance} below zero" for region, balance in balances.items() if balance < 0
+    ]
+    if sum(balances.values()) + in_flight != granted - spent:
+        problems.append(
+            f"balances {sum(balances.values())} + in flight {in_flight} != granted {granted} - spent {spent}"
+        )
+    return RegionalAudit(balances=balances, ledgers=ledgers, in_flight=in_flight, problems=problems)

@@ -15,7 +15,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from functions.credits.regions.billing import is_transfer, ledger_total, regional_balance, regional_usage
+from functions.credits.regions.billing import (
+    is_transfer,
+    ledger_total,
+    regional_audit,
+    regional_balance,
+    regional_usage,
+)
 from functions.credits.regions.refills import SpendRateMeter, plan_refill
 from functions.credits.regions.regional_authorize import RegionalAuthorizer
 from functions.credits.regions.standing import apply_everywhere
@@ -103,6 +109,9 @@ def _audit(world: World) -> None:
         assert balance is not None
         assert balance >= 0, region
         assert ledger_total({region: store}, world.account_id, *ALL_TIME) == balance, region
+    start, end = ALL_TIME
+    audit = regional_audit(world.stores, world.coordinator, world.account_id, start=start, end=end)
+    assert audit.problems == []
 
 
 def test_three_regions_eight_threads_refills_returns_grants_refunds_and_a_revocation() -> None:
@@ -266,3 +275,22 @@ def test_a_target_region_down_mid_transfer_is_in_flight_then_settles() -> None:
 def _ledgers(world: World) -> dict[str, tuple[InMemoryCreditsStore, InMemoryTransferBook]]:
     books = world.coordinator._regions
     return {region: (world.stores[region], books[region].book) for region in REGIONS}  # type: ignore[misc]
+
+
+def test_the_audit_names_credit_that_is_nowhere() -> None:
+    world = World()
+    world.grant(20, "fund")
+    world.stores["us-east-1"].unavailable = True
+    world.coordinator.start(world.account_id, HOME, "us-east-1", 7)
+    world.stores["us-east-1"].unavailable = False
+    start, end = ALL_TIME
+    assert regional_audit(world.stores, world.coordinator, world.account_id, start=start, end=end).clean
+    # An auditor that cannot see the transfer books finds 7 credits neither held nor in flight.
+    blind = TransferCoordinator(
+        {
+            region: RegionLedgers(store=store, book=InMemoryTransferBook())
+            for region, store in world.stores.items()
+        }
+    )
+    audit = regional_audit(world.stores, blind, world.account_id, start=start, end=end)
+    assert audit.problems == ["balances 13 + in flight 0 != granted 20 - spent 0"]
