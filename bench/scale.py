@@ -56,6 +56,9 @@ DRIVER_SHORTFALL = 0.9
 # machine (20-50 ms each); at 1/1000 it takes 6/s. Its accounts are many, so none of their
 # partitions (1 WCU/s each at 1/1000, 4 WCU a charge) is the limit.
 HOT_OBJECT_SCALE_DIVISOR = 10
+# sharding (issue 14): (b) again on one account spread over this many balance shards (split and
+# evened before its trials, outside the limits), next to today's single-item layout.
+SHARDED_ACCOUNT_SHARDS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +111,7 @@ class ScaleFigures:
     baseline_wall_p50_ms: float
     baseline_wall_p99_ms: float
     region_waits: list[RegionWait] = field(default_factory=list)
+    one_sharded_account: RateSearch | None = None  # sharding (issue 14)
 
 
 def partition_kind(partition_key: str) -> str:
@@ -207,6 +211,18 @@ def warmed_driver(warm: Callable[[], object]) -> ThreadPoolExecutor:
     for future in [pool.submit(start) for _ in range(DRIVER_THREADS)]:
         future.result()
     return pool
+
+
+def _on_every_thread(pool: ThreadPoolExecutor, work: Callable[[], object]) -> None:
+    """Run ``work`` once on each of the driver's threads (each is one container)."""
+    everyone_started = threading.Barrier(DRIVER_THREADS)
+
+    def run() -> None:
+        everyone_started.wait(timeout=60)
+        work()
+
+    for future in [pool.submit(run) for _ in range(DRIVER_THREADS)]:
+        future.result()
 
 
 def _run_trial(
@@ -345,6 +361,40 @@ def search_one_account(
         with pool:
             return _search(
                 "one account",
+                layer,
+                limits,
+                new_charge,
+                pool=pool,
+                start_rate=ONE_ACCOUNT_START_RATE,
+                trial_seconds=trial_seconds,
+                bisections=bisections,
+            )
+
+
+def search_one_sharded_account(
+    dynamodb_endpoint: str, limits: PartitionLimits, *, shards: int, trial_seconds: float, bisections: int
+) -> RateSearch:
+    """(b) on the sharded layout (issue 14): each trial a fresh account split over ``shards``."""
+    with partition_capacity(limits) as layer, scale_credits(dynamodb_endpoint) as credits:
+        with layer.limits_paused():
+            ((_, warm_key),) = credits.funded_keys(1, 10_000, "sharded-account-warm")
+            pool = warmed_driver(lambda: credits.authorize(warm_key, "/scale/warm.bin"))
+            rebalancer = credits.shard_rebalancer()
+
+        def new_charge() -> Callable[[int], Authorization]:
+            with layer.limits_paused():
+                ((account_id, api_key),) = credits.funded_keys(1, 100_000, "one-sharded-account")
+                rebalancer.set_count(account_id, shards)
+                rebalancer.rebalance(account_id)
+                # Each container's first charge of an account it has not seen goes to shard 0 and
+                # learns the layout there (and caches the key): warm containers, as a hot account
+                # has, so the trial measures the steady state, not four containers' first charge.
+                _on_every_thread(pool, lambda: credits.authorize(api_key, "/scale/warm.bin"))
+            return lambda index: credits.authorize(api_key, f"/scale/object-{index % 10}.bin")
+
+        with pool:
+            return _search(
+                f"one account over {shards} balance shards",
                 layer,
                 limits,
                 new_charge,
@@ -522,6 +572,13 @@ def run_scale_bench(dynamodb_endpoint: str, limits: PartitionLimits, counts: Sca
         trial_seconds=counts.trial_seconds,
         bisections=counts.bisections,
     )
+    one_sharded_account = search_one_sharded_account(
+        dynamodb_endpoint,
+        limits,
+        shards=SHARDED_ACCOUNT_SHARDS,
+        trial_seconds=counts.trial_seconds,
+        bisections=counts.bisections,
+    )
     base_p50, base_p99, waits = measure_region_waits(dynamodb_endpoint, requests=counts.requests_per_region)
     return ScaleFigures(
         limits=limits.describe(),
@@ -531,4 +588,5 @@ def run_scale_bench(dynamodb_endpoint: str, limits: PartitionLimits, counts: Sca
         baseline_wall_p50_ms=base_p50,
         baseline_wall_p99_ms=base_p99,
         region_waits=waits,
+        one_sharded_account=one_sharded_account,
     )

@@ -27,6 +27,7 @@ from functions.credits.app import CreditsApi
 from functions.credits.data.tables import create_tables, delete_tables
 from functions.credits.handler import build_api
 from functions.credits.settings import settings_from_env
+from functions.credits.store.rebalancer import ShardRebalancer
 from functions.shared.environment_variables import (
     EDGEMETER_CREDITS_TABLE,
     EDGEMETER_DYNAMODB_ENDPOINT,
@@ -70,6 +71,11 @@ class ScaleCredits:
 
     def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         return self._api().handle(event, context)
+
+    def shard_rebalancer(self) -> ShardRebalancer:
+        """Splits and rebalances of balance shards (issue 14) on these tables."""
+        with scoped_environment(self.environment):
+            return ShardRebalancer(settings_from_env())
 
     @property
     def admin(self) -> InProcessCredits:

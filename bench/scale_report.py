@@ -58,6 +58,11 @@ def scale_rows(scale: ScaleFigures) -> list[Row]:
         )
     rows += [
         _search_row("one account", scale.one_account),
+        *(
+            [_search_row(scale.one_sharded_account.scenario, scale.one_sharded_account)]
+            if scale.one_sharded_account is not None
+            else []
+        ),
         _search_row("one hot object, many keys", scale.hot_object),
         Row(
             "scale",
@@ -83,7 +88,8 @@ def scale_rows(scale: ScaleFigures) -> list[Row]:
 
 def scale_document(scale: ScaleFigures) -> dict[str, Any]:
     document = asdict(scale)
-    for name in ("one_account", "hot_object"):
-        search: RateSearch = getattr(scale, name)
-        document[name]["real_rate"] = search.real_rate
+    for name in ("one_account", "hot_object", "one_sharded_account"):
+        search: RateSearch | None = getattr(scale, name)
+        if search is not None:
+            document[name]["real_rate"] = search.real_rate
     return document

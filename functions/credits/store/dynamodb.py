@@ -131,6 +131,7 @@ from functions.credits.store.records import (
 from functions.credits.store.shards import (
     LayoutCache,
     ShardLayout,
+    ShardTurns,
     add_source_debits,
     add_standing_copies,
     count_is,
@@ -138,7 +139,6 @@ from functions.credits.store.shards import (
     layout_of,
     plan_gather,
     read_shards,
-    shard_for_request,
     source_failed,
 )
 
@@ -399,6 +399,7 @@ class DynamoDBCreditsStore:
         self._settings = settings
         self._connection: Connection = bind_tables(settings)
         self._layouts = LayoutCache()
+        self._turns = ShardTurns()
 
     def _transaction(self) -> LabelledTransaction:
         return LabelledTransaction(self._connection)
@@ -493,9 +494,14 @@ class DynamoDBCreditsStore:
             with TransactGet(connection=self._connection) as snapshot:
                 key = snapshot.get(KeyByDigestItem, key_digest_pk(key_digest), KEY_BY_DIGEST_SK)
                 balance = snapshot.get(BalanceItem, account_pk(account_id), BALANCE_SK)
-            return KeyStanding(key=_key_record(key.get()), key_revocations=_key_revocations(balance.get()))
+            standing = KeyStanding(
+                key=_key_record(key.get()), key_revocations=_key_revocations(balance.get())
+            )
         except PynamoDBException:  # DoesNotExist included
             return None
+        # sharding (issue 14): shard 0 names the layout; a container warming a key learns it free.
+        self._layouts.put(account_id, layout_of(balance.get()))
+        return standing
 
     @_translated
     def list_keys(self, account_id: str, limit: int, cursor: str | None) -> Page[KeyRecord]:
@@ -643,7 +649,7 @@ class DynamoDBCreditsStore:
             return SpendLimitReached()  # more than the key may ever spend: no write can fit it
         for _ in range(_SHARD_ATTEMPTS):
             layout = self._layouts.get(intent.account_id)
-            shard = shard_for_request(intent.request_id, layout.count)
+            shard = self._turns.next_shard(layout.count)
             outcome = self._charge_shard(intent, shard, layout.count, {})
             if isinstance(outcome, _Short):
                 outcome = self._gather_and_charge(intent, shard, outcome)

@@ -51,6 +51,22 @@ def dynamodb_settings(request: pytest.FixtureRequest) -> Iterator[Settings]:
         delete_tables(settings)
 
 
+@pytest.fixture(scope="module")
+def sharded_dynamodb_settings(request: pytest.FixtureRequest) -> Iterator[Settings]:
+    """Tables of their own for the sharded variant (the tests reuse request ids like ``c-1``)."""
+    from functions.credits.data.tables import create_tables, delete_tables
+
+    settings: Settings = request.getfixturevalue("dynamodb_settings")
+    sharded = settings.model_copy(
+        update={"users_table": f"{settings.users_table}-s", "credits_table": f"{settings.credits_table}-s"}
+    )
+    with local_credentials():
+        create_tables(sharded)
+    yield sharded
+    with local_credentials():
+        delete_tables(sharded)
+
+
 @pytest.fixture(params=["memory", "dynamodb", "dynamodb-sharded"])
 def store(request: pytest.FixtureRequest) -> CreditsStore:
     """Typed as the Protocol: both implementations must satisfy it structurally (mypy checks).
@@ -64,9 +80,8 @@ def store(request: pytest.FixtureRequest) -> CreditsStore:
         return InMemoryCreditsStore()
     from functions.credits.store.dynamodb import DynamoDBCreditsStore
 
-    settings = request.getfixturevalue("dynamodb_settings")
     if request.param == "dynamodb-sharded":
         from tests.integration.sharding.stores import ShardedOnCreateStore
 
-        return ShardedOnCreateStore(settings, shards=4)
-    return DynamoDBCreditsStore(settings)
+        return ShardedOnCreateStore(request.getfixturevalue("sharded_dynamodb_settings"), shards=4)
+    return DynamoDBCreditsStore(request.getfixturevalue("dynamodb_settings"))

@@ -11,12 +11,12 @@ from functions.credits.data.models import BALANCE_SK, BalanceItem, balance_shard
 from functions.credits.store.shards import (
     MAX_SHARDS,
     ShardLayout,
+    ShardTurns,
     even_targets,
     layout_of,
     plan_gather,
     planned_count,
     rebalance_moves,
-    shard_for_request,
 )
 
 
@@ -27,14 +27,15 @@ def _shard(account_id: str, index: int, balance: int) -> BalanceItem:
 
 
 def test_an_unsharded_account_always_debits_shard_zero() -> None:
-    assert {shard_for_request(f"r{n}", 1) for n in range(100)} == {0}
+    turns = ShardTurns()
+    assert {turns.next_shard(1) for _ in range(100)} == {0}
 
 
-def test_request_ids_spread_evenly_and_a_retry_lands_where_it_did() -> None:
-    spread = Counter(shard_for_request(f"req-{n}", 8) for n in range(8000))
-    assert set(spread) == set(range(8))
-    assert min(spread.values()) > 850  # 1,000 each on average
-    assert shard_for_request("req-7", 8) == shard_for_request("req-7", 8)
+def test_a_container_takes_its_shards_in_turn_from_its_own_start() -> None:
+    turns = ShardTurns(start=5)
+    assert [turns.next_shard(4) for _ in range(6)] == [1, 2, 3, 0, 1, 2]
+    spread = Counter(turns.next_shard(8) for _ in range(800))
+    assert set(spread.values()) == {100}
 
 
 def test_shard_zero_keeps_today_key_and_others_leave_the_account_partition() -> None:
