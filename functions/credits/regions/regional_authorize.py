@@ -8,8 +8,10 @@ answer only when home and every region together are short.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 
+from functions.credits.regions.leases import LeaseBook, require_lease
 from functions.credits.regions.transfers import TransferCoordinator, TransferState
 from functions.credits.schemas import AuthorizeRequest, Decision, DenialReason
 from functions.credits.service import CreditsService
@@ -26,13 +28,21 @@ class RegionalAuthorizer:
         stores: Mapping[str, CreditsStore],
         coordinator: TransferCoordinator,
         home: str,
+        leases: Mapping[str, LeaseBook] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """``leases``: each credits region's standing lease (leases.py); home needs none."""
         self._services = dict(services)
         self._stores = dict(stores)
         self._coordinator = coordinator
         self._home = home
+        self._leases = dict(leases or {})
+        self._clock = clock
 
     def authorize(self, region: str, request: AuthorizeRequest) -> Decision:
+        """Raises ``LeaseLapsed`` (a 503: the edge tries the next region) in a region cut off from home."""
+        if region != self._home and region in self._leases:
+            require_lease(self._leases[region], self._clock())
         decision = self._services[region].authorize(request)
         if decision.reason != DenialReason.INSUFFICIENT_CREDITS or decision.account_id is None:
             return decision
