@@ -373,10 +373,13 @@ def _register_extensions() -> None:
     from ops.audit import DynamoDBCredentials  # noqa: PLC0415 - pulls in pynamodb
     from ops.audit_command import LocalDynamoDB  # noqa: PLC0415 - pulls in pynamodb
     from ops.audit_command import register as register_audit  # noqa: PLC0415 - pulls in pynamodb
+    from ops.shards_command import register as register_shards  # noqa: PLC0415 - pulls in pynamodb
 
     # The audit reads make run's DynamoDB Local unless told otherwise; ops does not import local/.
     local_credentials = DynamoDBCredentials(LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY)
-    register_audit(app, local_dynamodb=LocalDynamoDB(LOCAL_DYNAMODB_URL, local_credentials))
+    local_dynamodb = LocalDynamoDB(LOCAL_DYNAMODB_URL, local_credentials)
+    register_audit(app, local_dynamodb=local_dynamodb)
+    register_shards(app, local_dynamodb=local_dynamodb)  # sharding (issue 14)
     register_catalog(app)
     register_sellers(app, accounts_app)
     register_events(app)
