@@ -12,7 +12,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from functions.credits.data.models import UsersTableModel
+from functions.credits.data.models import CreditsTableModel, UsersTableModel
+from functions.shared.environment_variables import EDGEMETER_VOID_NOTICES_TABLE
 from stacks.bundling import LambdaCpu, PythonAssetSpec, python_lambda_code
 from stacks.constructs.account_events import AccountEventsInfra, account_events_asset_spec
 from stacks.constructs.cdn_alarms import CdnAlarms
@@ -24,7 +25,11 @@ from stacks.constructs.edge_functions import LAMBDA_PYTHON_VERSION, BakedEdgeFun
 from stacks.constructs.monitoring import Monitoring
 from stacks.constructs.object_catalog import ObjectCatalogInfra
 from stacks.constructs.origin_failover import OriginFailover
-from stacks.constructs.regional_users_table import GlobalModelTable, users_table_name
+from stacks.constructs.regional_users_table import (
+    GlobalModelTable,
+    users_table_name,
+    void_notices_table_name,
+)
 from stacks.constructs.storage_tiering import StorageTiering
 from stacks.edge_stack import EdgemeterEdgeStack
 from stacks.lambda_packages import CREDITS_PACKAGE_DIRS, EDGE_AUTH_PACKAGE_DIRS, ORIGIN_SIGNER_PACKAGE_DIRS
@@ -146,6 +151,7 @@ class EdgemeterStack(Stack):
             credits_table=self.tables.credits_table,
         )
         self.account_events = self._build_account_events(lambda_code, architecture)
+        self._build_void_notices()
         settings_writer = EdgeSettingsWriter(
             self, "EdgeSettingsWriter", log_retention=log_retention(settings)
         )
@@ -172,6 +178,21 @@ class EdgemeterStack(Stack):
             table_name=users_table_name(self.settings.deployment_name),
             replica_regions=regions.credits,
         ).table
+
+    def _build_void_notices(self) -> None:
+        """Regional credits: the void notices' global table, read and written by home's function."""
+        regions = self.settings.regions
+        if regions is None:
+            return
+        table = GlobalModelTable(
+            self,
+            "VoidNotices",
+            model=CreditsTableModel,
+            table_name=void_notices_table_name(self.settings.deployment_name),
+            replica_regions=regions.credits,
+        ).table
+        table.grant_read_write_data(self.credits_api.function)
+        self.credits_api.function.add_environment(EDGEMETER_VOID_NOTICES_TABLE, table.table_name)
 
     def _build_account_events(
         self, lambda_code: CodeFactory, architecture: lambda_.Architecture

@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.catalog.authorize_guard import CatalogGuard
 from functions.credits.app import CreditsApi
+from functions.credits.regions.void_notices import void_notice_book_from_environment
 from functions.credits.service import CreditsService
 from functions.credits.settings import Settings, settings_from_env
 from functions.credits.store.dynamodb import DynamoDBCreditsStore
@@ -29,7 +30,9 @@ def build_api(settings: Settings) -> CreditsApi:
         # None unless EDGEMETER_CATALOG is set (functions/catalog/settings.py).
         catalog=CatalogGuard.from_environment(),
     )
-    return CreditsApi(service, settings)
+    # Regional credits (issue 15): a retry from another region posts a void notice here.
+    void_notices = void_notice_book_from_environment(settings.region, settings.dynamodb_endpoint)
+    return CreditsApi(service, settings, void_notices=void_notices)
 
 
 @functools.cache

@@ -30,6 +30,8 @@ EDGEMETER_CDN_BASE_URL_PARAMETER = "EDGEMETER_CDN_BASE_URL_PARAMETER"
 EDGEMETER_CATALOG = "EDGEMETER_CATALOG"
 # The account events Lambda: the EventBridge bus it publishes to.
 EDGEMETER_EVENT_BUS_NAME = "EDGEMETER_EVENT_BUS_NAME"
+# regional credits (issue 15): the void notices' global table, in home and every credits region.
+EDGEMETER_VOID_NOTICES_TABLE = "EDGEMETER_VOID_NOTICES_TABLE"
 
 # The CDK app: the interpreter that compiles the edge packages' bytecode (stacks/bundling.py).
 EDGEMETER_LAMBDA_PYTHON = "EDGEMETER_LAMBDA_PYTHON"

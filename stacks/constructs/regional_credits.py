@@ -17,6 +17,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from functions.credits.data.models import CreditsTableModel
+from functions.shared.environment_variables import EDGEMETER_VOID_NOTICES_TABLE
 from stacks.constructs.credits_api import (
     API_STAGE_NAME,
     CREDITS_HANDLER,
@@ -25,7 +26,7 @@ from stacks.constructs.credits_api import (
 )
 from stacks.constructs.data_tables import ModelTable
 from stacks.constructs.edge_functions import LAMBDA_PYTHON_RUNTIME
-from stacks.constructs.regional_users_table import users_table_name
+from stacks.constructs.regional_users_table import users_table_name, void_notices_table_name
 from stacks.nag import acknowledge
 from stacks.settings import EdgemeterSettings, log_retention
 
@@ -63,9 +64,17 @@ class RegionalCreditsStack(Stack):
         self.users_replica = dynamodb.TableV2.from_table_name(
             self, "UsersReplica", users_table_name(settings.deployment_name)
         )
+        # This region's replica of the void notices' global table (home creates it).
+        self.void_notices_replica = dynamodb.TableV2.from_table_name(
+            self, "VoidNoticesReplica", void_notices_table_name(settings.deployment_name)
+        )
         self.function = self._build_function(settings, code, architecture)
         self.credits_table.grant_read_write_data(self.function)
         self.users_replica.grant_read_data(self.function)
+        self.void_notices_replica.grant_read_write_data(self.function)
+        self.function.add_environment(
+            EDGEMETER_VOID_NOTICES_TABLE, void_notices_table_name(settings.deployment_name)
+        )
         self.rest_api = self._build_edge_api(settings)
         self.edge_policy = self._build_edge_policy(edge_role_names)
         self.url = self.rest_api.url

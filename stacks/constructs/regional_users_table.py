@@ -18,6 +18,13 @@ from functions.tables.schema import table_key_schema
 from stacks.constructs.data_tables import key_attribute_of
 
 
+def void_notices_table_name(deployment_name: str) -> str:
+    """The void notices' global table (functions/credits/regions/void_notices.py): keyed like the
+    credits table (``pk``/``sk``), replicated to every credits region, so a notice written in the
+    region that answered a retry reaches the region it names even while that one is down."""
+    return f"{deployment_name}-void-notices"
+
+
 def users_table_name(deployment_name: str) -> str:
     """The global table's name: the same in every replica region, so a region finds it by name."""
     return f"{deployment_name}-users"

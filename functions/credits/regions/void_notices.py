@@ -15,12 +15,14 @@ looks: from then on no charge of that attempt can still appear.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from functions.credits.store.protocol import CreditsStore
+from functions.shared.environment_variables import EDGEMETER_VOID_NOTICES_TABLE
 
 # Longer than the edge's longest authorize attempt (3 s) plus clock skew between regions.
 APPLY_AFTER = timedelta(seconds=10)
@@ -139,3 +141,16 @@ def apply_void_notices(
         book.settle(notice)
         applied.append(notice)
     return applied
+
+
+def void_notice_book_from_environment(
+    region: str, dynamodb_endpoint: str | None
+) -> DynamoDBVoidNoticeBook | None:
+    """The book of this credits Lambda when the stacks gave it one (``EDGEMETER_VOID_NOTICES_TABLE``)."""
+    table = os.environ.get(EDGEMETER_VOID_NOTICES_TABLE)
+    if not table:
+        return None
+    import boto3  # noqa: PLC0415 - only regional deployments pay its import
+
+    client = boto3.client("dynamodb", region_name=region, endpoint_url=dynamodb_endpoint)
+    return DynamoDBVoidNoticeBook(client, table)

@@ -11,6 +11,7 @@ from aws_cdk.assertions import Template
 
 from functions.credits.data.models import UsersTableModel
 from functions.edge_auth.settings import parse_settings
+from functions.shared.environment_variables import EDGEMETER_VOID_NOTICES_TABLE
 from functions.tables.schema import table_key_schema
 from stacks.constructs.regional_credits import RegionalCreditsStack
 from stacks.settings import EdgemeterSettingsError, settings_from_context
@@ -46,6 +47,7 @@ def _as_list(value: Any) -> list[Any]:
 def test_one_synth_gives_home_edge_and_a_credits_stack_per_region(regional_app: SynthesizedApp) -> None:
     assert regional_app.stacks.main.region == HOME
     assert regional_app.stacks.edge.region == "us-east-1"
+    assert regional_app.stacks.console is not None  # the billing console's stack, as without regions
     assert sorted(stack.region for stack in regional_app.stacks.regional) == sorted(CREDITS_REGIONS)
     for region in CREDITS_REGIONS:
         stack, template = _regional(regional_app, region)
@@ -56,9 +58,12 @@ def test_one_synth_gives_home_edge_and_a_credits_stack_per_region(regional_app: 
 
 
 def test_users_are_a_global_table_replicated_to_every_credits_region(regional_app: SynthesizedApp) -> None:
-    tables = regional_app.main.find_resources("AWS::DynamoDB::GlobalTable")
-    assert len(tables) == 1
-    properties = next(iter(tables.values()))["Properties"]
+    tables = {
+        table["Properties"]["TableName"]: table["Properties"]
+        for table in regional_app.main.find_resources("AWS::DynamoDB::GlobalTable").values()
+    }
+    assert sorted(tables) == [f"Edgemeter-{HOME}-users", f"Edgemeter-{HOME}-void-notices"]
+    properties = tables[f"Edgemeter-{HOME}-users"]
     assert properties["TableName"] == f"Edgemeter-{HOME}-users"
     assert sorted(replica["Region"] for replica in properties["Replicas"]) == sorted((HOME, *CREDITS_REGIONS))
     key_schema = table_key_schema(UsersTableModel)
@@ -95,8 +100,10 @@ def test_a_regional_role_touches_only_its_own_table_and_reads_the_users_replica(
             if credits_table_id in resources:
                 assert "users" not in resources
                 continue
-            # Every other DynamoDB statement is the users replica, in this region, read-only.
             assert f":dynamodb:{region}:" in resources
+            if f"table/Edgemeter-{HOME}-void-notices" in resources:
+                continue  # this region's replica of the void notices: written by design
+            # Every other DynamoDB statement is the users replica, in this region, read-only.
             assert f"table/Edgemeter-{HOME}-users" in resources
             assert not actions & {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
             assert not any("Write" in action for action in actions)
@@ -184,3 +191,18 @@ def test_invalid_regions_stop_the_synth(regions: dict[str, Any], problem: str) -
 def test_without_regions_there_is_no_regional_stack(s3_app: SynthesizedApp, tmp_path: Path) -> None:
     assert s3_app.stacks.regional == ()
     assert s3_app.main.find_resources("AWS::DynamoDB::GlobalTable") == {}
+
+
+def test_every_credits_function_knows_the_void_notices_table(regional_app: SynthesizedApp) -> None:
+    def void_notice_tables(template: Template) -> list[object]:
+        return [
+            function["Properties"]["Environment"]["Variables"][EDGEMETER_VOID_NOTICES_TABLE]
+            for function in template.find_resources("AWS::Lambda::Function").values()
+            if EDGEMETER_VOID_NOTICES_TABLE
+            in function["Properties"].get("Environment", {}).get("Variables", {})
+        ]
+
+    # Home's credits function names the table it creates (a reference), each region its replica.
+    assert len(void_notice_tables(regional_app.main)) == 1
+    for region in CREDITS_REGIONS:
+        assert void_notice_tables(_regional(regional_app, region)[1]) == [f"Edgemeter-{HOME}-void-notices"]

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from functions.credits.app import CreditsApi
 from functions.credits.regions.void_notices import (
     APPLY_AFTER,
+    DynamoDBVoidNoticeBook,
     InMemoryVoidNoticeBook,
     apply_void_notices,
+    void_notice_book_from_environment,
 )
 from functions.credits.settings import Settings
 from functions.credits.store.records import GrantIntent
+from functions.shared.environment_variables import EDGEMETER_VOID_NOTICES_TABLE
 from tests.integration.credits.events import FakeLambdaContext, api_event, parse_reply
 from tests.unit.credits.service_fakes import Harness, authorize_request
 
@@ -86,3 +91,12 @@ def test_a_retry_naming_nothing_or_itself_posts_no_notice() -> None:
         assert reply.status == 200
     assert book.pending(SECOND) == []
     assert book.pending(FIRST) == []
+
+
+def test_the_credits_lambda_gets_a_book_only_when_the_stacks_name_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(EDGEMETER_VOID_NOTICES_TABLE, raising=False)
+    assert void_notice_book_from_environment("us-east-1", None) is None
+    monkeypatch.setenv(EDGEMETER_VOID_NOTICES_TABLE, "Edgemeter-eu-west-1-void-notices")
+    assert isinstance(void_notice_book_from_environment("us-east-1", None), DynamoDBVoidNoticeBook)
