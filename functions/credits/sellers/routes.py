@@ -50,6 +50,13 @@ BalanceBelowParam = Annotated[
 
 def sellers_router(sellers: SellersService) -> APIGatewayRouter:
     router = new_router()
+    _add_account_routes(router, sellers)
+    _add_link_and_alert_routes(router, sellers)
+    return router
+
+
+def _add_account_routes(router: APIGatewayRouter, sellers: SellersService) -> None:
+    """List accounts; suspend, resume or close one."""
 
     @router.get(
         "/v1/accounts",
@@ -83,6 +90,10 @@ def sellers_router(sellers: SellersService) -> APIGatewayRouter:
         )
         return reply
 
+
+def _add_link_and_alert_routes(router: APIGatewayRouter, sellers: SellersService) -> None:
+    """Signed download links; low-balance alert thresholds."""
+
     @router.post(
         "/v1/accounts/<account_id>/links",
         summary="Make a signed download link for one of the account's keys",
@@ -111,5 +122,3 @@ def sellers_router(sellers: SellersService) -> APIGatewayRouter:
     )
     def get_alerts(account_id: AccountIdParam) -> Alerts:
         return sellers.get_alerts(account_id)
-
-    return router
