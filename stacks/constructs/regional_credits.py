@@ -11,12 +11,15 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Duration, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from functions.credits.data.models import CreditsTableModel
+from functions.credits.regions.void_notices import APPLY_VOID_NOTICES_EVENT
 from functions.shared.environment_variables import EDGEMETER_VOID_NOTICES_TABLE
 from stacks.constructs.credits_api import (
     API_STAGE_NAME,
@@ -29,6 +32,21 @@ from stacks.constructs.edge_functions import LAMBDA_PYTHON_RUNTIME
 from stacks.constructs.regional_users_table import users_table_name, void_notices_table_name
 from stacks.nag import acknowledge
 from stacks.settings import EdgemeterSettings, log_retention
+
+
+def schedule_void_notice_applier(scope: Construct, function: lambda_.IFunction) -> events.Rule:
+    """Once a minute the region's credits function applies the void notices naming its region."""
+    return events.Rule(
+        scope,
+        "VoidNoticeApplier",
+        description="edgemeter: refund the charges that void notices name in this region (issue 15)",
+        schedule=events.Schedule.rate(Duration.minutes(1)),
+        targets=[
+            targets.LambdaFunction(
+                function, event=events.RuleTargetInput.from_object(APPLY_VOID_NOTICES_EVENT)
+            )
+        ],
+    )
 
 
 def regional_stack_name(settings: EdgemeterSettings, region: str) -> str:
@@ -75,6 +93,7 @@ class RegionalCreditsStack(Stack):
         self.function.add_environment(
             EDGEMETER_VOID_NOTICES_TABLE, void_notices_table_name(settings.deployment_name)
         )
+        schedule_void_notice_applier(self, self.function)
         self.rest_api = self._build_edge_api(settings)
         self.edge_policy = self._build_edge_policy(edge_role_names)
         self.url = self.rest_api.url

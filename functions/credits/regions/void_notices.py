@@ -26,6 +26,8 @@ from functions.shared.environment_variables import EDGEMETER_VOID_NOTICES_TABLE
 
 # Longer than the edge's longest authorize attempt (3 s) plus clock skew between regions.
 APPLY_AFTER = timedelta(seconds=10)
+# The scheduled event (an EventBridge rule's constant input) that runs the applier in a region.
+APPLY_VOID_NOTICES_EVENT: dict[str, str] = {"edgemeter": "apply_void_notices"}
 VOID_NOTICE_REASON = "void_notice"
 
 
@@ -125,6 +127,10 @@ def post_void_notice(
             posted_at=datetime.now(UTC),
         )
     )
+
+
+def is_apply_void_notices_event(event: object) -> bool:
+    return isinstance(event, dict) and event.get("edgemeter") == APPLY_VOID_NOTICES_EVENT["edgemeter"]
 
 
 def apply_void_notices(

@@ -10,6 +10,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from functions.credits.data.models import UsersTableModel
+from functions.credits.regions.void_notices import APPLY_VOID_NOTICES_EVENT
 from functions.edge_auth.settings import parse_settings
 from functions.shared.environment_variables import EDGEMETER_VOID_NOTICES_TABLE
 from functions.tables.schema import table_key_schema
@@ -206,3 +207,18 @@ def test_every_credits_function_knows_the_void_notices_table(regional_app: Synth
     assert len(void_notice_tables(regional_app.main)) == 1
     for region in CREDITS_REGIONS:
         assert void_notice_tables(_regional(regional_app, region)[1]) == [f"Edgemeter-{HOME}-void-notices"]
+
+
+def test_every_credits_region_and_home_apply_their_void_notices_every_minute(
+    regional_app: SynthesizedApp,
+) -> None:
+    templates = [regional_app.main] + [_regional(regional_app, region)[1] for region in CREDITS_REGIONS]
+    for template in templates:
+        rules = [
+            rule["Properties"]
+            for rule in template.find_resources("AWS::Events::Rule").values()
+            if rule["Properties"].get("ScheduleExpression") == "rate(1 minute)"
+        ]
+        (rule,) = rules
+        (target,) = rule["Targets"]
+        assert json.loads(target["Input"]) == APPLY_VOID_NOTICES_EVENT

@@ -9,9 +9,11 @@ import pytest
 from functions.credits.app import CreditsApi
 from functions.credits.regions.void_notices import (
     APPLY_AFTER,
+    APPLY_VOID_NOTICES_EVENT,
     DynamoDBVoidNoticeBook,
     InMemoryVoidNoticeBook,
     apply_void_notices,
+    is_apply_void_notices_event,
     void_notice_book_from_environment,
 )
 from functions.credits.settings import Settings
@@ -100,3 +102,9 @@ def test_the_credits_lambda_gets_a_book_only_when_the_stacks_name_one(
     assert void_notice_book_from_environment("us-east-1", None) is None
     monkeypatch.setenv(EDGEMETER_VOID_NOTICES_TABLE, "Edgemeter-eu-west-1-void-notices")
     assert isinstance(void_notice_book_from_environment("us-east-1", None), DynamoDBVoidNoticeBook)
+
+
+def test_the_scheduled_event_runs_the_applier_and_nothing_else_does() -> None:
+    assert is_apply_void_notices_event(dict(APPLY_VOID_NOTICES_EVENT))
+    assert not is_apply_void_notices_event({"requestContext": {}, "edgemeter": "other"})
+    assert not is_apply_void_notices_event("apply_void_notices")
