@@ -19,7 +19,9 @@ credits table
     pk=``account#<account_id>``  sk=``balance``          BalanceItem
     pk=``account#<account_id>``  sk=``ledger#<created_at>#<entry_id>``  LedgerEntryItem
     pk=``balanceshard#<account_id>#<i>`` sk=``balance`` / ``ledger#...``  balance shard i > 0 and
-        the ledger entries of its balance changes (issue 14; shard 0 is ``account#<id>``)
+        (issue 14; shard 0 is ``account#<id>``)
+    pk=``ledgershard#<account_id>#<i>`` sk=``ledger#...``  ledger entries of shard i of an account
+        that was ever split (issue 14)
     pk=``request#<request_id>``  sk=``charge``           ChargeRecordItem (idempotency of charges; TTL)
     pk=``request#<request_id>``  sk=``refund``           RefundRecordItem (a charge is refunded once; TTL)
     pk=``grant#<account_id>#<idempotency_key>`` sk=``grant``  GrantRecordItem
@@ -106,6 +108,13 @@ def balance_shard_pk(account_id: str, shard: int) -> str:
     ``account#<id>`` partition, so an unsharded account is stored exactly as before; shard i > 0
     has a partition of its own (not under ``account#``: the account events ignore it)."""
     return account_pk(account_id) if shard == 0 else f"balanceshard#{account_id}#{shard}"
+
+
+def ledger_shard_pk(account_id: str, shard: int) -> str:
+    """Where the ledger entries of a split account's shard ``shard`` go (issue 14): a partition of
+    its own, so a shard's balance item and its ledger each take half of its writes. An account
+    never split keeps its ledger under ``account#<id>``."""
+    return f"ledgershard#{account_id}#{shard}"
 
 
 def request_pk(request_id: str) -> str:

@@ -137,6 +137,8 @@ from functions.credits.store.shards import (
     count_is,
     layout_is,
     layout_of,
+    ledger_partitions,
+    ledger_pk,
     plan_gather,
     read_shards,
     source_failed,
@@ -607,18 +609,20 @@ class DynamoDBCreditsStore:
         entry: LedgerEntryItem,
         balance_condition: Condition,
         counters: Callable[[LabelledTransaction], None] | None = None,
+        *,
         gathered: int = 0,
+        balance_pk: str | None = None,
     ) -> None:
         """ONE transaction: put ``record`` IF its key is new, add ``entry.amount`` (plus credits
-        ``gathered`` from other shards by ``counters``) to the balance shard whose partition
-        ``entry`` is written on, IF ``balance_condition``, put ``entry``.
+        ``gathered`` from other shards by ``counters``) to the balance shard ``balance_pk`` (default:
+        the item under ``entry``'s partition) IF ``balance_condition``, put ``entry``.
 
         The account's shards move by exactly the ledger entry's (signed) amount, so the ledger
         sums to the balance by construction. Both conditions that fail return the item as it was
         (``ALL_OLD``). Raises ``TransactionCancelled`` with the reasons of the items "record" and
         "balance" (and of whatever ``counters`` added).
         """
-        balance = BalanceItem(entry.pk, BALANCE_SK)
+        balance = BalanceItem(balance_pk or entry.pk, BALANCE_SK)
         delta = int(entry.amount) + gathered
 
         def build() -> LabelledTransaction:
@@ -650,7 +654,7 @@ class DynamoDBCreditsStore:
         for _ in range(_SHARD_ATTEMPTS):
             layout = self._layouts.get(intent.account_id)
             shard = self._turns.next_shard(layout.count)
-            outcome = self._charge_shard(intent, shard, layout.count, {})
+            outcome = self._charge_shard(intent, shard, layout, {})
             if isinstance(outcome, _Short):
                 outcome = self._gather_and_charge(intent, shard, outcome)
             if isinstance(outcome, _StaleLayout):
@@ -681,11 +685,11 @@ class DynamoDBCreditsStore:
         sources = plan_gather(intent.account_id, shards, shard, intent.amount - max(on_shard, 0))
         if sources is None:
             return _RETRY
-        outcome = self._charge_shard(intent, shard, layout.count, sources)
+        outcome = self._charge_shard(intent, shard, layout, sources)
         return _RETRY if isinstance(outcome, _Short) else outcome
 
     def _charge_shard(
-        self, intent: ChargeIntent, shard: int, count: int, sources: dict[int, int]
+        self, intent: ChargeIntent, shard: int, layout: ShardLayout, sources: dict[int, int]
     ) -> _ShardOutcome:
         entry = _ledger_item(
             LedgerRecord(
@@ -701,7 +705,7 @@ class DynamoDBCreditsStore:
                 key_id=intent.key_id,
             )
         )
-        entry.pk = balance_shard_pk(intent.account_id, shard)
+        entry.pk = ledger_pk(intent.account_id, shard, layout)
         record = ChargeRecordItem(
             request_pk(intent.request_id),
             CHARGE_SK,
@@ -725,16 +729,23 @@ class DynamoDBCreditsStore:
             balance_condition &= _key_revocations_are(intent.key_revocations_seen)
         if shard == 0:
             # Shard 0 holds the layout: a container charging on an outdated count learns it here.
-            balance_condition &= count_is(count)
+            balance_condition &= count_is(layout.count)
 
         def counters(transaction: LabelledTransaction) -> None:
             add_charge_counters(transaction, intent)
             add_source_debits(transaction, intent.account_id, sources)
 
         try:
-            self._move_credits(record, entry, balance_condition, counters, gathered)
+            self._move_credits(
+                record,
+                entry,
+                balance_condition,
+                counters,
+                gathered=gathered,
+                balance_pk=balance_shard_pk(intent.account_id, shard),
+            )
         except TransactionCancelled as cancelled:
-            return self._refused_charge(intent, shard, count, cancelled)
+            return self._refused_charge(intent, shard, layout.count, cancelled)
         return Charged(entry_id=entry.entry_id, created_at=intent.now)
 
     def _refused_charge(
@@ -794,7 +805,7 @@ class DynamoDBCreditsStore:
             )
         )
         # sharding (issue 14): the credits go back to the shard the charge was taken from.
-        entry.pk = balance_shard_pk(charge.account_id, charge.shard)
+        entry.pk = ledger_pk(charge.account_id, charge.shard, self._layouts.get(charge.account_id))
         record = RefundRecordItem(
             request_pk(charge.request_id),
             REFUND_SK,
@@ -815,6 +826,7 @@ class DynamoDBCreditsStore:
                 (lambda transaction: give_back_spend(transaction, charge.key_id, charge.amount))
                 if give_back
                 else None,
+                balance_pk=balance_shard_pk(charge.account_id, charge.shard),
             )
         except TransactionCancelled as cancelled:
             if cancelled.failed("record"):
@@ -908,10 +920,10 @@ class DynamoDBCreditsStore:
     # ledger and usage --------------------------------------------------------------------------
 
     def _ledger_partitions(self, account_id: str) -> list[str]:
-        """The partitions holding the account's ledger: one per shard that ever existed."""
+        """The partitions holding the account's ledger: ``account#<id>``, and one per shard of an
+        account that was ever split."""
         found = read_shards(account_id)
-        peak = 1 if found is None else found[0].peak
-        return [balance_shard_pk(account_id, shard) for shard in range(peak)]
+        return ledger_partitions(account_id, 1 if found is None else found[0].peak)
 
     @_translated
     def ledger_page(

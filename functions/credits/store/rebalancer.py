@@ -41,6 +41,7 @@ from functions.credits.store.shards import (
     ShardLayout,
     even_targets,
     layout_is,
+    ledger_partitions,
     planned_count,
     read_shards,
     rebalance_moves,
@@ -189,8 +190,8 @@ class ShardRebalancer:
         layout, _ = self._shards(account_id)
         bounds = LedgerEntryItem.sk.between(ledger_sk_bound(now - window), ledger_sk_bound(now))
         entries = sum(
-            LedgerEntryItem.count(balance_shard_pk(account_id, shard), bounds, consistent_read=True)
-            for shard in range(layout.peak)
+            LedgerEntryItem.count(partition, bounds, consistent_read=True)
+            for partition in ledger_partitions(account_id, layout.peak)
         )
         return entries / window.total_seconds()
 

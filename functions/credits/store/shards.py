@@ -31,7 +31,13 @@ from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from functions.credits.data.models import BALANCE_SK, BalanceItem, balance_shard_pk
+from functions.credits.data.models import (
+    BALANCE_SK,
+    BalanceItem,
+    account_pk,
+    balance_shard_pk,
+    ledger_shard_pk,
+)
 from functions.credits.data.transactions import LabelledTransaction
 
 # The most shards an account may have: a gather or rebalance of all of them plus the charge's
@@ -82,6 +88,20 @@ class ShardTurns:
             return 0
         with self._lock:
             return next(self._turns) % count
+
+
+def ledger_pk(account_id: str, shard: int, layout: ShardLayout) -> str:
+    """Where a balance change of ``shard`` writes its ledger entry: today's ``account#<id>`` for an
+    account never split, else the shard's own ledger partition (reads cover both, so a container
+    on an outdated layout writes somewhere that is read)."""
+    return account_pk(account_id) if layout.peak == 1 else ledger_shard_pk(account_id, shard)
+
+
+def ledger_partitions(account_id: str, peak: int) -> list[str]:
+    """Every partition that may hold the account's ledger entries."""
+    if peak == 1:
+        return [account_pk(account_id)]
+    return [account_pk(account_id), *(ledger_shard_pk(account_id, shard) for shard in range(peak))]
 
 
 def layout_is(layout: ShardLayout) -> Condition:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functions.credits.data.models import LedgerEntryItem, balance_shard_pk
+from functions.credits.data.models import LedgerEntryItem, ledger_shard_pk
 from functions.credits.store.shards import read_shards, shard_index
 
 
@@ -18,9 +18,10 @@ def shard_balances(account_id: str) -> list[int]:
 
 
 def ledger_entries_per_shard(account_id: str) -> list[int]:
+    """Entries on each shard's own ledger partition (an account that was split)."""
     found = read_shards(account_id)
     assert found is not None
     return [
-        LedgerEntryItem.count(balance_shard_pk(account_id, shard), LedgerEntryItem.sk.startswith("ledger#"))
+        LedgerEntryItem.count(ledger_shard_pk(account_id, shard), LedgerEntryItem.sk.startswith("ledger#"))
         for shard in range(found[0].peak)
     ]
