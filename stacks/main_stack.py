@@ -10,16 +10,17 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from functions.credits.data.models import CreditsTableModel, UsersTableModel
+from functions.credits.data.models import AccountListIndex, CreditsTableModel, UsersTableModel
 from functions.shared.environment_variables import EDGEMETER_VOID_NOTICES_TABLE
 from stacks.bundling import LambdaCpu, PythonAssetSpec, python_lambda_code
 from stacks.constructs.account_events import AccountEventsInfra, account_events_asset_spec
 from stacks.constructs.cdn_alarms import CdnAlarms
 from stacks.constructs.content_distribution import ContentDistribution
 from stacks.constructs.content_origin import AccessLogsBucket, CustomContentOrigin, S3ContentOrigin
-from stacks.constructs.credits_api import CreditsApiInfra
+from stacks.constructs.credits_api import CreditsApiInfra, cdn_base_url_parameter_name
 from stacks.constructs.data_tables import DataTables
 from stacks.constructs.edge_functions import LAMBDA_PYTHON_VERSION, BakedEdgeFunction, EdgeSettingsWriter
 from stacks.constructs.monitoring import Monitoring
@@ -164,6 +165,7 @@ class EdgemeterStack(Stack):
         else:
             content_origin = self._build_custom_content(edge_stack, lambda_code, settings_writer)
         self.distribution = self._build_distribution(content_origin)
+        self._publish_cdn_url()
         self._build_monitoring(edge_stack)
         self._outputs()
 
@@ -178,6 +180,7 @@ class EdgemeterStack(Stack):
             model=UsersTableModel,
             table_name=users_table_name(self.settings.deployment_name),
             replica_regions=regions.credits,
+            global_indexes=(AccountListIndex,),  # sellers (issue 16): the account list
         ).table
 
     def _build_void_notices(self) -> None:
@@ -378,6 +381,17 @@ class EdgemeterStack(Stack):
         )
         secret_access.attach_to_role(signer.role)
         return signer
+
+    def _publish_cdn_url(self) -> None:
+        """Where signed links point (issue 16): read by the credits Lambda on its first link."""
+        cdn_host = self.settings.custom_domain or self.distribution.domain_name
+        ssm.StringParameter(
+            self,
+            "CdnBaseUrl",
+            parameter_name=cdn_base_url_parameter_name(self.settings),
+            string_value=f"https://{cdn_host}",
+            description="edgemeter: the CDN URL signed download links point at",
+        )
 
     def _outputs(self) -> None:
         distribution = self.distribution

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
@@ -99,7 +100,7 @@ class IndexKeySchema:
     projection: str
 
 
-def index_key_schema(index: type[GlobalSecondaryIndex[ObjectItem]]) -> IndexKeySchema:
+def index_key_schema(index: type[GlobalSecondaryIndex[Any]]) -> IndexKeySchema:
     """Read a global index's keys off its pynamodb class (used by stacks/ to build the index)."""
     hash_key: str | None = None
     range_key: str | None = None

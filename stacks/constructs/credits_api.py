@@ -13,6 +13,7 @@ from constructs import Construct
 from functions.observability.names import CREDITS_SERVICE_NAME
 from functions.observability.names import METRICS_NAMESPACE as CREDITS_METRICS_NAMESPACE
 from functions.shared.environment_variables import (
+    EDGEMETER_CDN_BASE_URL_PARAMETER,
     EDGEMETER_CREDITS_TABLE,
     EDGEMETER_PRICING,
     EDGEMETER_USERS_TABLE,
@@ -41,6 +42,12 @@ _ACCESS_LOG_FORMAT = apigateway.AccessLogFormat.json_with_standard_fields(
 )
 
 
+def cdn_base_url_parameter_name(settings: EdgemeterSettings) -> str:
+    """The SSM parameter holding the CDN's URL for signed links (issue 16); the main stack writes it
+    once the distribution exists (functions/credits/sellers/cdn_url.py says why not an env value)."""
+    return f"/{settings.deployment_name}/cdn-base-url"
+
+
 def credits_function_environment(
     settings: EdgemeterSettings, users_table: dynamodb.ITable, credits_table: dynamodb.ITable
 ) -> dict[str, str]:
@@ -49,6 +56,7 @@ def credits_function_environment(
         EDGEMETER_USERS_TABLE: users_table.table_name,
         EDGEMETER_CREDITS_TABLE: credits_table.table_name,
         EDGEMETER_PRICING: settings.prices.model_dump_json(),
+        EDGEMETER_CDN_BASE_URL_PARAMETER: cdn_base_url_parameter_name(settings),
         # The service's own defaults, stated so the dashboard and the function cannot diverge.
         "POWERTOOLS_SERVICE_NAME": CREDITS_SERVICE_NAME,
         "POWERTOOLS_METRICS_NAMESPACE": CREDITS_METRICS_NAMESPACE,
@@ -89,6 +97,30 @@ class CreditsApiInfra(Construct):
         self._acknowledge_api_findings()
         self._build_caller_policies()
         self._acknowledge_route_wildcards()
+        self._allow_reading_cdn_url(settings)
+        self._acknowledge_account_list_index(users_table)
+
+    def _acknowledge_account_list_index(self, users_table: dynamodb.ITable) -> None:
+        """grant_read_write_data names the users table's indexes as ``<table>/index/*``."""
+        table_id = Stack.of(self).get_logical_id(users_table.node.default_child)  # type: ignore[arg-type]
+        assert self.function.role is not None
+        acknowledge(
+            self.function.role,
+            f"AwsSolutions-IAM5[Resource::<{table_id}.Arn>/index/*]",
+            "The account list (GET /v1/accounts) queries the users table's account-list index, "
+            "its only index.",
+        )
+
+    def _allow_reading_cdn_url(self, settings: EdgemeterSettings) -> None:
+        """Signed links read the CDN's URL from its SSM parameter, by name (no dependency on it)."""
+        parameter_arn = Stack.of(self).format_arn(
+            service="ssm",
+            resource="parameter",
+            resource_name=cdn_base_url_parameter_name(settings).lstrip("/"),
+        )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[parameter_arn])
+        )
 
     def _build_function(
         self,

@@ -12,7 +12,7 @@ from pynamodb.indexes import GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from functions.catalog.models import ListingIndex, ObjectItem, index_key_schema
-from functions.credits.data.models import CreditsTableModel, UsersTableModel
+from functions.credits.data.models import AccountListIndex, CreditsTableModel, UsersTableModel
 from functions.tables.schema import table_key_schema
 
 _KEY_TYPES: dict[type[Attribute[Any]], dynamodb.AttributeType] = {
@@ -58,7 +58,7 @@ class ModelTable(Construct):
         construct_id: str,
         *,
         model: type[Model],
-        global_indexes: tuple[type[GlobalSecondaryIndex[ObjectItem]], ...] = (),
+        global_indexes: tuple[type[GlobalSecondaryIndex[Any]], ...] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         key_schema = table_key_schema(model)
@@ -105,7 +105,10 @@ class DataTables(Construct):
         super().__init__(scope, construct_id)
         # ``users_table``: the users global table when there are credits regions (issue 15).
         self.users_table: dynamodb.ITable = (
-            users_table if users_table is not None else ModelTable(self, "Users", model=UsersTableModel).table
+            users_table
+            if users_table is not None
+            # sellers (issue 16): the account list's index (functions/credits/sellers/listing.py).
+            else ModelTable(self, "Users", model=UsersTableModel, global_indexes=(AccountListIndex,)).table
         )
         self.credits_table = ModelTable(self, "Credits", model=CreditsTableModel).table
         self.objects_table = ModelTable(

@@ -9,11 +9,15 @@ single-region ``ModelTable`` (switching an existing table's resource type would 
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
+from pynamodb.indexes import GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from functions.catalog.models import index_key_schema
 from functions.tables.schema import table_key_schema
 from stacks.constructs.data_tables import key_attribute_of
 
@@ -30,6 +34,18 @@ def users_table_name(deployment_name: str) -> str:
     return f"{deployment_name}-users"
 
 
+def _global_index(index: type[GlobalSecondaryIndex[Any]]) -> dynamodb.GlobalSecondaryIndexPropsV2:
+    """A global table's index, keyed exactly as its pynamodb index class says."""
+    schema = index_key_schema(index)
+    attributes = index.Meta.attributes
+    return dynamodb.GlobalSecondaryIndexPropsV2(
+        index_name=schema.index_name,
+        partition_key=key_attribute_of(attributes, schema.hash_key),
+        sort_key=key_attribute_of(attributes, schema.range_key) if schema.range_key else None,
+        projection_type=getattr(dynamodb.ProjectionType, schema.projection),
+    )
+
+
 class GlobalModelTable(Construct):
     """A global table for a pynamodb model: on-demand, PITR and deletion protection in every replica."""
 
@@ -41,6 +57,7 @@ class GlobalModelTable(Construct):
         model: type[Model],
         table_name: str,
         replica_regions: tuple[str, ...],
+        global_indexes: tuple[type[GlobalSecondaryIndex[Any]], ...] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         key_schema = table_key_schema(model)
@@ -63,6 +80,8 @@ class GlobalModelTable(Construct):
             time_to_live_attribute=key_schema.ttl_attribute,
             # Global tables replicate through the stream; the account events read the same one.
             dynamo_stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+            # sellers (issue 16): the users table's account-list index, as the single-region table has.
+            global_secondary_indexes=[_global_index(index) for index in global_indexes] or None,
             replicas=[
                 dynamodb.ReplicaTableProps(
                     region=region,

@@ -8,7 +8,7 @@ import pytest
 from pynamodb.models import Model
 
 from functions.catalog.models import ListingIndex, ObjectItem, index_key_schema
-from functions.credits.data.models import CreditsTableModel, UsersTableModel
+from functions.credits.data.models import AccountListIndex, CreditsTableModel, UsersTableModel
 from functions.tables.schema import table_key_schema
 from tests.infra.conftest import SynthesizedApp
 
@@ -57,7 +57,14 @@ def test_objects_table_listing_index_equals_the_model(s3_app: SynthesizedApp) ->
     assert index["Projection"] == {"ProjectionType": expected.projection}
 
 
-def test_users_and_credits_tables_have_no_indexes(s3_app: SynthesizedApp) -> None:
-    # Every request-path operation is a GetItem or one transaction (docs/decisions.md, "Data model").
-    assert "GlobalSecondaryIndexes" not in _table(s3_app, "DataUsersTable")
+def test_the_credits_table_has_no_index_and_the_users_table_only_the_account_list(
+    s3_app: SynthesizedApp,
+) -> None:
+    # Every request-path operation is a GetItem or one transaction (docs/decisions.md, "Data model");
+    # the account list's index (sellers, issue 16) is on the account item, never written by a charge.
     assert "GlobalSecondaryIndexes" not in _table(s3_app, "DataCreditsTable")
+    expected = index_key_schema(AccountListIndex)
+    (index,) = _table(s3_app, "DataUsersTable")["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == expected.index_name
+    assert _key_schema(index["KeySchema"]) == (expected.hash_key, expected.range_key)
+    assert index["Projection"] == {"ProjectionType": expected.projection}
