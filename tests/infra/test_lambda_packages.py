@@ -24,6 +24,7 @@ from stacks.lambda_packages import (
     ORIGIN_SIGNER_PACKAGE_DIRS,
 )
 from stacks.main_stack import ORIGIN_RESPONSE_HANDLER, ORIGIN_SIGNER_HANDLER, VIEWER_REQUEST_HANDLER
+from tests.infra.conftest import SynthesizedApp
 
 LAMBDAS = {
     "credits": (CREDITS_HANDLER, CREDITS_PACKAGE_DIRS),
@@ -71,3 +72,16 @@ def test_a_module_outside_the_package_dirs_is_reported() -> None:
     assert shipped("functions.shared.errors", ("functions/shared",))
     assert shipped("functions", ("functions/shared",))  # a parent __init__.py
     assert not shipped("functions.credits.settings", ("functions/credits/data",))
+
+
+def test_every_edgemeter_handler_the_app_deploys_is_checked_here(s3_app: SynthesizedApp) -> None:
+    templates = [s3_app.main, s3_app.edge]
+    deployed = {
+        function["Properties"]["Handler"]
+        for template in templates
+        for function in template.find_resources("AWS::Lambda::Function").values()
+        if function["Properties"].get("Handler", "").startswith("functions.")
+    }
+
+    assert deployed <= {handler for handler, _ in LAMBDAS.values()}
+    assert CREDITS_HANDLER in deployed
