@@ -166,6 +166,25 @@ def measure_hottest_partitions(dynamodb_endpoint: str, charges: int) -> list[Hot
     return results
 
 
+def measure_hottest_sharded(dynamodb_endpoint: str, charges: int, shards: int) -> HottestPartition:
+    """(a) for one account split over ``shards`` balance shards (issue 14): its downloads metered
+    per partition, each container warmed on the account first (it learns the layout)."""
+    with (
+        partition_capacity(None) as layer,
+        scale_credits(dynamodb_endpoint, catalog_paths=(HOT_OBJECT_PATH,)) as credits,
+    ):
+        ((account_id, api_key),) = credits.funded_keys(1, charges * 4, "hottest-sharded")
+        rebalancer = credits.shard_rebalancer()
+        rebalancer.set_count(account_id, shards)
+        rebalancer.rebalance(account_id)
+        credits.authorize(api_key, HOT_OBJECT_PATH)
+        layer.reset()
+        replies = [credits.authorize(api_key, HOT_OBJECT_PATH) for _ in range(charges)]
+        if not all(reply.allowed for reply in replies):
+            raise RuntimeError(f"a metered download was refused: {Counter(r.status for r in replies)}")
+        return _hottest("sharded download", charges, layer.snapshot())
+
+
 # --- (b), (c) the highest zero-throttle rate --------------------------------------------------------
 
 
@@ -562,6 +581,7 @@ FULL_SCALE = ScaleCounts(
 
 def run_scale_bench(dynamodb_endpoint: str, limits: PartitionLimits, counts: ScaleCounts) -> ScaleFigures:
     hottest = measure_hottest_partitions(dynamodb_endpoint, counts.charges_metered)
+    hottest.append(measure_hottest_sharded(dynamodb_endpoint, counts.charges_metered, SHARDED_ACCOUNT_SHARDS))
     one_account = search_one_account(
         dynamodb_endpoint, limits, trial_seconds=counts.trial_seconds, bisections=counts.bisections
     )
