@@ -42,7 +42,7 @@ def pytest_runtest_makereport(
     return report
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
     if not CONSOLE_INDEX.exists():
         pytest.fail("the console is not built: `make console` (make test builds it first)")
@@ -50,7 +50,7 @@ def console_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
         yield system
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is missing: `make browser` installs it (apt-get)")
@@ -71,13 +71,13 @@ def _api(system: RunningSystem, access_key_id: str, secret_access_key: str) -> C
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def admin_api(console_system: RunningSystem) -> CreditsApiClient:
     credentials = LocalCredentials()
     return _api(console_system, credentials.access_key_id, credentials.secret_access_key)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def reader_api(console_system: RunningSystem) -> CreditsApiClient:
     return _api(console_system, LOCAL_READER_ACCESS_KEY_ID, LOCAL_READER_SECRET_ACCESS_KEY)
 
