@@ -21,7 +21,9 @@ function scopeText(key: Key): string {
 /** Show the new key once; closing the dialog drops it from the page and from memory. */
 function showIssuedKey(issued: IssuedKey): Promise<void> {
   return new Promise((resolve) => {
-    const keyOutput = h("input", { type: "text", readonly: true, class: "mono issued-key", value: issued.api_key, "aria-label": "The new API key", size: 52 });
+    const keyOutput = h("input", { type: "text", readonly: true, class: "mono issued-key", "aria-label": "The new API key", size: 52 });
+    // The property, not the attribute: the key never appears in the page's serialized HTML.
+    keyOutput.value = issued.api_key;
     const copyStatus = statusLine();
     const copyButton = h("button", { type: "button" }, "Copy");
     copyButton.addEventListener("click", () => {

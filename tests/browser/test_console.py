@@ -132,6 +132,8 @@ def _issue_key_in_console(console: ConsolePage, name: str) -> str:
     console.screenshot("key-shown-once")
     dialog.get_by_role("button", name="I have stored the key").click()
     expect(page.get_by_role("dialog")).to_have_count(0)
+    # A closed dialog is hidden before its close handler removes it: wait for the removal.
+    expect(page.locator("dialog.issued")).to_have_count(0)
     # Shown once: the page no longer holds it anywhere.
     assert api_key not in page.content()
     return api_key
