@@ -32,6 +32,10 @@ EDGEMETER_CATALOG = "EDGEMETER_CATALOG"
 EDGEMETER_EVENT_BUS_NAME = "EDGEMETER_EVENT_BUS_NAME"
 # regional credits (issue 15): the void notices' global table, in home and every credits region.
 EDGEMETER_VOID_NOTICES_TABLE = "EDGEMETER_VOID_NOTICES_TABLE"
+# The stream-derived ledger (issue 14): its table (credits Lambda: read only; ledger writer: PutItem
+# only) and the ledger writer's delay queue of parked attempts.
+EDGEMETER_LEDGER_TABLE = "EDGEMETER_LEDGER_TABLE"
+EDGEMETER_LEDGER_RECHECK_QUEUE_URL = "EDGEMETER_LEDGER_RECHECK_QUEUE_URL"
 
 # The CDK app: the interpreter that compiles the edge packages' bytecode (stacks/bundling.py).
 EDGEMETER_LAMBDA_PYTHON = "EDGEMETER_LAMBDA_PYTHON"
