@@ -61,7 +61,6 @@ from functions.credits.data.models import (
     key_sk,
     ledger_sk,
     ledger_sk_bound,
-    rate_limit_pk,
     request_pk,
 )
 from functions.credits.data.tables import bind_tables
@@ -100,6 +99,7 @@ from functions.credits.store.errors import (
     InvalidCursor,
     StoreUnavailable,
 )
+from functions.credits.store.rate_limit_split import next_rate_limit_part
 from functions.credits.store.records import (
     AccountRecord,
     AlreadyCharged,
@@ -572,10 +572,10 @@ class DynamoDBCreditsStore:
 
     @_translated
     def take_rate_limit_slot(self, key_id: str, per_second: int, burst: int, now_us: int) -> int:
-        """One consistent read and one conditional write per request, only for keys with a limit."""
-        interval = 1_000_000 // per_second
-        tolerance = (burst - 1) * interval
-        pk = rate_limit_pk(key_id)
+        """One consistent read and one conditional write per request, only for keys with a limit;
+        a high limit's state is split over several items, one taken per request (rate_limit_split)."""
+        part = next_rate_limit_part(key_id, per_second, burst)
+        interval, tolerance, pk = part.interval_us, part.tolerance_us, part.pk
         for _ in range(_RATE_LIMIT_ATTEMPTS):
             current = _get(RateLimitItem, pk, RATE_LIMIT_SK)
             stored = None if current is None else int(current.tat_us)
