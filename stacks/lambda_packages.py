@@ -29,3 +29,13 @@ ACCOUNT_EVENTS_PACKAGE_DIRS = (
     "functions/shared",
     "functions/tables",
 )
+# The ledger writer (issue 14): its own package and the credits package's store and models it
+# writes ledger entries and compensations with (same dependencies as the credits Lambda).
+LEDGER_WRITER_PACKAGE_DIRS = (
+    "functions/ledger_writer",
+    "functions/credits",
+    "functions/catalog",
+    "functions/observability",
+    "functions/shared",
+    "functions/tables",
+)

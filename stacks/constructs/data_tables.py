@@ -49,6 +49,34 @@ def _stream_view_type(model: type[Model]) -> dynamodb.StreamViewType | None:
     return dynamodb.StreamViewType(view_type) if view_type else None
 
 
+def production_table(
+    scope: Construct,
+    construct_id: str,
+    *,
+    partition_key: dynamodb.Attribute,
+    sort_key: dynamodb.Attribute | None,
+    time_to_live_attribute: str | None = None,
+    stream: dynamodb.StreamViewType | None = None,
+) -> dynamodb.Table:
+    """On-demand, PITR, deletion protection, retained, encrypted: every edgemeter table."""
+    return dynamodb.Table(
+        scope,
+        construct_id,
+        partition_key=partition_key,
+        sort_key=sort_key,
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+        deletion_protection=True,
+        # Balances and the ledger are money: deleting the stack must never take them along.
+        removal_policy=RemovalPolicy.RETAIN,
+        encryption=dynamodb.TableEncryption.AWS_MANAGED,
+        time_to_live_attribute=time_to_live_attribute,
+        stream=stream,
+    )
+
+
 class ModelTable(Construct):
     """A production table for a pynamodb model: on-demand, PITR, deletion protection, retained, encrypted."""
 
@@ -59,25 +87,19 @@ class ModelTable(Construct):
         *,
         model: type[Model],
         global_indexes: tuple[type[GlobalSecondaryIndex[Any]], ...] = (),
+        time_to_live: bool = True,
     ) -> None:
+        """``time_to_live``: False for a table nothing may expire from (the append-only ledger)."""
         super().__init__(scope, construct_id)
         key_schema = table_key_schema(model)
         attributes = model.get_attributes()
-        self.table = dynamodb.Table(
+        self.table = production_table(
             self,
             "Table",
             partition_key=_key_attribute(attributes, key_schema.hash_key),
             sort_key=_key_attribute(attributes, key_schema.range_key) if key_schema.range_key else None,
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            deletion_protection=True,
-            # Balances and the ledger are money: deleting the stack must never take them along.
-            removal_policy=RemovalPolicy.RETAIN,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
             # Idempotency records, rate-limit buckets and tombstones expire through DynamoDB TTL.
-            time_to_live_attribute=key_schema.ttl_attribute,
+            time_to_live_attribute=key_schema.ttl_attribute if time_to_live else None,
             # A stream when the model's Meta asks for one (the account events read it; issue 16).
             stream=_stream_view_type(model),
         )
