@@ -18,7 +18,9 @@ from datetime import datetime
 from functions.catalog.access import AccessOutcome, ObjectAccessGate, ObservedAction, ObservedOutcome
 from functions.catalog.dynamodb_store import DynamoObjectCatalog, bind_objects_table
 from functions.catalog.origin import S3ArchiveOrigin
+from functions.catalog.read_cache import CachedObjectCatalog
 from functions.catalog.settings import CatalogSettings, catalog_settings_from_env
+from functions.catalog.store import ObjectCatalog
 
 # Refund reasons (functions/edge_auth/origin_response.py) that say something about the object.
 REFUND_REASON_STATUS = {"origin_404": 404, "origin_403": 403}
@@ -48,7 +50,12 @@ class CatalogGuard:
         if settings is None:
             return None
         bind_objects_table(settings)
-        return cls(ObjectAccessGate(DynamoObjectCatalog(), S3ArchiveOrigin(settings), settings), settings)
+        catalog: ObjectCatalog = DynamoObjectCatalog()
+        if settings.read_cache_seconds > 0:
+            catalog = CachedObjectCatalog(
+                catalog, settings.read_cache_seconds, max_entries=settings.read_cache_entries
+            )
+        return cls(ObjectAccessGate(catalog, S3ArchiveOrigin(settings), settings), settings)
 
     @property
     def restore_price(self) -> int:

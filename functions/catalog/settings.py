@@ -94,6 +94,10 @@ class CatalogSettings(_Frozen):
     dynamodb_read_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
     # The edge waits about 1.5 s for authorize (edgemeter:edge authorize_budget_ms): stay inside it.
     s3_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
+    # Seconds a container keeps an object's entry for authorize (functions/catalog/read_cache.py):
+    # a hot object is read once per container per this long; 0 reads the table on every request.
+    read_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+    read_cache_entries: int = Field(default=10_000, ge=1, le=1_000_000)
 
     @model_validator(mode="after")
     def _expected_times_name_tiers_for_glacier(self) -> CatalogSettings:
