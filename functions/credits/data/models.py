@@ -42,8 +42,8 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
-from pynamodb.models import Model
 
+from functions.credits.data.binding import BindableModel
 from functions.credits.sellers.listing import ACCOUNT_LIST_INDEX
 from functions.tables.schema import TTL_ATTRIBUTE
 
@@ -128,8 +128,12 @@ def grant_pk(account_id: str, idempotency_key: str) -> str:
 # --- models ---------------------------------------------------------------------------------
 
 
-class UsersTableModel(Model):
-    """Key schema shared by every item kind of the users table."""
+class UsersTableModel(BindableModel):
+    """Key schema shared by every item kind of the users table.
+
+    Bindable (functions/credits/data/binding.py): a store that holds a ``TableBinding`` reaches
+    its own table and region through it, so one process can hold several regions' stores.
+    """
 
     class Meta:
         table_name = USERS_TABLE_DEFAULT_NAME
@@ -140,8 +144,8 @@ class UsersTableModel(Model):
     sk = UnicodeAttribute(range_key=True)
 
 
-class CreditsTableModel(Model):
-    """Key schema shared by every item kind of the credits table."""
+class CreditsTableModel(BindableModel):
+    """Key schema shared by every item kind of the credits table (bindable, like the users table)."""
 
     class Meta:
         table_name = CREDITS_TABLE_DEFAULT_NAME

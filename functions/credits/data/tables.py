@@ -11,6 +11,7 @@ from typing import Any
 from pynamodb.connection import Connection
 from pynamodb.models import Model
 
+from functions.credits.data.binding import TableBinding
 from functions.credits.data.models import (
     CREDITS_MODELS,
     USERS_MODELS,
@@ -25,25 +26,31 @@ def _all_models() -> tuple[type[Model], ...]:
     return (*USERS_MODELS, *CREDITS_MODELS)
 
 
+def table_binding(settings: Settings) -> TableBinding:
+    """Where ``settings`` put the tables, for a store that binds per instance (several per process)."""
+    return TableBinding(
+        tables=((UsersTableModel, settings.users_table), (CreditsTableModel, settings.credits_table)),
+        region=settings.region,
+        host=settings.dynamodb_endpoint,
+        connect_timeout_seconds=settings.dynamodb_connect_timeout_seconds,
+        read_timeout_seconds=settings.dynamodb_read_timeout_seconds,
+        max_retry_attempts=settings.dynamodb_max_retry_attempts,
+        max_pool_connections=settings.dynamodb_max_pool_connections,
+    )
+
+
 def bind_tables(settings: Settings) -> Connection:
     """Point every model at the configured tables and endpoint; return a connection for transactions.
 
-    pynamodb keeps table settings on each model's ``Meta`` (shared by the subclasses of one
-    table's base model) and caches a connection per class, so the caches are dropped here.
+    This is the process-wide default: what a model uses when no ``TableBinding`` is current
+    (functions/credits/data/binding.py). pynamodb keeps table settings on each model's ``Meta``
+    (shared by the subclasses of one table's base model) and caches a connection per class, so
+    the caches are dropped here.
     """
+    binding = table_binding(settings)
     # The same options for the models' connections and the transaction connection.
-    connection_options: dict[str, Any] = {
-        "region": settings.region,
-        "host": settings.dynamodb_endpoint,
-        "connect_timeout_seconds": settings.dynamodb_connect_timeout_seconds,
-        "read_timeout_seconds": settings.dynamodb_read_timeout_seconds,
-        "max_retry_attempts": settings.dynamodb_max_retry_attempts,
-        "max_pool_connections": settings.dynamodb_max_pool_connections,
-    }
-    for base, table_name in (
-        (UsersTableModel, settings.users_table),
-        (CreditsTableModel, settings.credits_table),
-    ):
+    connection_options: dict[str, Any] = binding.connection_options()
+    for base, table_name in binding.tables:
         for name, value in {"table_name": table_name, **connection_options}.items():
             setattr(base.Meta, name, value)
     for model in _all_models():

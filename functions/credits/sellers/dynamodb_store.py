@@ -8,6 +8,7 @@ pynamodb models stay in functions/credits/data/models.py.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -193,9 +194,15 @@ def list_accounts(
     """One Query per (status, bucket) of the account-list index, run side by side and merged
     (no scan): a page takes about one Query's latency, not twelve."""
     condition = _listing_condition(name_prefix, after)
+    to_read = partitions_to_read(status)
+    # Each Query runs in a copy of the caller's context: the store's table binding (issue 15,
+    # functions/credits/data/binding.py) is a ContextVar, which pool threads would not see.
+    contexts = [contextvars.copy_context() for _ in to_read]
     partitions = list(
         _list_pool().map(
-            lambda partition: _query_partition(partition, condition, limit), partitions_to_read(status)
+            lambda context, partition: context.run(_query_partition, partition, condition, limit),
+            contexts,
+            to_read,
         )
     )
     merged = merge_partitions(partitions, lambda account: account.list_sort_key, limit)

@@ -35,6 +35,7 @@ from pynamodb.models import Model
 from pynamodb.pagination import ResultIterator
 from pynamodb.transactions import TransactGet
 
+from functions.credits.data.binding import binding_scoped
 from functions.credits.data.models import (
     ACCOUNT_PROFILE_SK,
     BALANCE_SK,
@@ -63,7 +64,7 @@ from functions.credits.data.models import (
     ledger_sk_bound,
     request_pk,
 )
-from functions.credits.data.tables import bind_tables
+from functions.credits.data.tables import bind_tables, table_binding
 from functions.credits.data.transactions import (
     RETRYABLE_ERRORS,
     LabelledTransaction,
@@ -394,12 +395,21 @@ def _get(model: type[M], hash_key: str, range_key: str) -> M | None:
         return None
 
 
+@binding_scoped
 class DynamoDBCreditsStore:
-    """The users and credits tables behind ``CreditsStore``."""
+    """The users and credits tables behind ``CreditsStore``.
+
+    Every public method runs under this store's own ``TableBinding`` (binding_scoped), so one
+    process can hold home's store and each region's at once (issue 15).
+    """
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._connection: Connection = bind_tables(settings)
+        # The process-wide default stays as before (callers outside a store use it) ...
+        bind_tables(settings)
+        # ... and this store's calls use its own binding, whatever another store bound since.
+        self.table_binding = table_binding(settings)
+        self._connection: Connection = self.table_binding.connection()
         self._layouts = LayoutCache()
         self._turns = ShardTurns()
 

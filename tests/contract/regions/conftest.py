@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -12,6 +13,7 @@ from typing import Any, cast
 import boto3
 import pytest
 
+from functions.credits.data.tables import create_tables, delete_tables
 from functions.credits.regions.dynamodb_transfers import DynamoDBTransferBook
 from functions.credits.regions.transfers import (
     InMemoryTransferBook,
@@ -19,10 +21,13 @@ from functions.credits.regions.transfers import (
     TransferBook,
     TransferCoordinator,
 )
+from functions.credits.settings import Settings
+from functions.credits.store.dynamodb import DynamoDBCreditsStore
 from functions.credits.store.errors import StoreUnavailable
 from functions.credits.store.memory import InMemoryCreditsStore
 from functions.credits.store.protocol import CreditsStore
 from functions.credits.store.records import AccountRecord, GrantIntent
+from local.dynamodb_local import DynamoDBLocal
 from tests.contract.credits.conftest import local_credentials
 
 HOME = "eu-west-1"
@@ -80,6 +85,41 @@ class ThreeRegions:
         """Every region's balance plus what is in flight: constant through any transfer."""
         in_flight = sum(record.amount for record in self.coordinator.in_flight(account_id))
         return sum(self.balances(account_id).values()) + in_flight
+
+
+@contextmanager
+def regional_tables(server: DynamoDBLocal, regions: Sequence[str]) -> Iterator[dict[str, Settings]]:
+    """Each region's own users and credits tables, in its own database of ``server`` (a DynamoDB
+    Local without -sharedDb keeps a table set per region): the same table names in every region,
+    so a store that reached another region's tables would find them and the tests would see it.
+    Dropped on exit."""
+    suffix = f"{os.getpid()}-{next(_table_numbers)}"
+    settings = {
+        region: Settings(
+            region=region,
+            users_table=f"users-regions-{suffix}",
+            credits_table=f"credits-regions-{suffix}",
+            dynamodb_endpoint=server.endpoint_url,
+            dynamodb_max_pool_connections=64,
+            # The races make DynamoDB Local cancel transactions for conflicts; on a shared machine
+            # the default attempts could run out and turn a race into a 503.
+            transaction_attempts=50,
+        )
+        for region in regions
+    }
+    with local_credentials():
+        for region_settings in settings.values():
+            create_tables(region_settings)
+        try:
+            yield settings
+        finally:
+            for region_settings in settings.values():
+                delete_tables(region_settings)
+
+
+def regional_stores(settings: dict[str, Settings]) -> dict[str, DynamoDBCreditsStore]:
+    """One ``DynamoDBCreditsStore`` per region, all in this process (each binds its own tables)."""
+    return {region: DynamoDBCreditsStore(region_settings) for region, region_settings in settings.items()}
 
 
 def _region_backends(kind: str, request: pytest.FixtureRequest) -> Iterator[dict[str, tuple[Any, Any]]]:
