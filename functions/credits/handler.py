@@ -16,28 +16,42 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.catalog.authorize_guard import CatalogGuard
 from functions.credits.app import CreditsApi
+from functions.credits.regions.topology import topology_from_environment
+from functions.credits.regions.upkeep_event import is_regional_upkeep_event
 from functions.credits.regions.void_notices import (
     apply_void_notices,
     is_apply_void_notices_event,
     void_notice_book_from_environment,
 )
+from functions.credits.regions.wiring import regional_service, run_regional_upkeep
 from functions.credits.service import CreditsService
 from functions.credits.settings import Settings, settings_from_env
 from functions.credits.store.dynamodb import DynamoDBCreditsStore
+from functions.credits.store.hot_accounts import WatchedCreditsStore
+from functions.credits.store.shard_rate_schedule import follow_shard_rates, is_follow_shard_rates_event
 from functions.credits.telemetry import PowertoolsTelemetry, logger, metrics, tracer
 
 
 def build_api(settings: Settings) -> CreditsApi:
-    service = CreditsService(
-        DynamoDBCreditsStore(settings),
-        settings,
-        telemetry=PowertoolsTelemetry(),
-        # None unless EDGEMETER_CATALOG is set (functions/catalog/settings.py).
-        catalog=CatalogGuard.from_environment(),
-    )
+    # None unless EDGEMETER_CATALOG is set (functions/catalog/settings.py).
+    catalog = CatalogGuard.from_environment()
+    # Regional credits (issue 15): with EDGEMETER_CREDITS_REGIONS, a credits region authorizes
+    # through the regional authorizer and home adds the read across regions.
+    topology = topology_from_environment()
+    if topology is not None:
+        wiring = regional_service(settings, topology, telemetry=PowertoolsTelemetry(), catalog=catalog)
+        service, routers = wiring.service, wiring.routers
+    else:
+        # The DynamoDB store that also marks busy accounts for the shard-rate scheduler (issue 14).
+        store = WatchedCreditsStore(settings)
+        service = CreditsService(store, settings, telemetry=PowertoolsTelemetry(), catalog=catalog)
+        routers = ()
     # Regional credits (issue 15): a retry from another region posts a void notice here.
     void_notices = void_notice_book_from_environment(settings.region, settings.dynamodb_endpoint)
-    return CreditsApi(service, settings, void_notices=void_notices)
+    api = CreditsApi(service, settings, void_notices=void_notices)
+    for router in routers:
+        api.resolver.include_router(router)
+    return api
 
 
 @functools.cache
@@ -70,6 +84,12 @@ def apply_void_notices_now(settings: Settings) -> dict[str, Any]:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if is_apply_void_notices_event(event):
         return apply_void_notices_now(settings_from_env())
+    if is_follow_shard_rates_event(event):
+        # issue 14: the scheduled shard-rate follower over the watched (busy) accounts.
+        return follow_shard_rates(settings_from_env(), datetime.now(UTC)).summary()
+    if is_regional_upkeep_event(event):
+        # Home's regional round (issue 15): settle transfers, renew leases, refill, return idle.
+        return run_regional_upkeep(settings_from_env(), topology_from_environment())
     # The API Gateway request id as correlation id, read directly: Powertools' correlation_id_path
     # evaluates a JMESPath expression on every invocation for the same one lookup.
     request_context = event.get("requestContext")

@@ -32,6 +32,9 @@ EDGEMETER_CATALOG = "EDGEMETER_CATALOG"
 EDGEMETER_EVENT_BUS_NAME = "EDGEMETER_EVENT_BUS_NAME"
 # regional credits (issue 15): the void notices' global table, in home and every credits region.
 EDGEMETER_VOID_NOTICES_TABLE = "EDGEMETER_VOID_NOTICES_TABLE"
+# regional credits (issue 15): home, the credits regions and their credits tables (JSON; see
+# functions/credits/regions/topology.py), in home's and every credits region's credits Lambda.
+EDGEMETER_CREDITS_REGIONS = "EDGEMETER_CREDITS_REGIONS"
 # The stream-derived ledger (issue 14): its table (credits Lambda: read only; ledger writer: PutItem
 # only) and the ledger writer's delay queue of parked attempts.
 EDGEMETER_LEDGER_TABLE = "EDGEMETER_LEDGER_TABLE"

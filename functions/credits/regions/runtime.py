@@ -1,0 +1,211 @@
+"""Regional credits wired together (issue 15): one runtime per credits Lambda container.
+
+Every region's store, transfer book, lease and account registry are opened *per instance* (a
+``RegionOpener`` makes them: DynamoDB in AWS and locally, the in-memory twins in tests), so home's
+function holds every region's store at once and a credits region holds home's and its peers'.
+
+- A **credits region** authorizes through ``RegionalAuthorizer``: its lease is checked, it charges
+  from its own shards, and when they are short it gathers by transfer from home, then from the
+  other regions (the far round trip, paid only then), noting the account in its registry so home
+  refills it ahead of need from then on.
+- **Home** runs ``upkeep`` on a schedule: the transfer retrier (``settle``) over every region's
+  book, the lease keeper's renewals (missed standing changes first), then per region and account a
+  refill sized by the observed rate, or the whole regional balance home when the region was idle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from functions.credits.regions.leases import LeaseBook, LeaseKeeper
+from functions.credits.regions.refills import IDLE_AFTER, RATE_WINDOW, RefillDecision, plan_refill
+from functions.credits.regions.regional_authorize import RegionalAuthorizer
+from functions.credits.regions.regional_items import RegionalAccounts
+from functions.credits.regions.transfers import (
+    RegionLedgers,
+    TransferBook,
+    TransferCoordinator,
+    TransferRecord,
+    TransferState,
+)
+from functions.credits.schemas import AuthorizeRequest, Decision
+from functions.credits.service import Clock, CreditsService, ObjectsCatalog, Telemetry
+from functions.credits.settings import Settings
+from functions.credits.store.errors import StoreUnavailable
+from functions.credits.store.protocol import CreditsStore
+
+# A transfer still ``sent`` this long after it started is reversed, unless its target claimed it.
+REVERSE_AFTER = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class RegionHandles:
+    """What one region gives the runtime; home has no lease and no registry (it holds the pool)."""
+
+    store: CreditsStore
+    book: TransferBook
+    lease: LeaseBook | None = None
+    accounts: RegionalAccounts | None = None
+
+
+class RegionOpener(Protocol):
+    def open(self, region: str) -> RegionHandles: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UpkeepReport:
+    settled: list[TransferRecord] = field(default_factory=list)
+    renewed: list[str] = field(default_factory=list)
+    moves: list[TransferRecord] = field(default_factory=list)
+    unreachable: list[str] = field(default_factory=list)
+
+
+class NotingAuthorizer(RegionalAuthorizer):
+    """``RegionalAuthorizer`` that notes the account in the region's registry when it gathers."""
+
+    def __init__(
+        self,
+        runtime: RegionalRuntime,
+        region: str,
+        service: CreditsService,
+        clock: Callable[[], datetime],
+    ) -> None:
+        super().__init__(
+            services={region: service},
+            stores=runtime.stores,
+            coordinator=runtime.coordinator,
+            home=runtime.home,
+            leases=runtime.leases,
+            clock=clock,
+        )
+        self._registries = {r: h.accounts for r, h in runtime.handles.items() if h.accounts is not None}
+        self._clock_now = clock
+
+    def gather(self, region: str, account_id: str, price: int) -> bool:
+        registry = self._registries.get(region)
+        if registry is not None:
+            # First: whatever the gather brings, home's upkeep refills this account here from now on.
+            registry.note(account_id, self._clock_now())
+        return super().gather(region, account_id, price)
+
+
+class RegionalRuntime:
+    """Every region's handles, the coordinator over them, and what home and a region run."""
+
+    def __init__(
+        self,
+        *,
+        home: str,
+        handles: Mapping[str, RegionHandles],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        if home not in handles:
+            raise ValueError("the runtime needs home's handles")
+        self.home = home
+        self.handles = dict(handles)
+        self.stores: dict[str, CreditsStore] = {region: h.store for region, h in self.handles.items()}
+        self._clock = clock
+        self.coordinator = TransferCoordinator(
+            {region: RegionLedgers(store=h.store, book=h.book) for region, h in self.handles.items()},
+            clock=clock,
+        )
+        self.leases: dict[str, LeaseBook] = {
+            region: h.lease for region, h in self.handles.items() if h.lease is not None and region != home
+        }
+        self.keeper = LeaseKeeper({region: self.stores[region] for region in self.leases}, self.leases)
+
+    @property
+    def credits_regions(self) -> tuple[str, ...]:
+        return tuple(region for region in self.handles if region != self.home)
+
+    def authorizer(self, region: str, service: CreditsService) -> RegionalAuthorizer:
+        """The authorizer of ``region``'s API: its own service, every region's store as a donor."""
+        return NotingAuthorizer(self, region, service, self._clock)
+
+    def upkeep(self) -> UpkeepReport:
+        """Home's scheduled round: settle, renew leases, refill or return per region and account."""
+        now = self._clock()
+        renewed = self.keeper.renew(now)
+        # A region whose lease home could not renew is cut off: its lease lapses unless home is back.
+        report = UpkeepReport(renewed=renewed, unreachable=[r for r in self.leases if r not in renewed])
+        for region in self.handles:
+            try:
+                report.settled.extend(self.coordinator.settle(region, reverse_after=REVERSE_AFTER))
+            except StoreUnavailable:
+                report.unreachable.append(region)
+        for region in self.credits_regions:
+            if region in report.unreachable:
+                continue
+            try:
+                report.moves.extend(self._refill_region(region, now))
+            except StoreUnavailable:
+                report.unreachable.append(region)
+        return report
+
+    def _refill_region(self, region: str, now: datetime) -> list[TransferRecord]:
+        registry = self.handles[region].accounts
+        if registry is None:
+            return []
+        moves = []
+        for account_id, noted_at in registry.noted().items():
+            decision = self.plan(region, account_id, noted_at, now)
+            if decision.amount <= 0:
+                continue
+            record = self.coordinator.start(account_id, decision.source, decision.target, decision.amount)
+            moves.append(record)
+            if decision.target == self.home and record.state is TransferState.DONE:
+                registry.forget(account_id)
+        return moves
+
+    def plan(self, region: str, account_id: str, noted_at: datetime, now: datetime) -> RefillDecision:
+        """One account's next move in ``region``, from its balances and the region's recent ledger."""
+        store = self.stores[region]
+        recent = store.usage(account_id, start=now - RATE_WINDOW, end=now)
+        spent = max(0, recent.credits_spent - recent.credits_refunded)
+        quiet_since = max(noted_at, now - IDLE_AFTER)
+        window = store.usage(account_id, start=quiet_since, end=now)
+        requests = window.downloads + window.uploads + window.other_requests
+        idle_for = now - quiet_since if requests == 0 and now - noted_at >= IDLE_AFTER else None
+        return plan_refill(
+            home=self.home,
+            region=region,
+            region_balance=store.get_balance(account_id) or 0,
+            home_balance=self.stores[self.home].get_balance(account_id) or 0,
+            rate_per_second=spent / RATE_WINDOW.total_seconds(),
+            idle_for=idle_for,
+        )
+
+
+class RegionalEdgeService(CreditsService):
+    """A credits region's service as its API sees it: authorize goes through the regional authorizer.
+
+    Everything else (refunds; the routes a region's API does not expose) is the plain service over
+    the region's own store. The authorizer charges through a second ``CreditsService`` on the same
+    store: ``RegionalAuthorizer`` calls a service's ``authorize``, which here is this override.
+    ``runtime`` is called on the first authorize, not at cold start: opening the other regions may
+    fail (home unreachable), and that must be this request's 503, not a broken container.
+    """
+
+    def __init__(
+        self,
+        store: CreditsStore,
+        settings: Settings,
+        *,
+        runtime: Callable[[], RegionalRuntime],
+        telemetry: Telemetry | None = None,
+        catalog: ObjectsCatalog | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(store, settings, telemetry=telemetry, catalog=catalog, clock=clock)
+        self._plain = CreditsService(store, settings, telemetry=telemetry, catalog=catalog, clock=clock)
+        self._region = settings.region
+        self._runtime = runtime
+        self._authorizer: RegionalAuthorizer | None = None
+
+    def authorize(self, request: AuthorizeRequest) -> Decision:
+        if self._authorizer is None:
+            self._authorizer = self._runtime().authorizer(self._region, self._plain)
+        return self._authorizer.authorize(self._region, request)
