@@ -26,7 +26,7 @@ from stacks.constructs.edge_functions import LAMBDA_PYTHON_VERSION, BakedEdgeFun
 from stacks.constructs.monitoring import Monitoring
 from stacks.constructs.object_catalog import ObjectCatalogInfra
 from stacks.constructs.origin_failover import OriginFailover
-from stacks.constructs.regional_credits import schedule_void_notice_applier
+from stacks.constructs.regional_credits import schedule_shard_rate_follower, schedule_void_notice_applier
 from stacks.constructs.regional_users_table import (
     GlobalModelTable,
     users_table_name,
@@ -154,6 +154,7 @@ class EdgemeterStack(Stack):
         )
         self.account_events = self._build_account_events(lambda_code, architecture)
         self._build_void_notices()
+        schedule_shard_rate_follower(self, self.credits_api.function)
         settings_writer = EdgeSettingsWriter(
             self, "EdgeSettingsWriter", log_retention=log_retention(settings)
         )

@@ -20,6 +20,7 @@ from constructs import Construct
 
 from functions.credits.data.models import CreditsTableModel
 from functions.credits.regions.void_notices import APPLY_VOID_NOTICES_EVENT
+from functions.credits.store.shard_rate_schedule import FOLLOW_SHARD_RATES_EVENT
 from functions.shared.environment_variables import EDGEMETER_VOID_NOTICES_TABLE
 from stacks.constructs.credits_api import (
     API_STAGE_NAME,
@@ -44,6 +45,22 @@ def schedule_void_notice_applier(scope: Construct, function: lambda_.IFunction) 
         targets=[
             targets.LambdaFunction(
                 function, event=events.RuleTargetInput.from_object(APPLY_VOID_NOTICES_EVENT)
+            )
+        ],
+    )
+
+
+def schedule_shard_rate_follower(scope: Construct, function: lambda_.IFunction) -> events.Rule:
+    """Once a minute home's credits function follows the shard rate of the watched busy accounts
+    (issue 14, functions/credits/store/shard_rate_schedule.py)."""
+    return events.Rule(
+        scope,
+        "ShardRateFollower",
+        description="edgemeter: set the balance shard count of busy accounts from their rate (issue 14)",
+        schedule=events.Schedule.rate(Duration.minutes(1)),
+        targets=[
+            targets.LambdaFunction(
+                function, event=events.RuleTargetInput.from_object(FOLLOW_SHARD_RATES_EVENT)
             )
         ],
     )
