@@ -10,9 +10,11 @@ from aws_cdk import App, Tags
 from stacks.bundling import python_lambda_code
 from stacks.constructs.billing_console import BillingConsoleStack, BillingStaffPolicies
 from stacks.constructs.credits_api import API_STAGE_NAME
+from stacks.constructs.ledger import ledger_writer_asset_spec
 from stacks.constructs.regional_credits import RegionalCreditsStack
 from stacks.edge_stack import EdgemeterEdgeStack
 from stacks.main_stack import (
+    LAMBDA_CPUS,
     CodeFactory,
     EdgemeterStack,
     credits_asset_spec,
@@ -98,6 +100,9 @@ def _regional_credits_stacks(
             # A Code object binds to one stack's assets: each stack gets its own.
             code=lambda_code(credits_asset_spec(settings)),
             architecture=lambda_architecture(settings),
+            ledger_writer_code=lambda_code(
+                ledger_writer_asset_spec(LAMBDA_CPUS[settings.lambda_architecture])
+            ),
             edge_role_names=(
                 edge_role_name(settings, "viewer-request"),
                 edge_role_name(settings, "origin-response"),

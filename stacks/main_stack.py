@@ -20,9 +20,14 @@ from stacks.constructs.account_events import AccountEventsInfra, account_events_
 from stacks.constructs.cdn_alarms import CdnAlarms
 from stacks.constructs.content_distribution import ContentDistribution
 from stacks.constructs.content_origin import AccessLogsBucket, CustomContentOrigin, S3ContentOrigin
-from stacks.constructs.credits_api import CreditsApiInfra, cdn_base_url_parameter_name
+from stacks.constructs.credits_api import (
+    CreditsApiInfra,
+    cdn_base_url_parameter_name,
+    credits_function_environment,
+)
 from stacks.constructs.data_tables import DataTables
 from stacks.constructs.edge_functions import LAMBDA_PYTHON_VERSION, BakedEdgeFunction, EdgeSettingsWriter
+from stacks.constructs.ledger import LedgerInfra, ledger_writer_asset_spec
 from stacks.constructs.monitoring import Monitoring
 from stacks.constructs.object_catalog import ObjectCatalogInfra
 from stacks.constructs.origin_failover import OriginFailover
@@ -53,7 +58,7 @@ ORIGIN_SIGNER_HANDLER = "functions.origin_signer.origin_request.handler"
 # Builds a Lambda's code from its asset spec; tests swap in a lighter one.
 CodeFactory = Callable[[PythonAssetSpec], lambda_.Code]
 
-_LAMBDA_CPUS = {LambdaArchitecture.X86_64: LambdaCpu.X86_64, LambdaArchitecture.ARM64: LambdaCpu.ARM64}
+LAMBDA_CPUS = {LambdaArchitecture.X86_64: LambdaCpu.X86_64, LambdaArchitecture.ARM64: LambdaCpu.ARM64}
 _ARCHITECTURES = {
     LambdaArchitecture.X86_64: lambda_.Architecture.X86_64,
     LambdaArchitecture.ARM64: lambda_.Architecture.ARM_64,
@@ -71,7 +76,7 @@ def credits_asset_spec(settings: EdgemeterSettings) -> PythonAssetSpec:
         package_dirs=CREDITS_PACKAGE_DIRS,
         requirements_file="functions/credits/requirements.txt",
         python_version=LAMBDA_PYTHON_VERSION,
-        cpu=_LAMBDA_CPUS[settings.lambda_architecture],
+        cpu=LAMBDA_CPUS[settings.lambda_architecture],
     )
 
 
@@ -152,6 +157,7 @@ class EdgemeterStack(Stack):
             users_table=self.tables.users_table,
             credits_table=self.tables.credits_table,
         )
+        self.ledger = self._build_ledger(lambda_code, architecture)
         self.account_events = self._build_account_events(lambda_code, architecture)
         self._build_void_notices()
         schedule_shard_rate_follower(self, self.credits_api.function)
@@ -200,11 +206,26 @@ class EdgemeterStack(Stack):
         self.credits_api.function.add_environment(EDGEMETER_VOID_NOTICES_TABLE, table.table_name)
         schedule_void_notice_applier(self, self.credits_api.function)
 
+    def _build_ledger(self, lambda_code: CodeFactory, architecture: lambda_.Architecture) -> LedgerInfra:
+        """The ledger table and its one writer, fed by the credits table's stream (issue 14)."""
+        return LedgerInfra(
+            self,
+            "Ledger",
+            settings=self.settings,
+            code=lambda_code(ledger_writer_asset_spec(LAMBDA_CPUS[self.settings.lambda_architecture])),
+            architecture=architecture,
+            credits_table=self.tables.credits_table,
+            credits_function=self.credits_api.function,
+            function_environment=credits_function_environment(
+                self.settings, self.tables.users_table, self.tables.credits_table
+            ),
+        )
+
     def _build_account_events(
         self, lambda_code: CodeFactory, architecture: lambda_.Architecture
     ) -> AccountEventsInfra:
         """The account-events bus and the consumer of both tables' streams (issue 16)."""
-        cpu = _LAMBDA_CPUS[self.settings.lambda_architecture]
+        cpu = LAMBDA_CPUS[self.settings.lambda_architecture]
         return AccountEventsInfra(
             self,
             "AccountEvents",
@@ -223,8 +244,9 @@ class EdgemeterStack(Stack):
     ) -> None:
         """viewer-request (key check, charge) and origin-response (refunds), sharing baked settings."""
         settings = self.settings
+        # The edge calls its HTTP API (issue 14 §6), not the REST API of the billing routes.
         edge_settings_document = settings.edge_settings_document(
-            self.credits_api.url, self.regional_credits_api_urls
+            self.credits_api.edge_url, self.regional_credits_api_urls
         )
         self.viewer_request = BakedEdgeFunction(
             self,
@@ -330,12 +352,18 @@ class EdgemeterStack(Stack):
             "Monitoring",
             dashboard_name=self.settings.deployment_name,
             rest_api=self.credits_api.rest_api,
+            edge_api=self.credits_api.edge_api.http_api,
             credits_function=self.credits_api.function,
-            tables={"users": self.tables.users_table, "credits": self.tables.credits_table},
+            tables={
+                "users": self.tables.users_table,
+                "credits": self.tables.credits_table,
+                "ledger": self.ledger.table,
+            },
             distribution_id=self.distribution.distribution.distribution_id,
             alarm_email=self.settings.alarm_email,
         )
         self.account_events.notify(self.monitoring.alarm_topic)
+        self.ledger.notify(self.monitoring.alarm_topic)
         self.cdn_alarms = CdnAlarms(
             self,
             "CdnAlarms",
@@ -408,6 +436,12 @@ class EdgemeterStack(Stack):
         CfnOutput(
             self, "CreditsApiUrl", value=self.credits_api.url, description="for the CLI: edgemeter --api URL"
         )
+        CfnOutput(
+            self,
+            "EdgeCreditsApiUrl",
+            value=self.credits_api.edge_url,
+            description="the edge's HTTP API (authorize, refunds), baked into the edge settings",
+        )
         for output_id, policy in (
             ("EdgePolicyArn", self.credits_api.edge_policy),
             ("BillingReaderPolicyArn", self.credits_api.billing_reader_policy),
@@ -418,6 +452,7 @@ class EdgemeterStack(Stack):
             CfnOutput(self, "ContentBucketName", value=self.content_bucket.bucket_name)
         CfnOutput(self, "UsersTableName", value=self.tables.users_table.table_name)
         CfnOutput(self, "CreditsTableName", value=self.tables.credits_table.table_name)
+        CfnOutput(self, "LedgerTableName", value=self.ledger.table.table_name)
         CfnOutput(self, "AccessLogsBucketName", value=self.access_logs.bucket_name)
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.alarm_topic.topic_arn)
         CfnOutput(self, "DashboardName", value=self.monitoring.dashboard.dashboard_name)

@@ -19,13 +19,12 @@ from functions.shared.environment_variables import (
     EDGEMETER_USERS_TABLE,
 )
 from stacks.constructs.edge_functions import LAMBDA_PYTHON_RUNTIME
+from stacks.constructs.edge_http_api import EdgeHttpApi
 from stacks.nag import acknowledge, nag_account, nag_partition
 from stacks.settings import EdgemeterSettings, log_retention
 
 CREDITS_HANDLER = "functions.credits.handler.lambda_handler"
 API_STAGE_NAME = "live"
-# The two routes only the edge may call (docs/decisions.md, "Edge <-> credits contract").
-EDGE_ROUTES = (("POST", "/v1/authorize"), ("POST", "/v1/refunds"))
 
 
 # Fields of API Gateway's standard JSON access-log line.
@@ -93,6 +92,13 @@ class CreditsApiInfra(Construct):
         users_table.grant_read_write_data(self.function)
         credits_table.grant_read_write_data(self.function)
         self.rest_api = self._build_rest_api(settings, retention)
+        self.edge_api = EdgeHttpApi(
+            self,
+            "EdgeApi",
+            settings=settings,
+            function=self.function,
+            description="edgemeter credits API for the edge: authorize and refunds (IAM-signed)",
+        )
         self.proxy_resource = self._build_proxy_resource()
         self._acknowledge_api_findings()
         self._build_caller_policies()
@@ -247,10 +253,10 @@ class CreditsApiInfra(Construct):
         )
 
     def _build_caller_policies(self) -> None:
-        self.edge_policy = self._invoke_policy(
-            "EdgePolicy",
-            "edgemeter edge functions: POST /v1/authorize and POST /v1/refunds only",
-            [self._route_arn(method, path) for method, path in EDGE_ROUTES],
+        # The edge's routes are served by their own HTTP API (issue 14 §6); the REST API's
+        # copies are reached by no policy here.
+        self.edge_policy = self.edge_api.invoke_policy(
+            "EdgePolicy", "edgemeter edge functions: POST /v1/authorize and POST /v1/refunds only"
         )
         self.billing_reader_policy = self._invoke_policy(
             "BillingReaderPolicy",
@@ -311,3 +317,8 @@ class CreditsApiInfra(Construct):
     def url(self) -> str:
         """Base URL of the deployed stage, e.g. https://abc.execute-api.eu-west-1.amazonaws.com/live/"""
         return self.rest_api.url
+
+    @property
+    def edge_url(self) -> str:
+        """Base URL of the edge's HTTP API, e.g. https://def.execute-api.eu-west-1.amazonaws.com/"""
+        return self.edge_api.url

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigateway
+from aws_cdk import aws_apigatewayv2 as apigatewayv2
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
@@ -130,6 +131,33 @@ def credits_api_metrics(
     )
 
 
+@dataclass(frozen=True)
+class EdgeApiMetrics:
+    """The edge's HTTP API (issue 14 §6): where nearly every credits request now arrives."""
+
+    requests: cloudwatch.IMetric
+    server_error_rate: cloudwatch.IMetric
+    latency_p99: cloudwatch.IMetric
+    latency_p50: cloudwatch.IMetric
+
+
+def edge_api_metrics(edge_api: apigatewayv2.HttpApi) -> EdgeApiMetrics:
+    requests = edge_api.metric_count(period=_PERIOD, statistic="Sum", label="edge requests")
+    server_errors = edge_api.metric_server_error(period=_PERIOD, statistic="Sum")
+    return EdgeApiMetrics(
+        requests=requests,
+        # A ratio of sums: it reads the same whatever the metric's per-request statistics are.
+        server_error_rate=cloudwatch.MathExpression(
+            expression="IF(requests > 0, errors / requests, 0)",
+            using_metrics={"errors": server_errors, "requests": requests},
+            period=_PERIOD,
+            label="edge API 5xx rate",
+        ),
+        latency_p99=edge_api.metric_latency(period=_PERIOD, statistic="p99", label="edge latency p99"),
+        latency_p50=edge_api.metric_latency(period=_PERIOD, statistic="p50", label="edge latency p50"),
+    )
+
+
 class Monitoring(Construct):
     """One dashboard for the whole system, and alarms (to an SNS topic) on the credits API's error rates."""
 
@@ -140,6 +168,7 @@ class Monitoring(Construct):
         *,
         dashboard_name: str,
         rest_api: apigateway.RestApi,
+        edge_api: apigatewayv2.HttpApi,
         credits_function: lambda_.IFunction,
         tables: Mapping[str, dynamodb.ITable],
         distribution_id: str,
@@ -155,13 +184,15 @@ class Monitoring(Construct):
             alarm_email=alarm_email,
         )
         metrics = credits_api_metrics(rest_api, credits_function)
-        self.alarms = self._build_alarms(metrics)
+        edge_metrics = edge_api_metrics(edge_api)
+        self.alarms = self._build_alarms(metrics) + self._build_edge_api_alarms(edge_metrics)
         for alarm in self.alarms:
             alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.alarm_topic))
             alarm.add_ok_action(cloudwatch_actions.SnsAction(self.alarm_topic))
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=dashboard_name)
         self.dashboard.add_widgets(*_business_widgets())
         self.dashboard.add_widgets(*_credits_api_widgets(metrics))
+        self.dashboard.add_widgets(*_edge_api_widgets(edge_metrics))
         self.dashboard.add_widgets(*_cdn_and_table_widgets(distribution_id, tables))
 
     def _build_alarms(self, metrics: CreditsApiMetrics) -> list[cloudwatch.Alarm]:
@@ -192,6 +223,26 @@ class Monitoring(Construct):
             self._threshold_alarm(
                 "ApiLatencyP99",
                 "Credits API p99 latency above 1 s eats the edge's authorization budget",
+                metrics.latency_p99,
+                threshold=1_000,
+                evaluation_periods=3,
+                datapoints_to_alarm=3,
+            ),
+        ]
+
+    def _build_edge_api_alarms(self, metrics: EdgeApiMetrics) -> list[cloudwatch.Alarm]:
+        return [
+            self._threshold_alarm(
+                "EdgeApiServerErrorRate",
+                "Over 1% of the edge API's replies (authorize, refunds) are 5xx: the CDN answers 503",
+                metrics.server_error_rate,
+                threshold=0.01,
+                evaluation_periods=3,
+                datapoints_to_alarm=2,
+            ),
+            self._threshold_alarm(
+                "EdgeApiLatencyP99",
+                "Edge API p99 latency above 1 s eats the edge's authorization budget",
                 metrics.latency_p99,
                 threshold=1_000,
                 evaluation_periods=3,
@@ -262,6 +313,22 @@ def _credits_api_widgets(metrics: CreditsApiMetrics) -> list[cloudwatch.IWidget]
             left=[metrics.function_errors, metrics.function_throttles],
             right=[metrics.function_duration_p99],
             width=8,
+        ),
+    ]
+
+
+def _edge_api_widgets(metrics: EdgeApiMetrics) -> list[cloudwatch.IWidget]:
+    return [
+        cloudwatch.GraphWidget(
+            title="Edge API latency (ms): authorize, refunds",
+            left=[metrics.latency_p50, metrics.latency_p99],
+            width=12,
+        ),
+        cloudwatch.GraphWidget(
+            title="Edge API requests and 5xx rate",
+            left=[metrics.server_error_rate],
+            right=[metrics.requests],
+            width=12,
         ),
     ]
 

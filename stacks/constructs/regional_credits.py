@@ -9,7 +9,6 @@ grants, keys and every billing route exist in home only (docs/decisions.md, "Reg
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, Duration, Environment, RemovalPolicy, Stack
-from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -22,14 +21,11 @@ from functions.credits.data.models import CreditsTableModel
 from functions.credits.regions.void_notices import APPLY_VOID_NOTICES_EVENT
 from functions.credits.store.shard_rate_schedule import FOLLOW_SHARD_RATES_EVENT
 from functions.shared.environment_variables import EDGEMETER_VOID_NOTICES_TABLE
-from stacks.constructs.credits_api import (
-    API_STAGE_NAME,
-    CREDITS_HANDLER,
-    EDGE_ROUTES,
-    credits_function_environment,
-)
+from stacks.constructs.credits_api import CREDITS_HANDLER, credits_function_environment
 from stacks.constructs.data_tables import ModelTable
 from stacks.constructs.edge_functions import LAMBDA_PYTHON_RUNTIME
+from stacks.constructs.edge_http_api import EdgeHttpApi
+from stacks.constructs.ledger import LedgerInfra
 from stacks.constructs.regional_users_table import users_table_name, void_notices_table_name
 from stacks.nag import acknowledge
 from stacks.settings import EdgemeterSettings, log_retention
@@ -84,6 +80,7 @@ class RegionalCreditsStack(Stack):
         code: lambda_.Code,
         architecture: lambda_.Architecture,
         edge_role_names: tuple[str, ...],
+        ledger_writer_code: lambda_.Code,
     ) -> None:
         super().__init__(
             scope,
@@ -111,9 +108,29 @@ class RegionalCreditsStack(Stack):
             EDGEMETER_VOID_NOTICES_TABLE, void_notices_table_name(settings.deployment_name)
         )
         schedule_void_notice_applier(self, self.function)
-        self.rest_api = self._build_edge_api(settings)
+        # This region's stream-derived ledger, built as home's is (issue 14).
+        self.ledger = LedgerInfra(
+            self,
+            "Ledger",
+            settings=settings,
+            code=ledger_writer_code,
+            architecture=architecture,
+            credits_table=self.credits_table,
+            credits_function=self.function,
+            function_environment=credits_function_environment(
+                settings, self.users_replica, self.credits_table
+            ),
+        )
+        # The edge's two routes on an HTTP API, as in home (issue 14 §6).
+        self.edge_api = EdgeHttpApi(
+            self,
+            "EdgeApi",
+            settings=settings,
+            function=self.function,
+            description=f"edgemeter regional credits API ({self.region}): the edge routes only, IAM-signed",
+        )
         self.edge_policy = self._build_edge_policy(edge_role_names)
-        self.url = self.rest_api.url
+        self.url = self.edge_api.url
         CfnOutput(self, "CreditsApiUrl", value=self.url, description="this region's edge-only credits API")
         CfnOutput(self, "CreditsTableName", value=self.credits_table.table_name)
 
@@ -160,94 +177,14 @@ class RegionalCreditsStack(Stack):
         )
         return function
 
-    def _build_edge_api(self, settings: EdgemeterSettings) -> apigateway.RestApi:
-        access_logs = logs.LogGroup(
-            self, "AccessLogs", retention=log_retention(settings), removal_policy=RemovalPolicy.RETAIN
-        )
-        rest_api = apigateway.RestApi(
-            self,
-            "Api",
-            description=f"edgemeter regional credits API ({self.region}): the edge routes only, IAM-signed",
-            endpoint_types=[apigateway.EndpointType.REGIONAL],
-            # API Gateway's logging role is an account setting per region: this region needs its own.
-            cloud_watch_role=True,
-            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
-            default_method_options=apigateway.MethodOptions(
-                authorization_type=apigateway.AuthorizationType.IAM
-            ),
-            deploy_options=apigateway.StageOptions(
-                stage_name=API_STAGE_NAME,
-                tracing_enabled=True,
-                metrics_enabled=True,
-                logging_level=apigateway.MethodLoggingLevel.ERROR,
-                data_trace_enabled=False,  # bodies carry key digests: never log them
-                throttling_rate_limit=settings.api_throttle.rate_limit,
-                throttling_burst_limit=settings.api_throttle.burst_limit,
-                access_log_destination=apigateway.LogGroupLogDestination(access_logs),
-                access_log_format=apigateway.AccessLogFormat.json_with_standard_fields(
-                    caller=True,
-                    http_method=True,
-                    ip=True,
-                    protocol=True,
-                    request_time=True,
-                    resource_path=True,
-                    response_length=True,
-                    status=True,
-                    user=True,
-                ),
-            ),
-        )
-        integration = apigateway.LambdaIntegration(self.function)
-        version_resource = rest_api.root.add_resource("v1")
-        # Exactly the edge's routes: no proxy, so no other path of the credits service exists here.
-        for method, path in EDGE_ROUTES:
-            version_resource.add_resource(path.removeprefix("/v1/")).add_method(method, integration)
-        self._acknowledge_api_findings(rest_api)
-        return rest_api
-
-    @staticmethod
-    def _acknowledge_api_findings(rest_api: apigateway.RestApi) -> None:
-        acknowledge(
-            rest_api,
-            "AwsSolutions-APIG2",
-            "The credits Lambda validates every body with its pydantic models (one source of truth).",
-        )
-        acknowledge(
-            rest_api,
-            "AwsSolutions-COG4",
-            "The only caller is the edge's IAM role signing with SigV4 (AWS_IAM on every method).",
-        )
-        acknowledge(
-            rest_api,
-            "AwsSolutions-APIG3",
-            "Only the edge role's SigV4 signature is accepted; a WAF would add no caller IAM lets in.",
-        )
-        acknowledge(
-            rest_api,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AmazonAPIGatewayPushToCloudWatchLogs]",
-            "The account-level API Gateway logging role of this region uses the AWS-managed policy "
-            "AWS documents for it; API Gateway names the execution log groups itself.",
-        )
-
     def _build_edge_policy(self, edge_role_names: tuple[str, ...]) -> iam.ManagedPolicy:
         """The edge roles (us-east-1, named) may invoke this region's two routes: IAM is global."""
         edge_roles = [
             iam.Role.from_role_name(self, f"EdgeRole{index}", role_name)
             for index, role_name in enumerate(edge_role_names)
         ]
-        return iam.ManagedPolicy(
-            self,
+        return self.edge_api.invoke_policy(
             "EdgePolicy",
-            description=f"edgemeter edge functions: POST /v1/authorize and /v1/refunds in {self.region}",
-            statements=[
-                iam.PolicyStatement(
-                    actions=["execute-api:Invoke"],
-                    resources=[
-                        self.rest_api.arn_for_execute_api(method, path, API_STAGE_NAME)
-                        for method, path in EDGE_ROUTES
-                    ],
-                )
-            ],
+            f"edgemeter edge functions: POST /v1/authorize and /v1/refunds in {self.region}",
             roles=edge_roles,
         )

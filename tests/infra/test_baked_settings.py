@@ -39,8 +39,11 @@ def _baked_documents(app: SynthesizedApp) -> dict[str, dict[str, Any]]:
 def test_edge_auth_settings_parse_and_point_at_the_credits_api(s3_app: SynthesizedApp) -> None:
     document = _baked_documents(s3_app)["functions/edge_auth/config.json"]
     settings = parse_settings(document)
-    assert settings.credits_api.url == "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/live/"
+    # The edge routes' HTTP API, served at its root by the $default stage (issue 14 §6).
+    assert settings.credits_api.url == "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/"
     assert settings.credits_api.region == "eu-west-1"
+    # HTTP APIs verify SigV4 for the same service name as REST APIs.
+    assert settings.credits_api.service == "execute-api"
     assert settings.authorize_budget_ms == 1500
 
 

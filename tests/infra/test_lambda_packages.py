@@ -16,11 +16,13 @@ import pytest
 
 from stacks.constructs.account_events import ACCOUNT_EVENTS_HANDLER
 from stacks.constructs.credits_api import CREDITS_HANDLER
+from stacks.constructs.ledger import LEDGER_WRITER_HANDLER
 from stacks.constructs.object_catalog import S3_EVENTS_HANDLER
 from stacks.lambda_packages import (
     ACCOUNT_EVENTS_PACKAGE_DIRS,
     CREDITS_PACKAGE_DIRS,
     EDGE_AUTH_PACKAGE_DIRS,
+    LEDGER_WRITER_PACKAGE_DIRS,
     ORIGIN_SIGNER_PACKAGE_DIRS,
 )
 from stacks.main_stack import ORIGIN_RESPONSE_HANDLER, ORIGIN_SIGNER_HANDLER, VIEWER_REQUEST_HANDLER
@@ -33,6 +35,7 @@ LAMBDAS = {
     "origin-response": (ORIGIN_RESPONSE_HANDLER, EDGE_AUTH_PACKAGE_DIRS),
     "origin signer": (ORIGIN_SIGNER_HANDLER, ORIGIN_SIGNER_PACKAGE_DIRS),
     "account events": (ACCOUNT_EVENTS_HANDLER, ACCOUNT_EVENTS_PACKAGE_DIRS),
+    "ledger writer": (LEDGER_WRITER_HANDLER, LEDGER_WRITER_PACKAGE_DIRS),
 }
 
 

@@ -53,9 +53,12 @@ def test_one_synth_gives_home_edge_and_a_credits_stack_per_region(regional_app: 
     for region in CREDITS_REGIONS:
         stack, template = _regional(regional_app, region)
         assert stack.stack_name == f"Edgemeter-credits-{region}"
-        template.resource_count_is("AWS::DynamoDB::Table", 1)
-        template.resource_count_is("AWS::Lambda::Function", 1)
-        template.resource_count_is("AWS::ApiGateway::RestApi", 1)
+        # The credits table and the ledger table, the credits function and the ledger writer (issue 14).
+        template.resource_count_is("AWS::DynamoDB::Table", 2)
+        template.resource_count_is("AWS::Lambda::Function", 2)
+        # The edge routes' HTTP API (issue 14 §6); no REST API in a credits region.
+        template.resource_count_is("AWS::ApiGatewayV2::Api", 1)
+        template.resource_count_is("AWS::ApiGateway::RestApi", 0)
 
 
 def test_users_are_a_global_table_replicated_to_every_credits_region(regional_app: SynthesizedApp) -> None:
@@ -88,7 +91,16 @@ def test_a_regional_role_touches_only_its_own_table_and_reads_the_users_replica(
 ) -> None:
     for region in CREDITS_REGIONS:
         _, template = _regional(regional_app, region)
-        (credits_table_id,) = template.find_resources("AWS::DynamoDB::Table")
+        (credits_table_id,) = [
+            logical_id
+            for logical_id in template.find_resources("AWS::DynamoDB::Table")
+            if "Credits" in logical_id
+        ]
+        (ledger_table_id,) = [
+            logical_id
+            for logical_id in template.find_resources("AWS::DynamoDB::Table")
+            if "Ledger" in logical_id
+        ]
         dynamodb_statements = [
             statement
             for statement in _statements(template)
@@ -101,6 +113,8 @@ def test_a_regional_role_touches_only_its_own_table_and_reads_the_users_replica(
             if credits_table_id in resources:
                 assert "users" not in resources
                 continue
+            if ledger_table_id in resources:
+                continue  # this region's ledger: tests/infra/test_ledger_infra.py checks who writes it
             assert f":dynamodb:{region}:" in resources
             if f"table/Edgemeter-{HOME}-void-notices" in resources:
                 continue  # this region's replica of the void notices: written by design
@@ -113,14 +127,13 @@ def test_a_regional_role_touches_only_its_own_table_and_reads_the_users_replica(
 def test_regional_apis_have_the_edge_routes_only(regional_app: SynthesizedApp) -> None:
     for region in CREDITS_REGIONS:
         _, template = _regional(regional_app, region)
-        paths = sorted(
-            resource["Properties"]["PathPart"]
-            for resource in template.find_resources("AWS::ApiGateway::Resource").values()
-        )
-        assert paths == ["authorize", "refunds", "v1"]
-        methods = template.find_resources("AWS::ApiGateway::Method").values()
-        assert sorted(method["Properties"]["HttpMethod"] for method in methods) == ["POST", "POST"]
-        assert all(method["Properties"]["AuthorizationType"] == "AWS_IAM" for method in methods)
+        # The HTTP API of the edge routes (issue 14 §6): exactly two routes, both IAM-authorized.
+        routes = template.find_resources("AWS::ApiGatewayV2::Route").values()
+        assert sorted(route["Properties"]["RouteKey"] for route in routes) == [
+            "POST /v1/authorize",
+            "POST /v1/refunds",
+        ]
+        assert all(route["Properties"]["AuthorizationType"] == "AWS_IAM" for route in routes)
         (edge_policy,) = template.find_resources("AWS::IAM::ManagedPolicy").values()
         assert sorted(edge_policy["Properties"]["Roles"]) == sorted(
             [f"Edgemeter-{HOME}-viewer-request", f"Edgemeter-{HOME}-origin-response"]
@@ -163,7 +176,8 @@ def test_edge_settings_name_every_region_and_the_nearest_first(regional_app: Syn
     assert settings.credits_api.region == HOME
     assert sorted(api.region for api in settings.regional_credits.apis) == sorted(CREDITS_REGIONS)
     for api in settings.regional_credits.apis:
-        assert api.url == f"https://r1e2g3i4o5.execute-api.{api.region}.amazonaws.com/live/"
+        # The region's HTTP API, served at its root by the $default stage (issue 14 §6).
+        assert api.url == f"https://r1e2g3i4o5.execute-api.{api.region}.amazonaws.com/"
     order = dict(settings.regional_credits.order)
     assert order["ap-northeast-1"][0] == "ap-northeast-1"
     assert order["us-east-2"][0] == "us-east-1"
