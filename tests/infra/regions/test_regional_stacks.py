@@ -128,12 +128,12 @@ def test_regional_apis_have_the_edge_routes_only(regional_app: SynthesizedApp) -
     for region in CREDITS_REGIONS:
         _, template = _regional(regional_app, region)
         # The HTTP API of the edge routes (issue 14 §6): exactly two routes, both IAM-authorized.
-        routes = template.find_resources("AWS::ApiGatewayV2::Route").values()
-        assert sorted(route["Properties"]["RouteKey"] for route in routes) == [
+        http_routes = template.find_resources("AWS::ApiGatewayV2::Route").values()
+        assert sorted(route["Properties"]["RouteKey"] for route in http_routes) == [
             "POST /v1/authorize",
             "POST /v1/refunds",
         ]
-        assert all(route["Properties"]["AuthorizationType"] == "AWS_IAM" for route in routes)
+        assert all(route["Properties"]["AuthorizationType"] == "AWS_IAM" for route in http_routes)
         (edge_policy,) = template.find_resources("AWS::IAM::ManagedPolicy").values()
         assert sorted(edge_policy["Properties"]["Roles"]) == sorted(
             [f"Edgemeter-{HOME}-viewer-request", f"Edgemeter-{HOME}-origin-response"]
