@@ -12,6 +12,7 @@ from stacks.constructs.billing_console import BillingConsoleStack, BillingStaffP
 from stacks.constructs.credits_api import API_STAGE_NAME
 from stacks.constructs.ledger import ledger_writer_asset_spec
 from stacks.constructs.regional_credits import RegionalCreditsStack
+from stacks.constructs.regional_wiring import wire_regional_credits
 from stacks.edge_stack import EdgemeterEdgeStack
 from stacks.main_stack import (
     LAMBDA_CPUS,
@@ -54,6 +55,14 @@ def compose_edgemeter(
         account=account,
         lambda_code=lambda_code,
         regional_credits_api_urls={stack.region: stack.url for stack in regional},
+    )
+    # Regional credits (issue 15): cross-region grants, each function's topology, home's upkeep.
+    wire_regional_credits(
+        settings,
+        home_stack=main,
+        home_function=main.credits_api.function,
+        home_credits_table=main.tables.credits_table,
+        regional=regional,
     )
     console = _billing_console_stack(app, settings, main, account)
     for stack in (main, edge, console, *regional):

@@ -98,7 +98,12 @@ class DynamoDBRegionOpener:
     def open(self, region: str) -> RegionHandles:
         table = self.credits_table(region)
         client = self._dynamodb(region)
-        settings = self._settings.model_copy(update={"region": region, "credits_table": table})
+        settings = self._settings
+        if region != self._settings.region:
+            # Another region's tables: its credits table by name, its ledger by the default
+            # derived from it (the stacks name each credits region's ledger so).
+            update = {"region": region, "credits_table": table, "ledger_table": None}
+            settings = self._settings.model_copy(update=update)
         if region == self._topology.home:
             store = DynamoDBCreditsStore(settings)
             return RegionHandles(store=store, book=DynamoDBTransferBook(client, table))
