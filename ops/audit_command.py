@@ -19,6 +19,7 @@ from pynamodb.exceptions import PynamoDBException
 from functions.credits.settings import CreditsSettingsError, Settings, settings_from_env
 from functions.shared.environment_variables import EDGEMETER_DYNAMODB_ENDPOINT
 from ops.audit import AuditReport, DynamoDBCredentials, run_audit
+from ops.migrate import migrate_shards
 
 EXIT_CLEAN = 0
 EXIT_MISMATCH = 1
@@ -89,6 +90,15 @@ def render_report(report: AuditReport) -> str:
         f"records: charges {report.charge_records}  refunds {report.refund_records}  "
         f"grants {report.grant_records}",
     ]
+    if report.stream_ledger_entries or report.pending:
+        lines.append(
+            f"stream-derived ledger entries {report.stream_ledger_entries}  pending {len(report.pending)}"
+        )
+        lines += [
+            f"  pending {pending.kind.value}: account={pending.account_id} request={pending.request_id} "
+            f"{pending.detail}"
+            for pending in report.pending
+        ]
     if report.ok:
         lines.append("audit: OK (every ledger sums to its balance; no request charged twice)")
     else:
@@ -144,7 +154,7 @@ def run_audit_command(
 
 
 def register(app: typer.Typer, *, local_dynamodb: LocalDynamoDB | None = None) -> None:
-    """Add the ``audit`` command to the edgemeter CLI; ``local_dynamodb`` is its default table's home."""
+    """Add ``audit`` and ``migrate`` to the CLI; ``local_dynamodb`` is their default table's home."""
 
     def audit(  # noqa: PLR0917 - typer maps each option to one parameter
         context: typer.Context,
@@ -160,3 +170,25 @@ def register(app: typer.Typer, *, local_dynamodb: LocalDynamoDB | None = None) -
         )
 
     app.command("audit")(audit)
+
+    def migrate(
+        endpoint: EndpointOption = None,
+        credits_table: CreditsTableOption = None,
+        region: RegionOption = None,
+        aws: AwsOption = False,
+    ) -> None:
+        """Give every balance shard its ledger counter (issue 14 §8); idempotent, safe while charging."""
+        try:
+            settings = audit_settings(endpoint, credits_table, region, aws, local_dynamodb)
+            report = migrate_shards(settings, credentials=scan_credentials(settings, local_dynamodb))
+        except (CreditsSettingsError, ValueError) as error:
+            typer.echo(f"migrate: invalid settings: {error}", err=True)
+            raise typer.Exit(EXIT_UNREADABLE) from None
+        except PynamoDBException as error:
+            typer.echo(f"migrate: cannot update the credits table: {error}", err=True)
+            raise typer.Exit(EXIT_UNREADABLE) from None
+        typer.echo(
+            f"migrate: {report.shards} shards, {report.migrated} migrated now, {report.already} already"
+        )
+
+    app.command("migrate")(migrate)

@@ -118,6 +118,13 @@ class Settings(_Frozen):
     # Deployed: the SSM parameter the stack writes the distribution's URL to (it wins over
     # cdn_base_url; functions/credits/sellers/cdn_url.py says why it cannot be an env value).
     cdn_base_url_parameter: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9_.\-/]{1,1000}$")
+    # issue 14: the stream-derived ledger's table (absent: the credits table's name + "-ledger",
+    # so every set of local or test tables has its own).
+    ledger_table: _TABLE_NAME | None = None
+
+    @property
+    def ledger_table_name(self) -> str:
+        return self.ledger_table or f"{self.credits_table}-ledger"
 
 
 # Environment variable -> Settings field. JSON-valued fields are parsed before validation.
@@ -136,6 +143,7 @@ ENVIRONMENT: Mapping[str, str] = {
     environment_variables.EDGEMETER_CDN_BASE_URL: "cdn_base_url",
     environment_variables.EDGEMETER_LINK_MAX_EXPIRES_IN_SECONDS: "link_max_expires_in_seconds",
     environment_variables.EDGEMETER_CDN_BASE_URL_PARAMETER: "cdn_base_url_parameter",
+    environment_variables.EDGEMETER_LEDGER_TABLE: "ledger_table",
 }
 _JSON_FIELDS = frozenset({"pricing"})
 

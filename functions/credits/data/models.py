@@ -26,6 +26,10 @@ credits table
     pk=``request#<request_id>``  sk=``refund``           RefundRecordItem (a charge is refunded once; TTL)
     pk=``grant#<account_id>#<idempotency_key>`` sk=``grant``  GrantRecordItem
     pk=``keyspend#<key_id>``     sk=``spent``            KeySpendItem (only keys with a spend limit)
+    pk=``request#<request_id>``  sk=``compensation#<attempt>``  CompensationItem (issue 14)
+
+ledger table (issue 14 §3: the entries the ledger writer derives from the credits table's stream)
+    pk=``ledger#<account_id>#s<shard>`` sk=``ledger#<created_at>#<entry_id>``  LedgerTableModel
 """
 
 from __future__ import annotations
@@ -235,6 +239,11 @@ class BalanceItem(CreditsTableModel):
     # ``account_status``, all bumped in one transaction (functions/credits/store/shards.py).
     shard_count = NumberAttribute(null=True)
     shard_peak = NumberAttribute(null=True)
+    # The stream-derived ledger (issue 14 §3-4): on a shard charged by the two-write path, ``seq``
+    # counts the shard's balance changes that the ledger writer turns into ledger-table entries
+    # (absent = 0) and ``op`` is the last of them (JSON, functions/credits/store/stream_ledger.py).
+    seq = NumberAttribute(null=True)
+    op = UnicodeAttribute(null=True)
 
 
 class LedgerEntryItem(CreditsTableModel):
@@ -272,6 +281,11 @@ class ChargeRecordItem(CreditsTableModel):
     # sharding (issue 14): the balance shard the charge was taken from (absent = 0); its refund
     # goes back there.
     shard = NumberAttribute(null=True)
+    # The two-write charge path (issue 14 §4): the debit attempt this record decides for (its
+    # shard's ``op`` names the same attempt), and ``voided``: the ledger writer found no record for
+    # an attempt after the recheck delay and put this one to void the request id (no charge).
+    attempt = UnicodeAttribute(null=True)
+    voided = BooleanAttribute(null=True)
 
 
 class RefundRecordItem(CreditsTableModel):
@@ -332,6 +346,65 @@ class KeySpendItem(CreditsTableModel):
     spent = NumberAttribute()
 
 
+# --- the stream-derived ledger (issue 14 §3-4) --------------------------------------------------
+
+LEDGER_TABLE_DEFAULT_SUFFIX = "-ledger"
+COMPENSATION_SK_PREFIX = "compensation#"
+
+
+def ledger_table_pk(account_id: str, shard: int) -> str:
+    """The ledger table's partition of one balance shard's stream-derived entries."""
+    return f"ledger#{account_id}#s{shard}"
+
+
+def compensation_sk(attempt: str) -> str:
+    return f"{COMPENSATION_SK_PREFIX}{attempt}"
+
+
+class CompensationItem(CreditsTableModel):
+    """pk=``request#<request_id>`` sk=``compensation#<attempt>``: the debit of ``attempt`` was
+    credited back (put IF absent in the compensation's transaction: exactly once)."""
+
+    account_id = UnicodeAttribute()
+    shard = NumberAttribute()
+    amount = NumberAttribute()  # credits given back (positive)
+    created_at = UTCDateTimeAttribute()
+    # No TTL: ledger reads hide a compensated debit and its compensation by this marker, forever.
+
+
+class LedgerTableModel(BindableModel):
+    """The ledger table: the entries the ledger writer derives from the credits table's stream.
+
+    pk=``ledger#<account_id>#s<shard>`` sk=``ledger#<created_at>#<entry_id>`` (the credits
+    table's ledger sort key, so both merge by time). Append-only: the writer's role may only
+    PutItem, and a key and content fixed by the stream record make a replay an identical
+    overwrite. No index, no stream, no TTL.
+    """
+
+    class Meta:
+        table_name = CREDITS_TABLE_DEFAULT_NAME + LEDGER_TABLE_DEFAULT_SUFFIX
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    account_id = UnicodeAttribute()
+    entry_id = UnicodeAttribute()
+    request_id = UnicodeAttribute()
+    kind = UnicodeAttribute()  # "charge" | "refund"
+    amount = NumberAttribute()  # signed: charges negative
+    method = UnicodeAttribute(null=True)
+    path = UnicodeAttribute(null=True)
+    bytes = NumberAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    key_id = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    # Where it comes from: the shard, the shard's ``seq`` after the write (gap-free per shard), the
+    # debit attempt, and for a compensation the attempt it gives back.
+    shard = NumberAttribute()
+    seq = NumberAttribute()
+    attempt = UnicodeAttribute(null=True)
+    compensates = UnicodeAttribute(null=True)
+
+
 USERS_MODELS: tuple[type[UsersTableModel], ...] = (
     UsersTableModel,
     AccountItem,
@@ -348,4 +421,5 @@ CREDITS_MODELS: tuple[type[CreditsTableModel], ...] = (
     RefundRecordItem,
     GrantRecordItem,
     KeySpendItem,
+    CompensationItem,
 )

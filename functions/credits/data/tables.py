@@ -17,19 +17,25 @@ from functions.credits.data.models import (
     USERS_MODELS,
     AccountItem,
     CreditsTableModel,
+    LedgerTableModel,
     UsersTableModel,
 )
 from functions.credits.settings import Settings
 
 
 def _all_models() -> tuple[type[Model], ...]:
-    return (*USERS_MODELS, *CREDITS_MODELS)
+    return (*USERS_MODELS, *CREDITS_MODELS, LedgerTableModel)
 
 
 def table_binding(settings: Settings) -> TableBinding:
     """Where ``settings`` put the tables, for a store that binds per instance (several per process)."""
     return TableBinding(
-        tables=((UsersTableModel, settings.users_table), (CreditsTableModel, settings.credits_table)),
+        tables=(
+            (UsersTableModel, settings.users_table),
+            (CreditsTableModel, settings.credits_table),
+            # issue 14 §3: the stream-derived ledger (the credits store reads it, the writer puts).
+            (LedgerTableModel, settings.ledger_table_name),
+        ),
         region=settings.region,
         host=settings.dynamodb_endpoint,
         connect_timeout_seconds=settings.dynamodb_connect_timeout_seconds,
@@ -63,13 +69,13 @@ def create_tables(settings: Settings) -> None:
     bind_tables(settings)
     # The users table is created through AccountItem: its key schema plus the account-list index
     # (sellers, issue 16), which pynamodb only knows on the model that declares it.
-    for base in (AccountItem, CreditsTableModel):
+    for base in (AccountItem, CreditsTableModel, LedgerTableModel):
         if not base.exists():
             base.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
 
 
 def delete_tables(settings: Settings) -> None:
     bind_tables(settings)
-    for base in (UsersTableModel, CreditsTableModel):
+    for base in (UsersTableModel, CreditsTableModel, LedgerTableModel):
         if base.exists():
             base.delete_table()

@@ -144,6 +144,13 @@ from functions.credits.store.shards import (
     read_shards,
     source_failed,
 )
+from functions.credits.store.stream_ledger import (
+    LedgerTableSlice,
+    ledger_record_of,
+    ledger_table_slice,
+    ledger_table_usage_lines,
+)
+from functions.credits.store.two_write_charge import debit_shard, record_charge, takes_two_writes
 
 # Optimistic attempts at one rate-limit bucket before the request counts as limited.
 _RATE_LIMIT_ATTEMPTS = 4
@@ -385,6 +392,27 @@ def _key_revocations_are(count: int) -> Condition:
     """The balance item's key revocation count equals ``count`` (absent counts as 0)."""
     equal = BalanceItem.key_revocations == count
     return (BalanceItem.key_revocations.does_not_exist() | equal) if count == 0 else equal
+
+
+def _charge_condition(intent: ChargeIntent, shard: int, layout: ShardLayout, gathered: int) -> Condition:
+    """What a charge's shard write requires, in the transaction and on the two-write path alike."""
+    # sellers (issue 16): a suspended or closed account is refused by the same condition.
+    condition: Condition = (BalanceItem.balance >= intent.amount - gathered) & account_is_active()
+    if intent.key_revocations_seen is not None:
+        condition &= _key_revocations_are(intent.key_revocations_seen)
+    if shard == 0:
+        # Shard 0 holds the layout: a container charging on an outdated count learns it here.
+        condition &= count_is(layout.count)
+    return condition
+
+
+def _charge_decision(existing: ChargeRecordItem | None) -> AlreadyCharged:
+    """The answer to a request id whose charge record blocked this attempt (issue 14: a record the
+    ledger writer voided means no attempt of it may charge any more: 503, the edge's retry)."""
+    record = _blocking_record(existing, "charge")
+    if record.voided:
+        raise StoreUnavailable("this request id was voided after an unfinished attempt")
+    return AlreadyCharged(_charge_record(record))
 
 
 def _get(model: type[M], hash_key: str, range_key: str) -> M | None:
@@ -664,7 +692,12 @@ class DynamoDBCreditsStore:
         for _ in range(_SHARD_ATTEMPTS):
             layout = self._layouts.get(intent.account_id)
             shard = self._turns.next_shard(layout.count)
-            outcome = self._charge_shard(intent, shard, layout, {})
+            # issue 14 §4: a split account's allow is two single-item writes, its ledger entry
+            # comes from the stream (functions/credits/store/two_write_charge.py).
+            if takes_two_writes(intent, layout.count):
+                outcome = self._charge_two_writes(intent, shard, layout)
+            else:
+                outcome = self._charge_shard(intent, shard, layout, {})
             if isinstance(outcome, _Short):
                 outcome = self._gather_and_charge(intent, shard, outcome)
             if isinstance(outcome, _StaleLayout):
@@ -733,13 +766,7 @@ class DynamoDBCreditsStore:
             shard=shard or None,
         )
         gathered = sum(sources.values())
-        # sellers (issue 16): a suspended or closed account is refused by the same condition.
-        balance_condition = (BalanceItem.balance >= intent.amount - gathered) & account_is_active()
-        if intent.key_revocations_seen is not None:
-            balance_condition &= _key_revocations_are(intent.key_revocations_seen)
-        if shard == 0:
-            # Shard 0 holds the layout: a container charging on an outdated count learns it here.
-            balance_condition &= count_is(layout.count)
+        balance_condition = _charge_condition(intent, shard, layout, gathered)
 
         def counters(transaction: LabelledTransaction) -> None:
             add_charge_counters(transaction, intent)
@@ -764,8 +791,7 @@ class DynamoDBCreditsStore:
         """Why a charge's transaction was cancelled, as an outcome."""
         # The request id first: a retry of a charged request is a replay, whatever the balance.
         if cancelled.failed("record"):
-            existing = _get(ChargeRecordItem, request_pk(intent.request_id), CHARGE_SK)
-            return AlreadyCharged(_charge_record(_blocking_record(existing, "charge")))
+            return _charge_decision(_get(ChargeRecordItem, request_pk(intent.request_id), CHARGE_SK))
         reason = cancelled.failed("balance")
         if reason is None:
             # sellers (issue 16): only a key's spend counter or a link's use counter said no.
@@ -780,11 +806,40 @@ class DynamoDBCreditsStore:
         if reason.raw_item is None:
             raise DataIntegrityError(f"account {intent.account_id} has a key but no balance") from None
         old = BalanceItem.from_raw_data(reason.raw_item)
+        return self._refusal_of(intent, shard, count, old, counter_refusal(cancelled))
+
+    def _charge_two_writes(self, intent: ChargeIntent, shard: int, layout: ShardLayout) -> _ShardOutcome:
+        """Debit, then record (two_write_charge.py); a refused debit is first checked for a replay,
+        so a charged request id is answered as such whatever the balance is now."""
+        op = debit_shard(intent, shard, _charge_condition(intent, shard, layout, 0))
+        if op is None:
+            existing = _get(ChargeRecordItem, request_pk(intent.request_id), CHARGE_SK)
+            if existing is not None:
+                return _charge_decision(existing)
+            old = _get(BalanceItem, balance_shard_pk(intent.account_id, shard), BALANCE_SK)
+            if old is None:
+                return _Short(balance=0, layout=None)  # a shard not made yet: gather, which re-reads
+            return self._refusal_of(intent, shard, layout.count, old)
+        lost_to = record_charge(intent, op, shard, self._ttl(intent.now))
+        if lost_to is not None:
+            return _charge_decision(lost_to)  # the ledger writer gives this debit back
+        return Charged(entry_id=op.entry_id, created_at=intent.now)
+
+    def _refusal_of(
+        self,
+        intent: ChargeIntent,
+        shard: int,
+        count: int,
+        old: BalanceItem,
+        counters: ChargeOutcome | None = None,
+    ) -> _ShardOutcome:
+        """Why ``old`` (the shard as it was) refused the charge, as an outcome (``counters``: what a
+        key's spend counter or a link's use counter said, when the transaction carried them)."""
         seen = intent.key_revocations_seen
         refusal: ChargeOutcome | None = not_active_status(old)
         if refusal is None and seen is not None and _key_revocations(old) != seen:
             refusal = KeyRevocationsChanged()
-        refusal = refusal or counter_refusal(cancelled)
+        refusal = refusal or counters
         if refusal is not None:
             return refusal
         layout = layout_of(old) if shard == 0 else None
@@ -795,7 +850,8 @@ class DynamoDBCreditsStore:
     @_translated
     def get_charge(self, request_id: str) -> ChargeRecord | None:
         item = _get(ChargeRecordItem, request_pk(request_id), CHARGE_SK)
-        return None if item is None else _charge_record(item)
+        # issue 14: a voided record is the ledger writer's "never charged" (nothing to refund).
+        return None if item is None or item.voided else _charge_record(item)
 
     @_translated
     def refund(self, charge: ChargeRecord, *, reason: str, now: datetime) -> Refunded:
@@ -929,11 +985,11 @@ class DynamoDBCreditsStore:
 
     # ledger and usage --------------------------------------------------------------------------
 
-    def _ledger_partitions(self, account_id: str) -> list[str]:
-        """The partitions holding the account's ledger: ``account#<id>``, and one per shard of an
-        account that was ever split."""
+    def _ledger_peak(self, account_id: str) -> int:
+        """How many shards the account ever had: its ledger is on ``account#<id>``, on one credits
+        table partition per shard, and (issue 14 §3) on one ledger-table partition per shard."""
         found = read_shards(account_id)
-        return ledger_partitions(account_id, 1 if found is None else found[0].peak)
+        return 1 if found is None else found[0].peak
 
     @_translated
     def ledger_page(
@@ -943,41 +999,54 @@ class DynamoDBCreditsStore:
         ids are unique, so it is a position in every shard's ledger at once)."""
         pk = account_pk(account_id)
         after = _decode_cursor(cursor, pk, LEDGER_SK_PREFIX)
-        pages = []
-        for partition in self._ledger_partitions(account_id):
-            start_key = None if after is None else {"pk": {"S": partition}, "sk": after["sk"]}
+        before = None if after is None else after["sk"]["S"]
+        low, high = ledger_sk_bound(start), ledger_sk_bound(end)
+        peak = self._ledger_peak(account_id)
+        pages: list[list[tuple[str, LedgerRecord]]] = []
+        for partition in ledger_partitions(account_id, peak):
+            start_key = None if before is None else {"pk": {"S": partition}, "sk": {"S": before}}
             results = LedgerEntryItem.query(
                 partition,
-                LedgerEntryItem.sk.between(ledger_sk_bound(start), ledger_sk_bound(end)),
+                LedgerEntryItem.sk.between(low, high),
                 scan_index_forward=False,
                 limit=limit,
                 last_evaluated_key=start_key,
                 consistent_read=True,
             )
-            pages.append(list(results))
-        merged = list(heapq.merge(*pages, key=lambda item: item.sk, reverse=True))[:limit]
-        next_cursor = None
-        if len(merged) == limit:
-            next_cursor = _encode_cursor({"pk": {"S": pk}, "sk": {"S": merged[-1].sk}})
-        return Page([_ledger_record(item) for item in merged], next_cursor)
+            pages.append([(item.sk, _ledger_record(item)) for item in results])
+        # issue 14 §3: the stream-derived entries of an account that was ever split.
+        table = LedgerTableSlice([], None)
+        if peak > 1:
+            table = ledger_table_slice(account_id, peak, low=low, high=high, limit=limit, before=before)
+            pages.append([(item.sk, ledger_record_of(item)) for item in table.entries])
+        merged = heapq.merge(*pages, key=lambda row: row[0], reverse=True)
+        rows = [row for row in merged if table.boundary is None or row[0] >= table.boundary][:limit]
+        last = rows[-1][0] if len(rows) == limit else table.boundary
+        next_cursor = None if last is None else _encode_cursor({"pk": {"S": pk}, "sk": {"S": last}})
+        return Page([record for _, record in rows], next_cursor)
 
     @_translated
     def usage(self, account_id: str, *, start: datetime, end: datetime) -> UsageTotals:
+        peak = self._ledger_peak(account_id)
+        low, high = ledger_sk_bound(start), ledger_sk_bound(end)
         entries = (
             entry
-            for partition in self._ledger_partitions(account_id)
+            for partition in ledger_partitions(account_id, peak)
             for entry in LedgerEntryItem.query(
                 partition,
-                LedgerEntryItem.sk.between(ledger_sk_bound(start), ledger_sk_bound(end)),
+                LedgerEntryItem.sk.between(low, high),
                 consistent_read=True,
                 page_size=1000,
                 attributes_to_get=["pk", "sk", "kind", "amount", "method", "bytes"],
             )
         )
-        return usage_totals(
+        lines = [
             UsageLine(entry.kind, int(entry.amount), entry.method, _optional_int(entry.bytes))
             for entry in entries
-        )
+        ]
+        if peak > 1:  # issue 14 §3: the stream-derived entries of an account that was ever split
+            lines += ledger_table_usage_lines(account_id, peak, low=low, high=high)
+        return usage_totals(lines)
 
     # --- sellers (issue 16): functions/credits/sellers/dynamodb_store.py ------------------------
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functions.credits.data.models import LedgerEntryItem, ledger_shard_pk
+from functions.credits.data.models import LedgerEntryItem, LedgerTableModel, ledger_shard_pk, ledger_table_pk
 from functions.credits.store.shards import read_shards, shard_index
 
 
@@ -24,4 +24,12 @@ def ledger_entries_per_shard(account_id: str) -> list[int]:
     return [
         LedgerEntryItem.count(ledger_shard_pk(account_id, shard), LedgerEntryItem.sk.startswith("ledger#"))
         for shard in range(found[0].peak)
+    ]
+
+
+def stream_entries_per_shard(account_id: str, peak: int) -> list[int]:
+    """Entries the ledger writer put on each shard's ledger-table partition (issue 14 §3)."""
+    return [
+        LedgerTableModel.count(ledger_table_pk(account_id, shard), LedgerTableModel.sk.startswith("ledger#"))
+        for shard in range(peak)
     ]

@@ -1,0 +1,159 @@
+"""The ledger writer on this machine: DynamoDB Local's credits-table stream -> the same core.
+
+`make run` starts one ``LocalLedgerWriter`` thread in the supervisor (as local/events.py does for
+account events): it reads the credits table's stream through the Streams API, hands each record to
+functions/ledger_writer (which the deployed Lambda runs), and keeps parked attempts in an
+in-process delayed queue instead of SQS. Tests drain it, so their ledgers are complete.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import PynamoDBException
+
+from functions.credits.settings import Settings
+from functions.ledger_writer.recheck import ParkedAttempt
+from functions.ledger_writer.writer import LedgerWriter
+from local.config import LocalConfig
+from local.credits_environment import credits_settings
+from local.dynamodb_local import LOCAL_REGION
+from local.events import DEFAULT_POLL_SECONDS, StartPosition, StreamReader, ensure_stream, local_clients
+
+logger = logging.getLogger("edgemeter.local.ledger_writer")
+
+# The deployed queue's delivery delay (SQS DelaySeconds on the recheck queue).
+RECHECK_DELAY_SECONDS = 60.0
+
+
+class DelayedRecheckQueue:
+    """SQS's delayed delivery in process: a parked attempt is due ``delay_seconds`` after parking."""
+
+    def __init__(self, delay_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._delay = delay_seconds
+        self._clock = clock
+        self._heap: list[tuple[float, int, ParkedAttempt]] = []
+        self._order = itertools.count()
+        self._lock = threading.Lock()
+
+    def park(self, attempt: ParkedAttempt) -> None:
+        with self._lock:
+            heapq.heappush(self._heap, (self._clock() + self._delay, next(self._order), attempt))
+
+    def take_due(self, *, all_now: bool = False) -> list[ParkedAttempt]:
+        """The attempts whose delay is over (every one when ``all_now``)."""
+        now = self._clock()
+        due: list[ParkedAttempt] = []
+        with self._lock:
+            while self._heap and (all_now or self._heap[0][0] <= now):
+                due.append(heapq.heappop(self._heap)[2])
+        return due
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._heap)
+
+
+class LocalLedgerWriter:
+    """A daemon thread polling the credits table's stream into the ledger writer; a context manager."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        region: str = LOCAL_REGION,
+        start: StartPosition = "TRIM_HORIZON",
+        recheck_delay_seconds: float = RECHECK_DELAY_SECONDS,
+        poll_seconds: float = DEFAULT_POLL_SECONDS,
+    ) -> None:
+        if settings.dynamodb_endpoint is None:
+            raise ValueError("the local ledger writer reads DynamoDB Local: settings need its endpoint")
+        dynamodb, streams = local_clients(settings.dynamodb_endpoint, region)
+        # TRIM_HORIZON by default: every step is idempotent, so reading old records again is harmless
+        # and nothing written before the thread started is left out of the ledger.
+        self.reader = StreamReader(streams, ensure_stream(dynamodb, settings.credits_table), start)
+        self.queue = DelayedRecheckQueue(recheck_delay_seconds)
+        self.writer = LedgerWriter(settings, self.queue)
+        self.records_read = 0
+        self._waiting: list[dict[str, Any]] = []
+        self._poll_seconds = poll_seconds
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
+
+    def poll_once(self, *, settle_all_parked: bool = False) -> int:
+        """One pass: the stream's new records, then the parked attempts that are due."""
+        with self._lock:
+            records = self.reader.poll()
+            pending = [*self._waiting, *records]
+            self._waiting = []
+            for position, record in enumerate(pending):
+                try:
+                    self.writer.write_record(record)
+                except (PynamoDBException, BotoCoreError, ClientError) as error:
+                    # As Lambda redelivers a failed record: keep it and what follows for the next pass.
+                    logger.warning("a stream record will be written again: %s", error)
+                    self._waiting = pending[position:]
+                    break
+            for parked in self.queue.take_due(all_now=settle_all_parked):
+                self.writer.settle(parked, waited=True)
+            self.records_read += len(records)
+            return len(records)
+
+    def drain(self, *, settle_all_parked: bool = False, max_passes: int = 200) -> None:
+        """Read until a pass finds no record (a compensation writes one more, so loop).
+
+        ``settle_all_parked``: treat every parked attempt as due now (tests that need the
+        recheck's outcome without waiting for its delay).
+        """
+        for _ in range(max_passes):
+            read = self.poll_once(settle_all_parked=settle_all_parked)
+            if read == 0 and not self._waiting and (not settle_all_parked or len(self.queue) == 0):
+                return
+        raise RuntimeError("the credits table's stream did not quiet down")
+
+    def start(self) -> LocalLedgerWriter:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_seconds: float = 10.0) -> None:
+        """Stop the thread, then read what is left, so the last charges get their entries."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_seconds)
+        try:
+            self.drain()
+        except (BotoCoreError, ClientError) as error:
+            logger.warning("the last ledger entries could not be written: %s", error)
+
+    def __enter__(self) -> LocalLedgerWriter:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.poll_once() > 0
+            except (PynamoDBException, BotoCoreError, ClientError) as error:
+                # DynamoDB Local stopping (make run ending) or restarting: try again shortly.
+                logger.warning("the ledger writer's pass failed: %s", error)
+                busy = False
+            if not busy:
+                self._stop.wait(self._poll_seconds)
+
+
+def start_local_ledger_writer(config: LocalConfig) -> LocalLedgerWriter:
+    """`make run`'s ledger writer over the credits table's stream, started."""
+    return LocalLedgerWriter(credits_settings(config), region=config.region).start()
