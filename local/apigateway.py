@@ -1,9 +1,15 @@
-"""API Gateway REST API proxy events: the one home for building them locally.
+"""API Gateway proxy events: the one home for building them locally.
 
 The local credits server turns each HTTP request into the event document API
-Gateway (REST API, Lambda proxy integration, IAM authorization) would send the
-credits Lambda, and turns the Lambda's proxy response back into HTTP. Kept
-free of any web framework so it is easy to test and to reuse.
+Gateway (Lambda proxy integration, IAM authorization) would send the credits
+Lambda, and turns the Lambda's proxy response back into HTTP. Kept free of any
+web framework so it is easy to test and to reuse.
+
+Deployed, the billing routes come through the REST API and the edge's two routes
+through an HTTP API with payload format 1.0 on its ``$default`` stage
+(stacks/constructs/edge_http_api.py): the same proxy event, plus ``version``,
+the route's own path as its resource, and no stage in the path. Both are built
+here, each for the routes AWS sends it for.
 """
 
 from __future__ import annotations
@@ -16,9 +22,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from functions.edge_auth.credits_client import AUTHORIZE_PATH, REFUNDS_PATH
+
 LOCAL_API_ID = "local"
 LOCAL_STAGE = "local"
 LOCAL_AWS_ACCOUNT_ID = "000000000000"
+# The routes the edge's HTTP API serves deployed, and the stage it serves them on.
+EDGE_HTTP_API_ROUTES = frozenset({("POST", AUTHORIZE_PATH), ("POST", REFUNDS_PATH)})
+HTTP_API_DEFAULT_STAGE = "$default"
 # API Gateway passes text bodies as strings; anything else is base64 with isBase64Encoded.
 _TEXT_CONTENT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded", "application/xml")
 
@@ -77,6 +88,32 @@ def _is_text(content_type: str | None) -> bool:
 
 
 def build_proxy_event(request: IncomingRequest, *, now: datetime | None = None) -> dict[str, Any]:
+    """The event API Gateway sends for ``request``: the edge routes' HTTP API event, else REST's."""
+    event = build_rest_proxy_event(request, now=now)
+    if (request.method, request.path) in EDGE_HTTP_API_ROUTES:
+        return as_http_api_v1_event(event)
+    return event
+
+
+def as_http_api_v1_event(rest_event: dict[str, Any]) -> dict[str, Any]:
+    """The HTTP API payload 1.0 event of a route with a fixed path, on the ``$default`` stage."""
+    path = rest_event["path"]
+    context = rest_event["requestContext"]
+    return {
+        "version": "1.0",
+        **rest_event,
+        "resource": path,
+        "pathParameters": None,
+        "requestContext": {
+            **context,
+            "resourcePath": path,
+            "path": path,
+            "stage": HTTP_API_DEFAULT_STAGE,
+        },
+    }
+
+
+def build_rest_proxy_event(request: IncomingRequest, *, now: datetime | None = None) -> dict[str, Any]:
     """The REST API (v1) proxy event for ``request``, resource ``/{proxy+}``."""
     moment = now or datetime.now(UTC)
     headers, multi_headers = _single_and_multi(request.headers)

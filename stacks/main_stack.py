@@ -14,7 +14,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from functions.credits.data.models import AccountListIndex, CreditsTableModel, UsersTableModel
-from functions.shared.environment_variables import EDGEMETER_VOID_NOTICES_TABLE
+from functions.shared.environment_variables import EDGEMETER_EDGE_ROLES, EDGEMETER_VOID_NOTICES_TABLE
 from stacks.bundling import LambdaCpu, PythonAssetSpec, python_lambda_code
 from stacks.constructs.account_events import AccountEventsInfra, account_events_asset_spec
 from stacks.constructs.cdn_alarms import CdnAlarms
@@ -280,6 +280,11 @@ class EdgemeterStack(Stack):
         # The edge's own permissions: POST /v1/authorize and /v1/refunds, nothing else.
         self.credits_api.edge_policy.attach_to_role(self.viewer_request.role)
         self.credits_api.edge_policy.attach_to_role(self.origin_response.role)
+        # ... and the credits function refuses any other IAM caller of those routes (issue 14 §6).
+        self.credits_api.function.add_environment(
+            EDGEMETER_EDGE_ROLES,
+            ",".join(edge_role_name(settings, purpose) for purpose in ("viewer-request", "origin-response")),
+        )
 
     def _build_s3_content(
         self, credits_code: lambda_.Code, architecture: lambda_.Architecture

@@ -39,6 +39,9 @@ EDGEMETER_CREDITS_REGIONS = "EDGEMETER_CREDITS_REGIONS"
 # only) and the ledger writer's delay queue of parked attempts.
 EDGEMETER_LEDGER_TABLE = "EDGEMETER_LEDGER_TABLE"
 EDGEMETER_LEDGER_RECHECK_QUEUE_URL = "EDGEMETER_LEDGER_RECHECK_QUEUE_URL"
+# Deployed: the edge functions' IAM role names (comma-separated). The edge routes refuse an
+# IAM caller that is none of them (functions/credits/routes/edge_callers.py; issue 14 §6).
+EDGEMETER_EDGE_ROLES = "EDGEMETER_EDGE_ROLES"
 
 # The CDK app: the interpreter that compiles the edge packages' bytecode (stacks/bundling.py).
 EDGEMETER_LAMBDA_PYTHON = "EDGEMETER_LAMBDA_PYTHON"

@@ -20,7 +20,7 @@ from constructs import Construct
 from functions.credits.data.models import CreditsTableModel
 from functions.credits.regions.void_notices import APPLY_VOID_NOTICES_EVENT
 from functions.credits.store.shard_rate_schedule import FOLLOW_SHARD_RATES_EVENT
-from functions.shared.environment_variables import EDGEMETER_VOID_NOTICES_TABLE
+from functions.shared.environment_variables import EDGEMETER_EDGE_ROLES, EDGEMETER_VOID_NOTICES_TABLE
 from stacks.constructs.credits_api import CREDITS_HANDLER, credits_function_environment
 from stacks.constructs.data_tables import ModelTable
 from stacks.constructs.edge_functions import LAMBDA_PYTHON_RUNTIME
@@ -108,19 +108,7 @@ class RegionalCreditsStack(Stack):
             EDGEMETER_VOID_NOTICES_TABLE, void_notices_table_name(settings.deployment_name)
         )
         schedule_void_notice_applier(self, self.function)
-        # This region's stream-derived ledger, built as home's is (issue 14).
-        self.ledger = LedgerInfra(
-            self,
-            "Ledger",
-            settings=settings,
-            code=ledger_writer_code,
-            architecture=architecture,
-            credits_table=self.credits_table,
-            credits_function=self.function,
-            function_environment=credits_function_environment(
-                settings, self.users_replica, self.credits_table
-            ),
-        )
+        self.ledger = self._build_ledger(settings, ledger_writer_code, architecture)
         # The edge's two routes on an HTTP API, as in home (issue 14 §6).
         self.edge_api = EdgeHttpApi(
             self,
@@ -133,6 +121,23 @@ class RegionalCreditsStack(Stack):
         self.url = self.edge_api.url
         CfnOutput(self, "CreditsApiUrl", value=self.url, description="this region's edge-only credits API")
         CfnOutput(self, "CreditsTableName", value=self.credits_table.table_name)
+
+    def _build_ledger(
+        self, settings: EdgemeterSettings, code: lambda_.Code, architecture: lambda_.Architecture
+    ) -> LedgerInfra:
+        """This region's stream-derived ledger, built as home's is (issue 14)."""
+        return LedgerInfra(
+            self,
+            "Ledger",
+            settings=settings,
+            code=code,
+            architecture=architecture,
+            credits_table=self.credits_table,
+            credits_function=self.function,
+            function_environment=credits_function_environment(
+                settings, self.users_replica, self.credits_table
+            ),
+        )
 
     def _build_function(
         self, settings: EdgemeterSettings, code: lambda_.Code, architecture: lambda_.Architecture
@@ -183,6 +188,8 @@ class RegionalCreditsStack(Stack):
             iam.Role.from_role_name(self, f"EdgeRole{index}", role_name)
             for index, role_name in enumerate(edge_role_names)
         ]
+        # The function refuses any other IAM caller of the edge routes (HTTP APIs have no resource policy).
+        self.function.add_environment(EDGEMETER_EDGE_ROLES, ",".join(edge_role_names))
         return self.edge_api.invoke_policy(
             "EdgePolicy",
             f"edgemeter edge functions: POST /v1/authorize and /v1/refunds in {self.region}",

@@ -63,7 +63,11 @@ def test_credits_function_is_configured_like_the_service_reads_it(s3_app: Synthe
         "POWERTOOLS_METRICS_NAMESPACE",
         "POWERTOOLS_LOG_LEVEL",
         "EDGEMETER_CATALOG",
+        "EDGEMETER_EDGE_ROLES",  # read by the edge routes' caller check (routes/edge_callers.py)
     }
+    assert variables["EDGEMETER_EDGE_ROLES"] == (
+        "Edgemeter-eu-west-1-viewer-request,Edgemeter-eu-west-1-origin-response"
+    )
     assert PricingConfig.model_validate_json(variables["EDGEMETER_PRICING"]) == s3_app.settings.prices
     assert variables["EDGEMETER_USERS_TABLE"] == {"Ref": _logical_id(s3_app, "DataUsersTable")}
     assert variables["EDGEMETER_CREDITS_TABLE"] == {"Ref": _logical_id(s3_app, "DataCreditsTable")}

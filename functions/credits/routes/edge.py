@@ -6,6 +6,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from functions.credits.regions.void_notices import VoidNoticeBook, post_void_notice
 from functions.credits.routes.common import ERROR_RESPONSES, new_router
+from functions.credits.routes.edge_callers import refuse_non_edge_callers
 from functions.credits.schemas import AuthorizeRequest, Decision, Refund, RefundRequest
 from functions.credits.service import CreditsService
 from functions.credits.telemetry import logger, tracer
@@ -22,6 +23,7 @@ def edge_router(
         summary="Authorize and charge one CDN request (edge only)",
         tags=["edge"],
         responses=ERROR_RESPONSES,
+        middlewares=[refuse_non_edge_callers],  # the edge-only rule (routes/edge_callers.py)
     )
     def authorize(request: AuthorizeRequest) -> Decision:
         if void_notices is not None and request.retry_of_region not in (None, region):
@@ -52,6 +54,7 @@ def edge_router(
         summary="Refund one earlier charge, once (edge only)",
         tags=["edge"],
         responses=ERROR_RESPONSES,
+        middlewares=[refuse_non_edge_callers],
     )
     def refund(request: RefundRequest) -> Refund:
         refunded = service.refund(request)
