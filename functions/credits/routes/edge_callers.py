@@ -52,9 +52,21 @@ def is_edge_caller(user_arn: str | None, allowed_roles: frozenset[str]) -> bool:
     return caller_role_name(user_arn) in allowed_roles
 
 
+def caller_arn(event: Mapping[str, Any]) -> str | None:
+    """The IAM caller's ARN in a proxy event: ``identity.userArn`` (REST, and HTTP API payload 1.0),
+    else ``authorizer.iam.userArn`` (where HTTP APIs report IAM callers in payload 2.0)."""
+    context = event.get("requestContext")
+    if not isinstance(context, Mapping):
+        return None
+    for holder in (context.get("identity"), (context.get("authorizer") or {}).get("iam")):
+        if isinstance(holder, Mapping) and isinstance(holder.get("userArn"), str) and holder["userArn"]:
+            return str(holder["userArn"])
+    return None
+
+
 def refuse_non_edge_callers(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
     """Route middleware of the edge routes: 403 ``forbidden`` for an IAM caller that is no edge role."""
-    user_arn = app.current_event.request_context.identity.user_arn
+    user_arn = caller_arn(app.current_event.raw_event)
     if is_edge_caller(user_arn, edge_role_names()):
         return next_middleware(app)
     # A principal's ARN names who called, not a secret; it is what an operator needs to find them.

@@ -13,7 +13,12 @@ from typing import Any
 import pytest
 
 from functions.credits.app import CreditsApi
-from functions.credits.routes.edge_callers import caller_role_name, edge_role_names, is_edge_caller
+from functions.credits.routes.edge_callers import (
+    caller_arn,
+    caller_role_name,
+    edge_role_names,
+    is_edge_caller,
+)
 from functions.credits.settings import Settings
 from functions.shared.environment_variables import EDGEMETER_EDGE_ROLES
 from local.apigateway import IncomingRequest, build_proxy_event
@@ -138,3 +143,12 @@ def test_the_configured_roles_and_the_decision() -> None:
     assert not is_edge_caller(ADMIN_USER_ARN, roles)
     assert is_edge_caller(None, roles)  # no principal in the event: IAM had nothing to say
     assert is_edge_caller(ADMIN_USER_ARN, frozenset())  # nothing configured (the local runtime)
+
+
+def test_the_caller_arn_is_read_where_each_payload_puts_it() -> None:
+    assert caller_arn(_event("POST", "/v1/authorize", {}, EDGE_SESSION_ARN)) == EDGE_SESSION_ARN
+    v2_context = {"requestContext": {"authorizer": {"iam": {"userArn": EDGE_SESSION_ARN}}}}
+    assert caller_arn(v2_context) == EDGE_SESSION_ARN
+    assert caller_arn(_event("POST", "/v1/authorize", {}, None)) is None
+    assert caller_arn({"requestContext": {"authorizer": None, "identity": {"userArn": ""}}}) is None
+    assert caller_arn({}) is None
