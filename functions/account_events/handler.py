@@ -5,6 +5,8 @@ could not all be published is reported as a batch item failure (the event source
 ReportBatchItemFailures), so Lambda retries from that record and bisects, and a record that
 keeps failing goes to the on-failure destination (an SQS queue) once retries are used up.
 The events' ids come from the record, so a republished event carries the same id.
+Sharded accounts' ``balance.low`` is judged per batch on the account's total first
+(functions/account_events/sharded_balance.py, when ``EDGEMETER_CREDITS_TABLE`` is set).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from functions.account_events.publishers import EventBridgePublisher, EventPublisher
+from functions.account_events.sharded_balance import ShardedBalanceJudge, judge_from_environment
 from functions.account_events.stream_records import derive_events
 from functions.shared.environment_variables import EDGEMETER_EVENT_BUS_NAME
 
@@ -59,8 +62,28 @@ def container_publisher() -> EventBridgePublisher:
     return EventBridgePublisher(client, bus_name)
 
 
+@functools.cache
+def container_judge() -> ShardedBalanceJudge | None:
+    """The judge of sharded accounts' totals (issue 14), when the consumer is told the credits table."""
+    return judge_from_environment()
+
+
+def publish_sharded_low_balances(records: list[dict[str, Any]], publisher: EventPublisher) -> int:
+    """``balance.low`` of sharded accounts, judged per batch on their totals. Raises when they
+    could not be published: the whole batch is then retried (the events keep their ids)."""
+    judge = container_judge()
+    events = judge.judge(records) if judge is not None else []
+    if events:
+        publisher.publish(events)
+        logger.info(
+            "events published", extra={"events": [{"id": e.id, "type": e.type.value} for e in events]}
+        )
+    return len(events)
+
+
 @logger.inject_lambda_context(log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    publish_sharded_low_balances(event.get("Records", []), container_publisher())
     return process_partial_response(
         event=event,
         record_handler=RecordPublisher(container_publisher()),

@@ -36,6 +36,7 @@ from functions.credits.data.tables import bind_tables
 from functions.credits.data.transactions import LabelledTransaction, TransactionCancelled, run_transaction
 from functions.credits.settings import Settings
 from functions.credits.store.errors import DataIntegrityError
+from functions.credits.store.low_balance_alerts import armed_at_split
 from functions.credits.store.shards import (
     MAX_SHARDS,
     ShardLayout,
@@ -146,6 +147,10 @@ class ShardRebalancer:
         def build() -> LabelledTransaction:
             transaction = self._transaction(account_id, layout, deltas, zero_actions, standing)
             self._add_new_shards(transaction, account_id, shards[0], layout.peak, peak)
+            if layout.peak == 1 < peak:
+                # The first split: from now on balance.low is judged on the sum, from this state.
+                alerts = armed_at_split(account_id, shards[0].alert_thresholds, int(shards[0].balance))
+                transaction.put("alerts", alerts)
             return transaction
 
         return self._commit(build)
