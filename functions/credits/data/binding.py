@@ -27,7 +27,16 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from pynamodb.connection import Connection, TableConnection
 from pynamodb.connection.base import MetaTable
-from pynamodb.constants import KEYS, RESPONSES, TABLE_NAME, UNPROCESSED_KEYS
+from pynamodb.constants import (
+    GLOBAL_SECONDARY_INDEXES,
+    INDEX_NAME,
+    KEYS,
+    LOCAL_SECONDARY_INDEXES,
+    RESPONSES,
+    TABLE_NAME,
+    UNPROCESSED_KEYS,
+)
+from pynamodb.exceptions import TableError
 from pynamodb.models import Model
 
 
@@ -43,8 +52,14 @@ class TableBinding:
     read_timeout_seconds: float
     max_retry_attempts: int
     max_pool_connections: int
-    # One TableConnection per concrete model class, made on first use and kept as long as the
-    # binding (so as long as the store that holds it): botocore clients are costly to build.
+    # Made on first use and kept as long as the binding (so as long as the store that holds it).
+    # A pynamodb Connection owns a botocore session and client, costly to build (hundreds of ms
+    # on a busy machine), so the models share them: one Connection per set of index names (the
+    # schema a model's queries need), which also serves transactions (no indexes); a cheap
+    # TableConnection per model class wraps the shared one.
+    _shared: dict[frozenset[str], Connection] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
     _connections: dict[type[Model], TableConnection] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
@@ -61,8 +76,15 @@ class TableBinding:
         }
 
     def connection(self) -> Connection:
-        """A connection for transactions against this binding's region and endpoint."""
-        return Connection(**self.connection_options())
+        """The connection for transactions against this binding's region and endpoint."""
+        with self._lock:
+            return self._shared_connection(frozenset())
+
+    def _shared_connection(self, index_names: frozenset[str]) -> Connection:
+        found = self._shared.get(index_names)
+        if found is None:
+            found = self._shared[index_names] = Connection(**self.connection_options())
+        return found
 
     def table_name_for(self, model: type[Model]) -> str | None:
         for base, table_name in self.tables:
@@ -78,8 +100,15 @@ class TableBinding:
             found = self._connections.get(model)
             if found is None:
                 # The key schema and index key names are the model's; only the table name differs.
-                meta_table = MetaTable({**template.get_meta_table().data, TABLE_NAME: table_name})
-                found = TableConnection(table_name, meta_table=meta_table, **self.connection_options())
+                data = {**template.get_meta_table().data, TABLE_NAME: table_name}
+                indexes = data.get(GLOBAL_SECONDARY_INDEXES, []) + data.get(LOCAL_SECONDARY_INDEXES, [])
+                shared = self._shared_connection(frozenset(index[INDEX_NAME] for index in indexes))
+                try:
+                    shared.get_meta_table(table_name)
+                except TableError:
+                    shared.add_meta_table(MetaTable(data))
+                found = TableConnection(table_name, **self.connection_options())
+                found.connection = shared
                 self._connections[model] = found
             return found
 

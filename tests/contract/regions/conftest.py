@@ -1,4 +1,5 @@
-"""Three regions' stores and transfer books, in memory or on DynamoDB Local (a database per region)."""
+"""Three regions' stores and transfer books, in memory or on DynamoDB Local (a database per region,
+all three regions' DynamoDB stores in this one process: functions/credits/data/binding.py)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from tests.contract.credits.conftest import local_credentials
 HOME = "eu-west-1"
 REGIONS = (HOME, "us-east-1", "ap-northeast-1")
 _table_numbers = itertools.count()
+_TABLE_TIMEOUT_SECONDS = 30.0
 
 
 class Switchable:
@@ -107,13 +109,20 @@ def regional_tables(server: DynamoDBLocal, regions: Sequence[str]) -> Iterator[d
         )
         for region in regions
     }
+    # Created and dropped with a patient client: on a busy machine DynamoDB Local can take longer
+    # than the service's 2 s read timeout to create a table with an index, and botocore's retry of
+    # a CreateTable that did succeed then fails with "Cannot create preexisting table".
+    patient = {
+        region: region_settings.model_copy(update={"dynamodb_read_timeout_seconds": _TABLE_TIMEOUT_SECONDS})
+        for region, region_settings in settings.items()
+    }
     with local_credentials():
-        for region_settings in settings.values():
+        for region_settings in patient.values():
             create_tables(region_settings)
         try:
             yield settings
         finally:
-            for region_settings in settings.values():
+            for region_settings in patient.values():
                 delete_tables(region_settings)
 
 
@@ -126,38 +135,24 @@ def _region_backends(kind: str, request: pytest.FixtureRequest) -> Iterator[dict
     if kind == "memory":
         yield {region: (InMemoryCreditsStore(), InMemoryTransferBook()) for region in REGIONS}
         return
-    # The books on DynamoDB Local, a database per region. The stores stay the in-memory twin: the
-    # pynamodb models of DynamoDBCreditsStore bind their table and region per process (class
-    # Meta), so one process holds one region's DynamoDB store; a region is a process locally.
+    # Each region on DynamoDB Local in a database of its own: its DynamoDB store, and its transfer
+    # book in its credits table (beside the balances, as deployed), all in this one process.
     server = request.getfixturevalue("dynamodb_local_per_region")
-    table = f"credits-regions-{os.getpid()}-{next(_table_numbers)}"
-    with local_credentials():
-        clients = {
-            region: boto3.client("dynamodb", region_name=region, endpoint_url=server.endpoint_url)
-            for region in REGIONS
-        }
-        for client in clients.values():
-            client.create_table(
-                TableName=table,
-                KeySchema=[
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
-                ],
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "S"},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
+    with regional_tables(server, REGIONS) as settings:
+        stores = regional_stores(settings)
         yield {
-            region: (InMemoryCreditsStore(), DynamoDBTransferBook(client, table))
-            for region, client in clients.items()
+            region: (
+                stores[region],
+                DynamoDBTransferBook(
+                    boto3.client("dynamodb", region_name=region, endpoint_url=server.endpoint_url),
+                    region_settings.credits_table,
+                ),
+            )
+            for region, region_settings in settings.items()
         }
-        for client in clients.values():
-            client.delete_table(TableName=table)
 
 
-@pytest.fixture(params=["memory", "dynamodb-books"])
+@pytest.fixture(params=["memory", "dynamodb"])
 def regions(request: pytest.FixtureRequest) -> Iterator[ThreeRegions]:
     for backends in _region_backends(request.param, request):
         switches: dict[str, list[Switchable]] = {}
