@@ -25,12 +25,13 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from functions.credits.data.models import LedgerTableModel
 from functions.shared.environment_variables import (
     EDGEMETER_LEDGER_RECHECK_QUEUE_URL,
     EDGEMETER_LEDGER_TABLE,
 )
 from stacks.bundling import LambdaCpu, PythonAssetSpec
-from stacks.constructs.data_tables import production_table
+from stacks.constructs.data_tables import ModelTable
 from stacks.constructs.edge_functions import LAMBDA_PYTHON_RUNTIME, LAMBDA_PYTHON_VERSION
 from stacks.lambda_packages import LEDGER_WRITER_PACKAGE_DIRS
 from stacks.nag import acknowledge
@@ -85,14 +86,9 @@ class LedgerInfra(Construct):
         function_environment: Mapping[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
-        # The deploy contract's key (CONTRIBUTING.md: LedgerTableModel's pk/sk, both strings).
-        # Nothing ever expires from the ledger: no TTL (and no stream, no index).
-        self.table = production_table(
-            self,
-            "Table",
-            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
-        )
+        # Keyed as the model says; nothing ever expires from the ledger: no TTL (the model asks
+        # for no stream and has no index).
+        self.table = ModelTable(self, "Table", model=LedgerTableModel, time_to_live=False).table
         self.failed_batches = self._queue("FailedBatches")
         self.recheck_dead_letters = self._queue("RecheckDeadLetters")
         self.recheck_queue = self._build_recheck_queue()

@@ -17,10 +17,12 @@ import pytest
 from aws_cdk import App
 from aws_cdk.assertions import Template
 
+from functions.credits.data.models import LedgerTableModel
 from functions.shared.environment_variables import (
     EDGEMETER_LEDGER_RECHECK_QUEUE_URL,
     EDGEMETER_LEDGER_TABLE,
 )
+from functions.tables.schema import table_key_schema
 from stacks.app_composition import compose_edgemeter
 from stacks.constructs.credits_api import CREDITS_HANDLER
 from stacks.constructs.ledger import (
@@ -134,10 +136,12 @@ def test_the_ledger_table_is_kept_like_the_money_tables_and_expires_nothing(s3_a
     ledger_id = _logical_id_of_table(s3_app.main, "LedgerTable")
     table = s3_app.main.find_resources("AWS::DynamoDB::Table")[ledger_id]
     properties = table["Properties"]
+    key_schema = table_key_schema(LedgerTableModel)
     assert properties["KeySchema"] == [
-        {"AttributeName": "pk", "KeyType": "HASH"},
-        {"AttributeName": "sk", "KeyType": "RANGE"},
+        {"AttributeName": key_schema.hash_key, "KeyType": "HASH"},
+        {"AttributeName": key_schema.range_key, "KeyType": "RANGE"},
     ]
+    assert (key_schema.hash_key, key_schema.range_key) == ("pk", "sk")  # the deploy contract
     assert {definition["AttributeType"] for definition in properties["AttributeDefinitions"]} == {"S"}
     assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert properties["DeletionProtectionEnabled"] is True
