@@ -11,9 +11,12 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -90,7 +93,8 @@ class LocalLedgerWriter:
         self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
 
     def poll_once(self, *, settle_all_parked: bool = False) -> int:
-        """One pass: the stream's new records, then the parked attempts that are due."""
+        """One pass: the stream's new records, then the parked attempts that are due; how many of
+        both were handled."""
         with self._lock:
             records = self.reader.poll()
             pending = [*self._waiting, *records]
@@ -103,10 +107,11 @@ class LocalLedgerWriter:
                     logger.warning("a stream record will be written again: %s", error)
                     self._waiting = pending[position:]
                     break
-            for parked in self.queue.take_due(all_now=settle_all_parked):
+            due = self.queue.take_due(all_now=settle_all_parked)
+            for parked in due:
                 self.writer.settle(parked, waited=True)
             self.records_read += len(records)
-            return len(records)
+            return len(records) + len(due)
 
     def drain(self, *, settle_all_parked: bool = False, max_passes: int = 200) -> None:
         """Read until a pass finds no record (a compensation writes one more, so loop).
@@ -115,8 +120,8 @@ class LocalLedgerWriter:
         recheck's outcome without waiting for its delay).
         """
         for _ in range(max_passes):
-            read = self.poll_once(settle_all_parked=settle_all_parked)
-            if read == 0 and not self._waiting and (not settle_all_parked or len(self.queue) == 0):
+            handled = self.poll_once(settle_all_parked=settle_all_parked)
+            if handled == 0 and not self._waiting:
                 return
         raise RuntimeError("the credits table's stream did not quiet down")
 
@@ -157,3 +162,64 @@ class LocalLedgerWriter:
 def start_local_ledger_writer(config: LocalConfig) -> LocalLedgerWriter:
     """`make run`'s ledger writer over the credits table's stream, started."""
     return LocalLedgerWriter(credits_settings(config), region=config.region).start()
+
+
+@dataclass(frozen=True, slots=True)
+class WriteUnitsPerDownload:
+    """Write units DynamoDB would charge for ``downloads`` allowed downloads of one split account,
+    the ledger writer's included (counted by the partition-faithful layer, local/dynamodb_capacity)."""
+
+    downloads: int
+    shards: int
+    write_units: float
+    read_units: float
+
+    @property
+    def per_download(self) -> float:
+        return self.write_units / self.downloads
+
+
+def measure_write_units_per_download(
+    settings: Settings, *, downloads: int = 100, shards: int = 4
+) -> WriteUnitsPerDownload:
+    """Charge ``downloads`` one-credit downloads on an account split over ``shards`` shards, let the
+    ledger writer write their entries, and count every write unit on the way (set-up excluded).
+
+    For `make bench` and the tests: ``settings`` name tables on DynamoDB Local that exist.
+    """
+    # Imported here: the store pulls in the credits service's dependencies, which `make run`'s
+    # supervisor does not need for its writer thread.
+    from functions.credits.store.dynamodb import DynamoDBCreditsStore  # noqa: PLC0415
+    from functions.credits.store.rebalancer import ShardRebalancer  # noqa: PLC0415
+    from functions.credits.store.records import AccountRecord, Charged, ChargeIntent, GrantIntent  # noqa: PLC0415
+    from local.dynamodb_capacity.layer import partition_capacity  # noqa: PLC0415
+
+    with partition_capacity() as layer:
+        store = DynamoDBCreditsStore(settings)
+        writer = LocalLedgerWriter(settings, region=settings.region)
+        account_id = f"acct_wru{secrets.token_hex(8)}"
+        with layer.limits_paused():
+            now = datetime.now(UTC)
+            store.create_account(AccountRecord(account_id, "write units", "active", now))
+            store.grant(GrantIntent(account_id, downloads * 2, "bench", f"wru-{account_id}", 10**9, now))
+            rebalancer = ShardRebalancer(settings)
+            rebalancer.set_count(account_id, shards)
+            rebalancer.rebalance(account_id)
+            # The container learns the layout on its first charge; that one is set-up too.
+            store.charge(ChargeIntent(account_id, "key_wru", f"warm-{account_id}", 1, "GET", "/w", 1, now))
+            writer.drain(settle_all_parked=True)
+        layer.reset()
+        for number in range(downloads):
+            intent = ChargeIntent(
+                account_id, "key_wru", f"wru-{account_id}-{number}", 1, "GET", "/w", 1, datetime.now(UTC)
+            )
+            if not isinstance(store.charge(intent), Charged):
+                raise RuntimeError(f"download {number} was not charged")
+        writer.drain(settle_all_parked=True)
+        snapshot = layer.snapshot()
+    return WriteUnitsPerDownload(
+        downloads=downloads,
+        shards=shards,
+        write_units=snapshot.total("write"),
+        read_units=snapshot.total("read"),
+    )

@@ -40,6 +40,7 @@ from local.config import LocalConfig, build_config
 from local.credits_environment import credits_settings
 from local.dynamodb_local import PROJECT_ROOT, DynamoDBLocal
 from local.events import AccountEventsPump, local_events_destination, start_local_events
+from local.ledger_writer import LocalLedgerWriter, start_local_ledger_writer
 from local.multi_region import regional_configs, regional_credits_table, validate_regions
 from local.processes import port_is_open, start_child, stop_process_group, wait_until
 
@@ -81,6 +82,8 @@ class LocalSystem:
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     # The account-events thread (local/events.py); it reads DynamoDB Local, so it stops before it.
     account_events: AccountEventsPump | None = None
+    # The ledger writer thread (local/ledger_writer.py, issue 14): split accounts' ledger entries.
+    ledger_writer: LocalLedgerWriter | None = None
 
     @property
     def log_dir(self) -> Path:
@@ -145,6 +148,7 @@ class LocalSystem:
         self.dynamodb.start()
         _create_tables(config)
         self.account_events = start_local_events(config)
+        self.ledger_writer = start_local_ledger_writer(config)
         create_local_objects_table(config)
         if config.uses_local_origin:
             self.start_python_child("origin", "local.origin_server", config.origin_port)
@@ -163,6 +167,9 @@ class LocalSystem:
         if self.account_events is not None:
             self.account_events.stop()
             self.account_events = None
+        if self.ledger_writer is not None:
+            self.ledger_writer.stop()
+            self.ledger_writer = None
         if self.dynamodb is not None:
             self.dynamodb.stop()
             self.dynamodb = None
