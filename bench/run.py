@@ -45,6 +45,13 @@ from bench.edge_package import VIEWER_PACKAGE_LIMIT_BYTES
 from bench.operating_costs import measure_operating_bytes
 from bench.report import Row, machine, render_table, verdict, write_results
 from bench.scale import FULL_SCALE, QUICK_SCALE, ScaleFigures, run_scale_bench
+from bench.scale_must_show import (
+    Issue14Figures,
+    issue14_cost_lines,
+    issue14_costs,
+    issue14_rows,
+    run_issue14_must_show,
+)
 from bench.scale_report import scale_document, scale_rows, weighted_edge_wait_ms
 from bench.stats import percentile
 from local.dynamodb_capacity import PartitionLimits
@@ -422,10 +429,13 @@ def main() -> None:
         print("operating costs: log bytes and stored bytes of a charge ...", flush=True)
         operating = measure_operating_bytes(dynamodb.endpoint_url, 20 if quick else 100)
         scale: ScaleFigures | None = None
+        issue14: Issue14Figures | None = None
         if not arguments.skip_scale:
             limits = PartitionLimits.parse(arguments.capacity_scale, arguments.burst_seconds)
             print(f"scale: DynamoDB at {limits.describe()}; the edge's wait per region ...", flush=True)
             scale = run_scale_bench(dynamodb.endpoint_url, limits, QUICK_SCALE if quick else FULL_SCALE)
+            print("scale: issue 14's must-show (one account at 10,000/s real, WRU counted) ...", flush=True)
+            issue14 = run_issue14_must_show(dynamodb.endpoint_url, limits, seconds=2.0 if quick else 4.0)
 
     print("local e2e: origin direct, CDN hits, misses, mixed ...", flush=True)
     e2e = run_e2e_bench(requests=e2e_requests, concurrency=arguments.e2e_concurrency)
@@ -460,6 +470,21 @@ def main() -> None:
     corrected = corrected_cost_per_million_requests(
         f"edgemeter, CDN hit ratio {hit_ratio:.0%}, corrected", per_download, operating_counts
     )
+    # issue 14: today's and the sharded layout's cost side by side, 90% CDN hits, corrected model.
+    issue14_cost = (
+        issue14_costs(
+            per_download,
+            operating_counts,
+            sharded_write_units=issue14.write_units.per_download,
+            # The credits side reads as today (cached key, cached catalog entry); the ledger writer
+            # reads each charge record once (counted with its writes).
+            sharded_read_units=per_download.dynamodb_read_units
+            + issue14.write_units.read_units / issue14.write_units.downloads,
+            writer_ms_per_record=issue14.ledger_writer_ms_per_record,
+        )
+        if issue14 is not None
+        else None
+    )
     breakdowns = [
         cost_per_million_requests(f"edgemeter, CDN hit ratio {hit_ratio:.0%}", per_download),
         cost_per_million_requests("edgemeter, no CDN cache", no_cache),
@@ -481,6 +506,7 @@ def main() -> None:
         corrected_row(corrected, breakdowns[0]),
         *mix_rows(mix, mix_costs, hit_ratio, denial),
         *(scale_rows(scale) if scale is not None else []),
+        *(issue14_rows(issue14, issue14_cost) if issue14 is not None else []),
     ]
     host = machine()
     print()
@@ -505,6 +531,14 @@ def main() -> None:
         f"prices as of {CORRECTED_PRICES_RECORDED_ON}):"
     )
     print(render_table(corrected_lines(corrected, breakdowns[0]), header=CORRECTED_HEADER))
+    if issue14_cost is not None:
+        print("\nissue 14: cost per 1M allowed downloads, 90% CDN hits, corrected model, line by line:")
+        print(
+            render_table(
+                issue14_cost_lines(*issue14_cost),
+                header=Row("", "line", "today", "issue 14", "", "", ""),
+            )
+        )
     print(f"\ncost of the mix per 1M requests ({mix.describe()}), line by line:")
     print(
         render_table(
@@ -560,6 +594,13 @@ def main() -> None:
             },
         },
         "scale": scale_document(scale) if scale is not None else None,
+        "issue14": None
+        if issue14 is None or issue14_cost is None
+        else {
+            **issue14.to_json_dict(),
+            "cost_today": issue14_cost[0].to_json_dict(),
+            "cost_issue14": issue14_cost[1].to_json_dict(),
+        },
         "table": [asdict(row) for row in rows],
     }
     print(f"results: {write_results(document)}")

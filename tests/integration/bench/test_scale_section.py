@@ -7,6 +7,7 @@ import pytest
 
 from bench.operating_costs import measure_operating_bytes
 from bench.scale import RegionalTransport, measure_hottest_partitions
+from bench.scale_must_show import count_write_units_per_download
 from functions.edge_auth.credits_client import TransportResponse
 from local.dynamodb_local import DynamoDBLocal
 from local.regions import RegionLatency
@@ -24,8 +25,9 @@ def test_one_accounts_charges_put_four_write_units_on_its_partition_per_charge(
         4000,
     )
     assert upload.write_partition == "account#"
-    # A download reads the catalogued object once, eventually consistent: half a unit.
-    assert (download.read_partition, download.read_units_per_thousand_charges_per_second) == ("object#", 500)
+    # A warm container reads neither the catalogued object (its entry is cached per container for
+    # 5 s, issue 14 §5) nor the key (its standing is cached): no read on the hot path at all.
+    assert (download.read_partition, download.read_units_per_thousand_charges_per_second) == ("none", 0)
     assert download.write_units_per_charge == 6.0
     # An upload also writes the catalog (its object item and its listing-index entry).
     assert upload.write_units_per_charge > download.write_units_per_charge
@@ -58,3 +60,16 @@ def test_the_regional_transport_waits_one_round_trip_per_credits_call() -> None:
     transport.send("POST", "/v1/authorize", {}, b"", 0.0)
     assert len(slept) == 1
     assert 0.1 < slept[0] < 0.6
+
+
+def test_issue14_counts_three_write_units_per_allowed_download_with_the_ledger_writer(
+    dynamodb_local: DynamoDBLocal,
+) -> None:
+    counted, writer_ms_per_record = count_write_units_per_download(
+        dynamodb_local.endpoint_url, downloads=10, shards=4
+    )
+    # The debit, the charge record and the ledger writer's entry: one unit each.
+    assert counted.per_download == 3.0
+    # The writer reads each charge record once (a consistent GetItem).
+    assert counted.read_units / counted.downloads == 1.0
+    assert writer_ms_per_record > 0
