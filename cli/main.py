@@ -25,6 +25,7 @@ from cli.api_session import DEFAULT_API_URL, CliOptions, call_api, emit, short_t
 from cli.client import CreditsApiClient
 from cli.common import aws_region
 from cli.local_runtime import LOCAL_ACCESS_KEY_ID, LOCAL_DYNAMODB_URL, LOCAL_SECRET_ACCESS_KEY
+from cli.regions import account_balance, render_balance
 from functions.shared.environment_variables import EDGEMETER_API, EDGEMETER_REGION
 
 _RELATIVE_TIME = re.compile(r"^(?P<count>\d+)(?P<unit>[smhdw])$")
@@ -269,13 +270,8 @@ def grant(
 
 @app.command("balance")
 def balance(context: typer.Context, account_id: Annotated[str, typer.Argument(help="acct_...")]) -> None:
-    """An account's balance in credits."""
-    account = call_api(context, lambda client: client.get_account(account_id))
-    emit(
-        context,
-        {"account_id": account["account_id"], "balance": account["balance"], "status": account["status"]},
-        lambda document: stdout.print(f"{document['account_id']}: {document['balance']} credits"),
-    )
+    """An account's balance in credits; with credits regions, the split per region and in flight."""
+    emit(context, call_api(context, lambda client: account_balance(client, account_id)), render_balance)
 
 
 @app.command("ledger")

@@ -18,16 +18,21 @@ handler, the cache key nor the origin request ever sees it. The deployed edge ha
 from __future__ import annotations
 
 import contextvars
+import json
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from functions.credits.settings import Settings
 from functions.edge_auth.credits_client import CreditsTransport, HttpCreditsTransport, TransportResponse
-from functions.shared.environment_variables import EDGEMETER_CREDITS_TABLE
+from functions.shared.environment_variables import EDGEMETER_CREDITS_REGIONS, EDGEMETER_CREDITS_TABLE
 from functions.shared.region_latency import EDGE_REGIONS, region_order_table
 from local.config import LocalConfig
 from local.regions import RegionLatency
 
 LOCAL_EDGE_REGION_HEADER = "x-edgemeter-local-edge-region"
+
+logger = logging.getLogger("edgemeter.local.regions")
 
 # The edge region of the viewer-request being handled in this container (None: home).
 CURRENT_EDGE_REGION: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -57,6 +62,30 @@ def regional_configs(config: LocalConfig) -> dict[str, LocalConfig]:
         )
         for index, region in enumerate(config.credits_regions)
     }
+
+
+def regional_topology(config: LocalConfig) -> dict[str, Any]:
+    """``EDGEMETER_CREDITS_REGIONS`` for every local credits server (functions/credits/regions/
+    topology.py): home's table by name (one DynamoDB Local holds every region's tables)."""
+    return {
+        "home": config.region,
+        "credits_tables": {region: regional_credits_table(region) for region in config.credits_regions},
+        "home_credits_table": config.credits_environment.get(
+            EDGEMETER_CREDITS_TABLE, Settings().credits_table
+        ),
+    }
+
+
+def with_regional_topology(config: LocalConfig) -> LocalConfig:
+    """The config whose credits servers (home's and, through ``regional_configs``, each region's)
+    know the regions; unchanged without credits regions."""
+    if not config.credits_regions:
+        return config
+    environment = {
+        **config.credits_environment,
+        EDGEMETER_CREDITS_REGIONS: json.dumps(regional_topology(config)),
+    }
+    return config.model_copy(update={"credits_environment": environment})
 
 
 def regional_edge_settings(config: LocalConfig) -> dict[str, Any]:
@@ -100,7 +129,17 @@ class LatencyTransport:
     def send(
         self, method: str, path: str, headers: Mapping[str, str], body: bytes, deadline: float
     ) -> TransportResponse:
-        self._latency.wait(CURRENT_EDGE_REGION.get() or self._home, self._credits_region)
+        edge_region = CURRENT_EDGE_REGION.get() or self._home
+        injected_ms = self._latency.wait(edge_region, self._credits_region)
+        # The figure a deployed edge would wait, in the CDN's log (what the regional e2e test reads).
+        logger.info(
+            "credits call %s %s from edge region %s to credits region %s: %.1f ms round trip injected",
+            method,
+            path,
+            edge_region,
+            self._credits_region,
+            injected_ms,
+        )
         return self._inner.send(method, path, headers, body, deadline)
 
 

@@ -41,8 +41,14 @@ from local.credits_environment import credits_settings
 from local.dynamodb_local import PROJECT_ROOT, DynamoDBLocal
 from local.events import AccountEventsPump, local_events_destination, start_local_events
 from local.ledger_writer import LocalLedgerWriter, start_local_ledger_writer
-from local.multi_region import regional_configs, regional_credits_table, validate_regions
+from local.multi_region import (
+    regional_configs,
+    regional_credits_table,
+    validate_regions,
+    with_regional_topology,
+)
 from local.processes import port_is_open, start_child, stop_process_group, wait_until
+from local.regional_upkeep import start_regional_upkeep
 
 STARTUP_TIMEOUT_SECONDS = 120.0
 MIB = 1024 * 1024
@@ -158,6 +164,11 @@ class LocalSystem:
         for region, regional in regional_configs(config).items():
             self.start_python_child(
                 f"credits-{region}", "local.credits_server", regional.credits_port, regional
+            )
+        if config.credits_regions:
+            # Home's regional upkeep (issue 15): what an EventBridge rule runs every minute in AWS.
+            self.children["regional-upkeep"] = start_regional_upkeep(
+                self.child_environment(), self.log_dir / "regional-upkeep.log"
             )
         self.start_python_child("cdn", "local.cdn", config.cdn_port)
 
@@ -433,6 +444,8 @@ def main(  # noqa: PLR0917 - typer maps each command-line option to one paramete
         config = build_config(config_file, overrides)
         local_catalog_settings(config)  # fail at start, not in a child
         validate_regions(config)
+        # Every credits server (home's, each region's) is told the regions (issue 15 wiring).
+        config = with_regional_topology(config)
     except (ValueError, OSError) as error:
         typer.echo(f"invalid local configuration: {error}", err=True)
         raise typer.Exit(2) from None

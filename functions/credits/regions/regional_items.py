@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -97,29 +98,48 @@ class DynamoDBLeaseBook:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class NotedAccount:
+    """An account a region holds credit for: when it last asked, and the credits it asked for
+    (dry requests it sent elsewhere) since home last refilled it."""
+
+    noted_at: datetime
+    asked: int = 0
+
+
 class RegionalAccounts(Protocol):
     """The accounts a region holds credit for (what home's upkeep refills and returns)."""
 
-    def note(self, account_id: str, at: datetime) -> None: ...
+    def note(self, account_id: str, at: datetime, asked: int = 0) -> None:
+        """The region asked for ``asked`` more credits of the account at ``at`` (0: just keep it)."""
 
-    def noted(self) -> dict[str, datetime]:
-        """account id -> when the region last asked for its credit."""
+    def noted(self) -> dict[str, NotedAccount]: ...
+
+    def refilled(self, account_id: str) -> None:
+        """Home answered the asks: start counting again."""
 
     def forget(self, account_id: str) -> None: ...
 
 
 class InMemoryRegionalAccounts:
     def __init__(self) -> None:
-        self._noted: dict[str, datetime] = {}
+        self._noted: dict[str, NotedAccount] = {}
         self._lock = threading.Lock()
 
-    def note(self, account_id: str, at: datetime) -> None:
+    def note(self, account_id: str, at: datetime, asked: int = 0) -> None:
         with self._lock:
-            self._noted[account_id] = at
+            before = self._noted.get(account_id)
+            self._noted[account_id] = NotedAccount(at, (before.asked if before else 0) + asked)
 
-    def noted(self) -> dict[str, datetime]:
+    def noted(self) -> dict[str, NotedAccount]:
         with self._lock:
             return dict(self._noted)
+
+    def refilled(self, account_id: str) -> None:
+        with self._lock:
+            before = self._noted.get(account_id)
+            if before is not None:
+                self._noted[account_id] = NotedAccount(before.noted_at, 0)
 
     def forget(self, account_id: str) -> None:
         with self._lock:
@@ -133,16 +153,21 @@ class DynamoDBRegionalAccounts:
         self._client = client
         self._table = credits_table
 
-    def note(self, account_id: str, at: datetime) -> None:
+    def _key(self, account_id: str) -> dict[str, Any]:
+        return {"pk": {"S": _ACCOUNTS_PK}, "sk": {"S": account_id}}
+
+    def note(self, account_id: str, at: datetime, asked: int = 0) -> None:
         call(
             self._client,
-            "put_item",
+            "update_item",
             TableName=self._table,
-            Item={"pk": {"S": _ACCOUNTS_PK}, "sk": {"S": account_id}, "noted_at": {"S": at.isoformat()}},
+            Key=self._key(account_id),
+            UpdateExpression="SET noted_at = :at ADD asked :asked",
+            ExpressionAttributeValues={":at": {"S": at.isoformat()}, ":asked": {"N": str(asked)}},
         )
 
-    def noted(self) -> dict[str, datetime]:
-        noted: dict[str, datetime] = {}
+    def noted(self) -> dict[str, NotedAccount]:
+        noted: dict[str, NotedAccount] = {}
         paginator = self._client.get_paginator("query")
         try:
             for page in paginator.paginate(
@@ -151,18 +176,26 @@ class DynamoDBRegionalAccounts:
                 ExpressionAttributeValues={":pk": {"S": _ACCOUNTS_PK}},
             ):
                 for item in page.get("Items", []):
-                    noted[item["sk"]["S"]] = datetime.fromisoformat(item["noted_at"]["S"])
+                    noted[item["sk"]["S"]] = NotedAccount(
+                        datetime.fromisoformat(item["noted_at"]["S"]), int(item.get("asked", {"N": "0"})["N"])
+                    )
         except _UNREACHABLE as error:
             raise StoreUnavailable(f"region unreachable: {type(error).__name__}") from error
         return noted
 
-    def forget(self, account_id: str) -> None:
-        call(
+    def refilled(self, account_id: str) -> None:
+        _conditional(  # a registry entry forgotten meanwhile stays forgotten
             self._client,
-            "delete_item",
+            "update_item",
             TableName=self._table,
-            Key={"pk": {"S": _ACCOUNTS_PK}, "sk": {"S": account_id}},
+            Key=self._key(account_id),
+            UpdateExpression="SET asked = :zero",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":zero": {"N": "0"}},
         )
+
+    def forget(self, account_id: str) -> None:
+        call(self._client, "delete_item", TableName=self._table, Key=self._key(account_id))
 
 
 def open_regional_balance(client: Any, credits_table: str, account_id: str, account_status: str) -> bool:

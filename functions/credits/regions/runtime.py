@@ -23,7 +23,7 @@ from typing import Protocol
 from functions.credits.regions.leases import LeaseBook, LeaseKeeper
 from functions.credits.regions.refills import IDLE_AFTER, RATE_WINDOW, RefillDecision, plan_refill
 from functions.credits.regions.regional_authorize import RegionalAuthorizer
-from functions.credits.regions.regional_items import RegionalAccounts
+from functions.credits.regions.regional_items import NotedAccount, RegionalAccounts
 from functions.credits.regions.transfers import (
     RegionLedgers,
     TransferBook,
@@ -63,8 +63,21 @@ class UpkeepReport:
     unreachable: list[str] = field(default_factory=list)
 
 
+class RegionDry(StoreUnavailable):
+    """This region holds too little of the account's credit: the edge asks the next region (home
+    holds the pool), and home's upkeep refills this region from the asks it noted."""
+
+
 class NotingAuthorizer(RegionalAuthorizer):
-    """``RegionalAuthorizer`` that notes the account in the region's registry when it gathers."""
+    """``RegionalAuthorizer`` whose dry region does not gather inline: it notes what it was asked
+    for and answers 503 (``RegionDry``), so the edge fails over at once.
+
+    Why not the inline gather: a transfer is about eight sequential DynamoDB calls on two tables,
+    each a far round trip from a credits region to home (200 ms from ap-northeast-1 to eu-west-1),
+    well past the edge's per-attempt budget (about 1.1 s): the attempt would time out, be voided
+    and fail over anyway, after paying the wait. Failing over at once pays one far round trip, the
+    design's "only then"; the next upkeep round refills the region from the noted asks.
+    """
 
     def __init__(
         self,
@@ -86,10 +99,10 @@ class NotingAuthorizer(RegionalAuthorizer):
 
     def gather(self, region: str, account_id: str, price: int) -> bool:
         registry = self._registries.get(region)
-        if registry is not None:
-            # First: whatever the gather brings, home's upkeep refills this account here from now on.
-            registry.note(account_id, self._clock_now())
-        return super().gather(region, account_id, price)
+        if registry is None:
+            return super().gather(region, account_id, price)
+        registry.note(account_id, self._clock_now(), asked=price)
+        raise RegionDry(f"{region} holds too little of {account_id}'s credit; asked home for a refill")
 
 
 class RegionalRuntime:
@@ -150,32 +163,37 @@ class RegionalRuntime:
         if registry is None:
             return []
         moves = []
-        for account_id, noted_at in registry.noted().items():
-            decision = self.plan(region, account_id, noted_at, now)
+        for account_id, noted in registry.noted().items():
+            decision = self.plan(region, account_id, noted, now)
             if decision.amount <= 0:
                 continue
             record = self.coordinator.start(account_id, decision.source, decision.target, decision.amount)
             moves.append(record)
-            if decision.target == self.home and record.state is TransferState.DONE:
+            if record.state is not TransferState.DONE:
+                continue  # settle finishes it; the asks stay noted meanwhile
+            if decision.target == self.home:
                 registry.forget(account_id)
+            else:
+                registry.refilled(account_id)
         return moves
 
-    def plan(self, region: str, account_id: str, noted_at: datetime, now: datetime) -> RefillDecision:
-        """One account's next move in ``region``, from its balances and the region's recent ledger."""
+    def plan(self, region: str, account_id: str, noted: NotedAccount, now: datetime) -> RefillDecision:
+        """One account's next move in ``region``: its balances, the region's recent ledger and the
+        credits the region asked for (requests it sent elsewhere while dry) count as its rate."""
         store = self.stores[region]
         recent = store.usage(account_id, start=now - RATE_WINDOW, end=now)
-        spent = max(0, recent.credits_spent - recent.credits_refunded)
-        quiet_since = max(noted_at, now - IDLE_AFTER)
+        spent = max(0, recent.credits_spent - recent.credits_refunded) + noted.asked
+        quiet_since = max(noted.noted_at, now - IDLE_AFTER)
         window = store.usage(account_id, start=quiet_since, end=now)
         requests = window.downloads + window.uploads + window.other_requests
-        idle_for = now - quiet_since if requests == 0 and now - noted_at >= IDLE_AFTER else None
+        idle = requests == 0 and noted.asked == 0 and now - noted.noted_at >= IDLE_AFTER
         return plan_refill(
             home=self.home,
             region=region,
             region_balance=store.get_balance(account_id) or 0,
             home_balance=self.stores[self.home].get_balance(account_id) or 0,
             rate_per_second=spent / RATE_WINDOW.total_seconds(),
-            idle_for=idle_for,
+            idle_for=now - quiet_since if idle else None,
         )
 
 

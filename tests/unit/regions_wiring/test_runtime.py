@@ -17,6 +17,7 @@ from functions.credits.regions.routes import account_regions, regions_router
 from functions.credits.regions.runtime import (
     RegionalEdgeService,
     RegionalRuntime,
+    RegionDry,
     RegionHandles,
 )
 from functions.credits.regions.transfers import InMemoryTransferBook, TransferState
@@ -88,16 +89,21 @@ def test_the_upkeep_event_is_recognised_and_nothing_else() -> None:
     assert not is_regional_upkeep_event({"httpMethod": "GET"})
 
 
-def test_a_dry_region_gathers_from_home_once_and_notes_the_account_for_refills() -> None:
+def test_a_dry_region_answers_503_notes_the_ask_and_home_refills_it_ahead_of_need() -> None:
     regions = Regions()
     regions.runtime.upkeep()  # renews every lease
-    decision = regions.apis[NEAR].authorize(authorize_request(regions.digest, "r1"))
-    assert decision.decision == "allow"
-    # The far round trip brought exactly the price; the account is now refilled ahead of need.
-    assert regions.balance(NEAR) == 0
-    assert regions.balance(HOME) == 999
-    assert regions.account_id in regions.registries[NEAR].noted()
+    with pytest.raises(RegionDry):
+        regions.apis[NEAR].authorize(authorize_request(regions.digest, "r1"))
+    # Nothing charged anywhere (the edge fails over to home); the ask is noted for the upkeep.
+    assert (regions.balance(HOME), regions.balance(NEAR)) == (1000, 0)
+    assert regions.registries[NEAR].noted()[regions.account_id].asked == 1
     assert regions.account_id not in regions.registries[OTHER].noted()
+    report = regions.runtime.upkeep()
+    # One credit asked in the last minute is a rate of 1/60 per second: 120 s of it, + 1.
+    assert [(m.source_region, m.target_region, m.amount) for m in report.moves] == [(HOME, NEAR, 3)]
+    assert regions.registries[NEAR].noted()[regions.account_id].asked == 0
+    assert regions.apis[NEAR].authorize(authorize_request(regions.digest, "r2")).decision == "allow"
+    assert (regions.balance(HOME), regions.balance(NEAR)) == (997, 2)
 
 
 def test_without_a_lease_a_region_refuses_so_the_edge_fails_over() -> None:
@@ -110,22 +116,23 @@ def test_without_a_lease_a_region_refuses_so_the_edge_fails_over() -> None:
 def test_home_refills_a_busy_region_from_its_observed_rate_then_it_charges_locally() -> None:
     regions = Regions()
     regions.runtime.upkeep()
+    regions.runtime.coordinator.start(regions.account_id, HOME, NEAR, 40)
+    regions.registries[NEAR].note(regions.account_id, regions.clock.now())
     for index in range(30):
         request = authorize_request(regions.digest, f"r{index}")
         assert regions.apis[NEAR].authorize(request).decision == "allow"
         regions.clock.advance(timedelta(seconds=1))
-    before_home = regions.balance(HOME)
+    assert (regions.balance(HOME), regions.balance(NEAR)) == (960, 10)
     report = regions.runtime.upkeep()
-    # 30 credits in the last 60 s: 0.5/s; a refill carries 120 s of it (+1).
+    # 30 credits in the last 60 s: 0.5/s, 10 left is under 60 s of it; a refill carries 120 s (+1).
     assert [(m.source_region, m.target_region, m.amount) for m in report.moves] == [
         (HOME, NEAR, int(0.5 * REFILL.total_seconds()) + 1)
     ]
     assert report.moves[0].state is TransferState.DONE
-    assert regions.balance(NEAR) == 61
-    assert regions.balance(HOME) == before_home - 61
+    assert (regions.balance(HOME), regions.balance(NEAR)) == (899, 71)
     # The next request is served from the region's own shards: home's balance does not move.
     assert regions.apis[NEAR].authorize(authorize_request(regions.digest, "local")).decision == "allow"
-    assert regions.balance(HOME) == before_home - 61
+    assert (regions.balance(HOME), regions.balance(NEAR)) == (899, 70)
 
 
 def test_an_idle_region_returns_its_credit_home_and_is_forgotten() -> None:
@@ -189,10 +196,13 @@ def test_home_api_serves_the_split_and_a_region_api_refuses_with_503_when_cut_of
     # No lease yet: the region must not charge; the edge fails over on the 503.
     assert (refused.status, refused.error_code) == (503, "service_unavailable")
     regions.runtime.upkeep()
+    # Leased but dry: 503 again (the edge goes on to home), and the ask is noted.
+    assert call(near_api, "POST", "/v1/authorize", authorize).status == 503
+    regions.runtime.upkeep()
     assert call(near_api, "POST", "/v1/authorize", authorize).body["decision"] == "allow"
     split = call(home_api, "GET", f"/v1/accounts/{regions.account_id}/regions")
     assert split.status == 200
     assert split.body["balance"] == 999
-    assert {r["region"]: r["balance"] for r in split.body["regions"]} == {HOME: 999, NEAR: 0, OTHER: 0}
+    assert {r["region"]: r["balance"] for r in split.body["regions"]} == {HOME: 997, NEAR: 2, OTHER: 0}
     missing = call(home_api, "GET", "/v1/accounts/acct_00000000000000000000/regions")
     assert missing.status == 404
