@@ -32,7 +32,9 @@ from stacks.constructs.ledger import (
     LEDGER_WRITER_HANDLER,
 )
 from stacks.settings import load_settings
-from tests.infra.conftest import SynthesizedApp, cdk_json_context, source_only_code
+from tests.infra.conftest import SynthesizedApp, cdk_json_context, source_only_code, synthesize
+
+REGIONS_CONTEXT = {"edgemeter:regions": {"home": "eu-west-1", "credits": ["us-east-1", "ap-northeast-1"]}}
 
 # Actions that change nothing in a table; every other dynamodb action (and any wildcard) writes.
 DYNAMODB_READ_ACTIONS = frozenset(
@@ -301,3 +303,34 @@ def test_a_write_action_added_on_the_ledger_is_caught(
 
     assert {"dynamodb:UpdateItem", "dynamodb:DeleteItem"} <= writers[credits_role]
     assert set(writers) != {_ref(_role_of_handler(template, LEDGER_WRITER_HANDLER))}
+
+
+def test_no_table_stream_has_more_consumers_than_dynamodb_streams_allows(s3_app: SynthesizedApp) -> None:
+    # DynamoDB Streams: no more than two processes read a shard at once; a third consumer is throttled.
+    consumers: dict[str, int] = {}
+    for mapping in s3_app.main.find_resources("AWS::Lambda::EventSourceMapping").values():
+        source = json.dumps(mapping["Properties"]["EventSourceArn"])
+        if "StreamArn" in source:
+            consumers[source] = consumers.get(source, 0) + 1
+    credits_id = _logical_id_of_table(s3_app.main, "DataCreditsTable")
+    credits_stream = json.dumps({"Fn::GetAtt": [credits_id, "StreamArn"]})
+    assert consumers[credits_stream] == 2  # the account events and the ledger writer
+    assert all(count <= 2 for count in consumers.values()), consumers
+
+
+@pytest.fixture(scope="module")
+def regional_templates(tmp_path_factory: pytest.TempPathFactory) -> list[Template]:
+    app = synthesize(REGIONS_CONTEXT, tmp_path_factory.mktemp("cdk-ledger-regions"))
+    return [Template.from_stack(stack) for stack in app.stacks.regional]
+
+
+def test_every_credits_region_has_its_own_append_only_ledger(regional_templates: list[Template]) -> None:
+    assert len(regional_templates) == 2
+    for template in regional_templates:
+        ledger_id = _logical_id_of_table(template, "LedgerTable")
+        credits_role = _ref(_role_of_handler(template, CREDITS_HANDLER))
+        writer_role = _ref(_role_of_handler(template, LEDGER_WRITER_HANDLER))
+        access = ledger_access(template, ledger_id)
+        assert access[credits_role] == set(LEDGER_READ_ACTIONS)
+        assert ledger_writers(template) == {writer_role: {"dynamodb:PutItem"}}
+        assert set(access) == {credits_role, writer_role}
