@@ -48,6 +48,7 @@ from functions.credits.store.shards import (
     rebalance_moves,
     shard_index,
 )
+from functions.credits.store.stream_ledger import ledger_table_count
 
 # The window the observed rate is measured over.
 RATE_WINDOW = timedelta(seconds=60)
@@ -193,11 +194,14 @@ class ShardRebalancer:
     def observed_rate(self, account_id: str, now: datetime, window: timedelta = RATE_WINDOW) -> float:
         """Balance changes a second over the last ``window``, counted on every shard's ledger."""
         layout, _ = self._shards(account_id)
-        bounds = LedgerEntryItem.sk.between(ledger_sk_bound(now - window), ledger_sk_bound(now))
+        low, high = ledger_sk_bound(now - window), ledger_sk_bound(now)
+        bounds = LedgerEntryItem.sk.between(low, high)
         entries = sum(
             LedgerEntryItem.count(partition, bounds, consistent_read=True)
             for partition in ledger_partitions(account_id, layout.peak)
         )
+        if layout.peak > 1:  # issue 14 §3: two-write charges have their entries in the ledger table
+            entries += ledger_table_count(account_id, layout.peak, low=low, high=high)
         return entries / window.total_seconds()
 
     def follow_rate(self, account_id: str, now: datetime) -> ShardLayout:

@@ -207,3 +207,12 @@ def ledger_table_usage_lines(account_id: str, peak: int, *, low: str, high: str)
         )
         for entry in visible_entries(read)
     ]
+
+
+def ledger_table_count(account_id: str, peak: int, *, low: str, high: str) -> int:
+    """How many ledger-table entries the account's shards have with sort keys in ``[low, high]``
+    (the rate policy counts balance changes; a compensated pair counts twice, as it wrote twice)."""
+    return sum(
+        LedgerTableModel.count(partition, LedgerTableModel.sk.between(low, high), consistent_read=True)
+        for partition in ledger_table_partitions(account_id, peak)
+    )
