@@ -40,8 +40,7 @@ EDGE_ACCESS_LOG_FIELDS = {
     "requestId": "$context.requestId",
     "requestTime": "$context.requestTime",
     "ip": "$context.identity.sourceIp",
-    "caller": "$context.identity.caller",
-    "user": "$context.identity.user",
+    # The caller's role session (the IAM caller and user ids would only repeat it, at log cost).
     "userArn": "$context.identity.userArn",
     "routeKey": "$context.routeKey",
     "status": "$context.status",
