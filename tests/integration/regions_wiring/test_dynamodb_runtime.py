@@ -1,0 +1,114 @@
+"""The regional wiring on DynamoDB Local (issue 15): a credits region's API and home's upkeep as the
+deployed Lambdas build them from ``EDGEMETER_CREDITS_REGIONS``, each region in a database of its
+own (DynamoDB Local without -sharedDb), every region's store opened per instance in this process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from functions.credits.regions.billing import regional_audit
+from functions.credits.regions.dynamodb_runtime import dynamodb_runtime
+from functions.credits.regions.leases import LeaseLapsed
+from functions.credits.regions.routes import account_regions
+from functions.credits.regions.runtime import RegionDry
+from functions.credits.regions.topology import RegionsTopology
+from functions.credits.regions.wiring import regional_service, run_regional_upkeep
+from functions.credits.schemas import CreateAccountRequest, GrantRequest, IssueKeyRequest
+from functions.credits.service import CreditsService
+from functions.credits.settings import Settings
+from functions.credits.store.dynamodb import DynamoDBCreditsStore
+from functions.shared.api_keys import hash_api_key
+from local.dynamodb_local import DynamoDBLocal
+from tests.contract.regions.conftest import regional_tables
+from tests.integration.regions.test_money_across_regions import ALL_TIME
+from tests.unit.credits.service_fakes import authorize_request
+
+HOME = "eu-west-1"
+NEAR = "ap-northeast-1"
+OTHER = "us-east-1"
+
+
+@pytest.fixture
+def settings(dynamodb_local_per_region: DynamoDBLocal) -> Iterator[dict[str, Settings]]:
+    with regional_tables(dynamodb_local_per_region, (HOME, NEAR, OTHER)) as per_region:
+        yield per_region
+
+
+def _replicate_users(settings: dict[str, Settings]) -> None:
+    """What the users global table does: home's items appear in every region's replica."""
+    home = settings[HOME]
+    reader = boto3.client("dynamodb", region_name=HOME, endpoint_url=home.dynamodb_endpoint)
+    items = reader.scan(TableName=home.users_table, ConsistentRead=True)["Items"]
+    for region in (NEAR, OTHER):
+        writer = boto3.client("dynamodb", region_name=region, endpoint_url=home.dynamodb_endpoint)
+        for item in items:
+            writer.put_item(TableName=settings[region].users_table, Item=item)
+
+
+def _topology(settings: dict[str, Settings]) -> RegionsTopology:
+    return RegionsTopology(
+        home=HOME,
+        credits_tables={region: settings[region].credits_table for region in (NEAR, OTHER)},
+        home_credits_table=settings[HOME].credits_table,
+    )
+
+
+def _funded_account(settings: dict[str, Settings], credits: int) -> tuple[str, str]:
+    home = CreditsService(DynamoDBCreditsStore(settings[HOME]), settings[HOME])
+    account = home.create_account(CreateAccountRequest(name="regional"))
+    home.grant(account.account_id, GrantRequest(amount=credits, reason="fund", idempotency_key="fund"))
+    issued = home.issue_key(account.account_id, IssueKeyRequest())
+    _replicate_users(settings)
+    return account.account_id, hash_api_key(issued.api_key)
+
+
+def test_a_region_charges_its_own_credit_after_home_leases_and_refills_it(
+    settings: dict[str, Settings],
+) -> None:
+    topology = _topology(settings)
+    account_id, digest = _funded_account(settings, 100)
+    near = regional_service(settings[NEAR], topology).service
+
+    def authorize(request_id: str) -> Any:
+        return near.authorize(authorize_request(digest, request_id))
+
+    with pytest.raises(LeaseLapsed):  # no lease yet: the region must not charge
+        authorize("before-lease")
+    assert run_regional_upkeep(settings[HOME], topology)["renewed"] == [NEAR, OTHER]
+    with pytest.raises(RegionDry):  # leased, but it holds none of the account's credit
+        authorize("dry")
+    upkeep = run_regional_upkeep(settings[HOME], topology)
+    assert upkeep["moves"] == [{"source": HOME, "target": NEAR, "amount": 3, "state": "done"}]
+    assert authorize("near-1").decision == "allow"
+    assert authorize("near-1").replayed  # the same request id is charged once
+    assert authorize("near-2").decision == "allow"
+
+    home_runtime = dynamodb_runtime(topology, settings[HOME])
+    split = account_regions(home_runtime, account_id)
+    assert {r.region: r.balance for r in split.regions} == {HOME: 97, NEAR: 1, OTHER: 0}
+    assert (split.balance, split.in_flight, split.complete) == (98, 0, True)
+    start, end = ALL_TIME
+    audit = regional_audit(home_runtime.stores, home_runtime.coordinator, account_id, start=start, end=end)
+    assert audit.problems == []
+    assert audit.balances == {HOME: 97, NEAR: 1, OTHER: 0}
+
+
+def test_the_upkeep_returns_an_idle_regions_credit_home(settings: dict[str, Settings]) -> None:
+    topology = _topology(settings)
+    account_id, _ = _funded_account(settings, 50)
+    runtime = dynamodb_runtime(topology, settings[HOME])
+    record = runtime.coordinator.start(account_id, HOME, OTHER, 20)
+    assert str(record.state) == "done"
+    registry = runtime.handles[OTHER].accounts
+    assert registry is not None
+    # Noted long ago and never charged since: idle.
+    registry.note(account_id, ALL_TIME[0])
+    moves = runtime.upkeep().moves
+    assert [(m.source_region, m.target_region, m.amount) for m in moves] == [(OTHER, HOME, 20)]
+    assert runtime.stores[HOME].get_balance(account_id) == 50
+    assert runtime.stores[OTHER].get_balance(account_id) == 0
+    assert registry.noted() == {}
