@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
 from functions.account_events.events import AccountEvent, EventType, event_id
@@ -174,15 +175,11 @@ class ShardedBalanceJudge:
     def _fire(signal: ShardSignal, threshold: int) -> bool:
         """Disarm ``threshold`` for this record: True for the one judge that does (or a redelivery of it)."""
         mark = fired_mark(threshold, signal.record_id)
-        item = LowBalanceAlertItem(account_pk(signal.account_id), LOW_ALERTS_SK)
         try:
-            item.update(
-                actions=[
-                    LowBalanceAlertItem.armed.delete({threshold}),
-                    LowBalanceAlertItem.fired.add({mark}),
-                ],
-                condition=LowBalanceAlertItem.armed.contains(threshold)
-                | LowBalanceAlertItem.fired.contains(mark),
+            _update_alerts(
+                signal.account_id,
+                [LowBalanceAlertItem.armed.delete({threshold}), LowBalanceAlertItem.fired.add({mark})],
+                LowBalanceAlertItem.armed.contains(threshold) | LowBalanceAlertItem.fired.contains(mark),
             )
         except UpdateError as error:
             if error.cause_response_code == "ConditionalCheckFailedException":
@@ -192,11 +189,19 @@ class ShardedBalanceJudge:
 
     @staticmethod
     def _arm(account_id: str, threshold: int, old_marks: set[str]) -> None:
-        item = LowBalanceAlertItem(account_pk(account_id), LOW_ALERTS_SK)
         actions: list[Action] = [LowBalanceAlertItem.armed.add({threshold})]
         if old_marks:
             actions.append(LowBalanceAlertItem.fired.delete(old_marks))
-        item.update(actions=actions)
+        _update_alerts(account_id, actions, None)
+
+
+def _update_alerts(account_id: str, actions: list[Action], condition: Condition | None) -> None:
+    """One UpdateItem of the alert item that returns nothing: the consumer's role may write only the
+    alert item's own attributes and read back none (IAM ``dynamodb:Attributes``, ``ReturnValues``)."""
+    connection = LowBalanceAlertItem._get_connection()
+    connection.update_item(
+        account_pk(account_id), LOW_ALERTS_SK, actions=actions, condition=condition, return_values="NONE"
+    )
 
 
 def _low_balance_event(signal: ShardSignal, threshold: int, total: int, shards: int) -> AccountEvent:

@@ -24,7 +24,8 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions.credits.data.models import ACCOUNT_PROFILE_SK, BALANCE_SK, KEY_SK_PREFIX
-from functions.shared.environment_variables import EDGEMETER_EVENT_BUS_NAME
+from functions.credits.store.low_balance_alerts import LOW_ALERT_ATTRIBUTES
+from functions.shared.environment_variables import EDGEMETER_CREDITS_TABLE, EDGEMETER_EVENT_BUS_NAME
 from stacks.bundling import LambdaCpu, PythonAssetSpec
 from stacks.constructs.edge_functions import LAMBDA_PYTHON_RUNTIME, LAMBDA_PYTHON_VERSION
 from stacks.lambda_packages import ACCOUNT_EVENTS_PACKAGE_DIRS
@@ -87,6 +88,7 @@ class AccountEventsInfra(Construct):
             (credits_table, CREDITS_STREAM_FILTER),
         ):
             self._consume_stream(table, stream_filter)
+        self._judge_sharded_totals(credits_table)
         self.alarms = self._build_alarms()
         self._acknowledge_findings()
         CfnOutput(self, "EventBusName", value=self.bus.event_bus_name, description="account events bus")
@@ -134,6 +136,27 @@ class AccountEventsInfra(Construct):
                 "POWERTOOLS_SERVICE_NAME": ACCOUNT_EVENTS_SERVICE_NAME,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
             },
+        )
+
+    def _judge_sharded_totals(self, credits_table: dynamodb.ITable) -> None:
+        """issue 14: a sharded account's balance.low is judged on its total
+        (functions/account_events/sharded_balance.py): the consumer reads balance shards and
+        writes the alert item's own attributes only, reading none back."""
+        self.function.add_environment(EDGEMETER_CREDITS_TABLE, credits_table.table_name)
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:GetItem", "dynamodb:BatchGetItem"], resources=[credits_table.table_arn]
+            )
+        )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:UpdateItem"],
+                resources=[credits_table.table_arn],
+                conditions={
+                    "ForAllValues:StringEquals": {"dynamodb:Attributes": list(LOW_ALERT_ATTRIBUTES)},
+                    "StringEqualsIfExists": {"dynamodb:ReturnValues": "NONE"},
+                },
+            )
         )
 
     def _build_alarms(self) -> list[cloudwatch.Alarm]:

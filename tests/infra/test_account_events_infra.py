@@ -22,6 +22,7 @@ from aws_cdk.assertions import Match, Template
 
 from functions.account_events.events import EVENT_SOURCE, EventType
 from functions.credits.data.models import CreditsTableModel, UsersTableModel
+from functions.credits.store.low_balance_alerts import LOW_ALERT_ATTRIBUTES
 from functions.shared.environment_variables import EDGEMETER_EVENT_BUS_NAME
 from stacks.bundling import LambdaCpu
 from stacks.constructs.account_events import (
@@ -150,13 +151,22 @@ def test_least_privilege_put_events_on_its_bus_and_stream_reads_only(template: T
     assert len(put_events) == 1
     assert put_events[0]["Resource"] == {"Fn::GetAtt": [bus_id, "Arn"]}
     every_action = {action for statement in statements for action in _actions(statement)}
-    # No table data access at all: only the streams (and the queue, logs).
+    # Table data: only the sharded totals' reads and the alert item's own attributes (issue 14).
     assert not {action for action in every_action if action.startswith("dynamodb:")} - {
         "dynamodb:DescribeStream",
         "dynamodb:GetRecords",
         "dynamodb:GetShardIterator",
         "dynamodb:ListStreams",
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:UpdateItem",
     }
+    (update,) = [statement for statement in statements if "dynamodb:UpdateItem" in _actions(statement)]
+    assert _actions(update) == ["dynamodb:UpdateItem"]
+    assert update["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"] == list(
+        LOW_ALERT_ATTRIBUTES
+    )
+    assert update["Condition"]["StringEqualsIfExists"]["dynamodb:ReturnValues"] == "NONE"
     stream_resources: list[Any] = []
     for statement in statements:
         if "dynamodb:GetRecords" in _actions(statement):

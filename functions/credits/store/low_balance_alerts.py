@@ -24,6 +24,8 @@ from pynamodb.attributes import NumberSetAttribute, UnicodeSetAttribute
 from functions.credits.data.models import CreditsTableModel, account_pk
 
 LOW_ALERTS_SK = "lowalerts"
+# Every attribute a write of the alert item names: the consumer's IAM allows no other.
+LOW_ALERT_ATTRIBUTES = ("pk", "sk", "armed", "fired")
 
 
 def fired_mark(threshold: int, record_id: str) -> str:

@@ -95,10 +95,14 @@ def test_32_threads_on_four_shards_cross_a_threshold_once_and_a_grant_re_arms_it
     first = lows(stream_judge.judged(first_records), account_id)
     # Delivered again (a retried batch): the same event under the same id, nothing new.
     replayed = lows(stream_judge.judged(first_records), account_id)
+    # Another judge of part of the records (another batch cut, another consumer): it loses the
+    # conditional disarm, so no second event.
+    other_cut = lows(stream_judge.judged(first_records[: len(first_records) // 2]), account_id)
 
     (low,) = first
     assert low.detail == {"threshold": 100, "balance": 56, "shards": 4}
     assert [event.id for event in replayed] == [low.id]
+    assert other_cut == []
     # The per-record judgement of unsharded accounts stays silent for this account.
     assert not lows([event for record in first_records for event in derive_events(record)], account_id)
 
