@@ -359,6 +359,7 @@ class EdgemeterStack(Stack):
             rest_api=self.credits_api.rest_api,
             edge_api=self.credits_api.edge_api.http_api,
             credits_function=self.credits_api.function,
+            ledger_writer=self.ledger.function,
             tables={
                 "users": self.tables.users_table,
                 "credits": self.tables.credits_table,

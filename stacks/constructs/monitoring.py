@@ -170,6 +170,7 @@ class Monitoring(Construct):
         rest_api: apigateway.RestApi,
         edge_api: apigatewayv2.HttpApi,
         credits_function: lambda_.IFunction,
+        ledger_writer: lambda_.IFunction,
         tables: Mapping[str, dynamodb.ITable],
         distribution_id: str,
         alarm_email: str | None,
@@ -192,7 +193,7 @@ class Monitoring(Construct):
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=dashboard_name)
         self.dashboard.add_widgets(*_business_widgets())
         self.dashboard.add_widgets(*_credits_api_widgets(metrics))
-        self.dashboard.add_widgets(*_edge_api_widgets(edge_metrics))
+        self.dashboard.add_widgets(*_edge_api_widgets(edge_metrics), _ledger_writer_widget(ledger_writer))
         self.dashboard.add_widgets(*_cdn_and_table_widgets(distribution_id, tables))
 
     def _build_alarms(self, metrics: CreditsApiMetrics) -> list[cloudwatch.Alarm]:
@@ -322,15 +323,25 @@ def _edge_api_widgets(metrics: EdgeApiMetrics) -> list[cloudwatch.IWidget]:
         cloudwatch.GraphWidget(
             title="Edge API latency (ms): authorize, refunds",
             left=[metrics.latency_p50, metrics.latency_p99],
-            width=12,
+            width=8,
         ),
         cloudwatch.GraphWidget(
             title="Edge API requests and 5xx rate",
             left=[metrics.server_error_rate],
             right=[metrics.requests],
-            width=12,
+            width=8,
         ),
     ]
+
+
+def _ledger_writer_widget(ledger_writer: lambda_.IFunction) -> cloudwatch.IWidget:
+    """How far the ledger is behind the balances (the writer's IteratorAge), and its failures."""
+    return cloudwatch.GraphWidget(
+        title="Ledger writer: lag behind the balances (ms) and errors",
+        left=[ledger_writer.metric("IteratorAge", period=_PERIOD, statistic="Maximum", label="lag (max)")],
+        right=[ledger_writer.metric_errors(period=_PERIOD, statistic="Sum", label="errors")],
+        width=8,
+    )
 
 
 def _cdn_and_table_widgets(

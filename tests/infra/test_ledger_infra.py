@@ -334,3 +334,16 @@ def test_every_credits_region_has_its_own_append_only_ledger(regional_templates:
         assert access[credits_role] == set(LEDGER_READ_ACTIONS)
         assert ledger_writers(template) == {writer_role: {"dynamodb:PutItem"}}
         assert set(access) == {credits_role, writer_role}
+
+
+def test_the_dashboard_shows_the_ledger_writers_lag(s3_app: SynthesizedApp) -> None:
+    (dashboard,) = s3_app.main.find_resources("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    writer_id = next(
+        logical_id
+        for logical_id, function in s3_app.main.find_resources("AWS::Lambda::Function").items()
+        if function["Properties"].get("Handler") == LEDGER_WRITER_HANDLER
+    )
+    assert "Ledger writer: lag behind the balances" in body
+    assert writer_id in body
+    assert "IteratorAge" in body
