@@ -16,10 +16,12 @@ from typing import Annotated
 import typer
 from pynamodb.exceptions import PynamoDBException
 
+from functions.credits.regions.topology import topology_from_environment
 from functions.credits.settings import CreditsSettingsError, Settings, settings_from_env
 from functions.shared.environment_variables import EDGEMETER_DYNAMODB_ENDPOINT
 from ops.audit import AuditReport, DynamoDBCredentials, run_audit
 from ops.migrate import migrate_shards
+from ops.regional_audit import audit_every_region
 
 EXIT_CLEAN = 0
 EXIT_MISMATCH = 1
@@ -140,6 +142,17 @@ def run_audit_command(
         settings = audit_settings(
             request.endpoint, request.credits_table, request.region, request.aws, local_dynamodb
         )
+        # Regional credits (issue 15): with the regions' topology, every region and across them.
+        if (topology := topology_from_environment()) is not None:
+            raise typer.Exit(
+                audit_every_region(
+                    settings,
+                    topology.credits_tables,
+                    credentials=scan_credentials(settings, local_dynamodb),
+                    as_json=request.json_output or bool(getattr(context.obj, "json_output", False)),
+                    render_region=render_report,
+                )
+            )
         report = run_audit(settings, credentials=scan_credentials(settings, local_dynamodb))
     except (CreditsSettingsError, ValueError) as error:
         typer.echo(f"audit: invalid settings: {error}", err=True)

@@ -4,25 +4,33 @@ own (DynamoDB Local without -sharedDb), every region's store opened per instance
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
+from typer.testing import CliRunner
 
+from cli.main import app
 from functions.credits.regions.billing import regional_audit
 from functions.credits.regions.dynamodb_runtime import dynamodb_runtime
 from functions.credits.regions.leases import LeaseLapsed
 from functions.credits.regions.routes import account_regions
 from functions.credits.regions.runtime import RegionDry
 from functions.credits.regions.topology import RegionsTopology
+from functions.credits.regions.transfers import transfer_request_id
 from functions.credits.regions.wiring import regional_service, run_regional_upkeep
 from functions.credits.schemas import CreateAccountRequest, GrantRequest, IssueKeyRequest
 from functions.credits.service import CreditsService
 from functions.credits.settings import Settings
 from functions.credits.store.dynamodb import DynamoDBCreditsStore
+from functions.credits.store.records import ChargeIntent
 from functions.shared.api_keys import hash_api_key
+from functions.shared.environment_variables import EDGEMETER_CREDITS_REGIONS, EDGEMETER_CREDITS_TABLE
 from local.dynamodb_local import DynamoDBLocal
+from ops.regional_audit import regional_audit_settings, run_regional_audit
 from tests.contract.regions.conftest import regional_tables
 from tests.integration.regions.test_money_across_regions import ALL_TIME
 from tests.unit.credits.service_fakes import authorize_request
@@ -112,3 +120,50 @@ def test_the_upkeep_returns_an_idle_regions_credit_home(settings: dict[str, Sett
     assert runtime.stores[HOME].get_balance(account_id) == 50
     assert runtime.stores[OTHER].get_balance(account_id) == 0
     assert registry.noted() == {}
+
+
+def test_the_audit_covers_every_region_shows_money_in_flight_and_a_request_charged_twice(
+    settings: dict[str, Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topology = _topology(settings)
+    account_id, _ = _funded_account(settings, 60)
+    runtime = dynamodb_runtime(topology, settings[HOME])
+    assert str(runtime.coordinator.start(account_id, HOME, NEAR, 10).state) == "done"
+    audit_settings = regional_audit_settings(settings[HOME], topology.credits_tables)
+    clean = run_regional_audit(audit_settings)
+    assert clean.ok, clean.to_json_dict()
+    assert sorted(clean.regions) == sorted((HOME, NEAR, OTHER))
+    assert clean.regions[NEAR].total_balance == 10
+    # A debit whose credit has not landed yet (the coordinator stopped after step 2): in flight.
+    runtime.stores[HOME].charge(_intent(account_id, transfer_request_id("stuck"), 5))
+    # The same viewer request charged in two regions: what the void notices exist to prevent.
+    for region in (HOME, NEAR):
+        runtime.stores[region].charge(_intent(account_id, "viewer-request-1", 1))
+    report = run_regional_audit(audit_settings)
+    assert report.in_flight == {transfer_request_id("stuck"): 5}
+    assert report.problems == (f"request viewer-request-1 is charged in {NEAR}, {HOME}",)
+    assert not report.ok
+    # The CLI: `edgemeter audit` with the regions' topology in its environment audits them all.
+    monkeypatch.setenv(EDGEMETER_CREDITS_REGIONS, topology.model_dump_json())
+    monkeypatch.setenv(EDGEMETER_CREDITS_TABLE, settings[HOME].credits_table)
+    result = CliRunner().invoke(
+        app,
+        ["audit", "--endpoint", str(settings[HOME].dynamodb_endpoint), "--region", HOME, "--json"],
+    )
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.stdout)
+    assert document["in_flight_total"] == 5
+    assert document["problems"] == [f"request viewer-request-1 is charged in {NEAR}, {HOME}"]
+
+
+def _intent(account_id: str, request_id: str, amount: int) -> ChargeIntent:
+    return ChargeIntent(
+        account_id=account_id,
+        key_id="k",
+        request_id=request_id,
+        amount=amount,
+        method="GET",
+        path="/a",
+        bytes=None,
+        now=datetime.now(UTC),
+    )
