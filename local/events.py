@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import PynamoDBException
 
 from functions.account_events.events import EVENTS_LOG_FILE_NAME, AccountEvent
 from functions.account_events.publishers import (
@@ -29,8 +30,10 @@ from functions.account_events.publishers import (
     PublishError,
     WebhookPublisher,
 )
+from functions.account_events.sharded_balance import ShardedBalanceJudge, judge_from_environment
 from functions.account_events.stream_records import MalformedStreamRecord, derive_events
 from functions.credits.data.models import STREAM_VIEW_TYPE
+from functions.shared.environment_variables import EDGEMETER_CREDITS_TABLE, EDGEMETER_DYNAMODB_ENDPOINT
 from local.config import LocalConfig
 from local.credits_environment import credits_settings
 from local.dynamodb_local import LOCAL_CREDENTIALS, LOCAL_REGION
@@ -183,12 +186,27 @@ class EventRelay:
     publisher: EventPublisher
     _waiting: list[dict[str, Any]] = field(default_factory=list, init=False)
     published: int = 0
+    # issue 14: sharded accounts' balance.low, judged per pass on their totals (as the Lambda judges
+    # per batch); None judges unsharded accounts only.
+    judge: ShardedBalanceJudge | None = None
 
     def relay(self, records: Sequence[dict[str, Any]]) -> list[AccountEvent]:
         """Publish the events of the waiting records, then of ``records``; return what was published."""
         queue = [*self._waiting, *records]
         delivered: list[AccountEvent] = []
         self._waiting = []
+        if self.judge is not None and queue:
+            try:
+                # Judging waiting records again is harmless: a fired threshold fires again only
+                # for the same record, under the same event id.
+                sharded = self.judge.judge(queue)
+                if sharded:
+                    self.publisher.publish(sharded)
+            except (PublishError, BotoCoreError, ClientError, PynamoDBException) as error:
+                logger.warning("sharded balance events not delivered yet, will retry: %s", error)
+                self._waiting = queue
+                return delivered
+            delivered.extend(sharded)
         for position, record in enumerate(queue):
             try:
                 events = derive_events(record)
@@ -285,11 +303,12 @@ def build_pump(
     start: StartPosition = "LATEST",
     region: str = LOCAL_REGION,
     poll_seconds: float = DEFAULT_POLL_SECONDS,
+    judge: ShardedBalanceJudge | None = None,
 ) -> AccountEventsPump:
     """A pump over the named tables' streams (turned on where missing), not yet started."""
     dynamodb, streams = local_clients(endpoint_url, region)
     readers = [StreamReader(streams, ensure_stream(dynamodb, name), start) for name in table_names]
-    return AccountEventsPump(readers, EventRelay(publisher), poll_seconds=poll_seconds)
+    return AccountEventsPump(readers, EventRelay(publisher, judge=judge), poll_seconds=poll_seconds)
 
 
 def local_publisher(config: LocalConfig) -> EventPublisher:
@@ -315,5 +334,12 @@ def start_local_events(config: LocalConfig) -> AccountEventsPump:
         local_publisher(config),
         start="LATEST",
         region=config.region,
+        judge=judge_from_environment(
+            {
+                EDGEMETER_CREDITS_TABLE: settings.credits_table,
+                EDGEMETER_DYNAMODB_ENDPOINT: config.dynamodb_url,
+                "AWS_REGION": config.region,
+            }
+        ),
     )
     return pump.start()

@@ -12,13 +12,15 @@ import pytest
 from functions.account_events.events import AccountEvent, EventType
 from functions.account_events.sharded_balance import ShardedBalanceJudge, judge_from_environment
 from functions.account_events.stream_records import derive_events
-from functions.credits.schemas import GrantRequest
+from functions.credits.schemas import AuthorizeRequest, GrantRequest
 from functions.credits.service import CreditsService
 from functions.credits.settings import Settings
 from functions.credits.store.rebalancer import ShardRebalancer
+from functions.shared.api_keys import hash_api_key
 from functions.shared.environment_variables import EDGEMETER_CREDITS_TABLE, EDGEMETER_DYNAMODB_ENDPOINT
 from local.dynamodb_local import DynamoDBLocal
-from local.events import StreamReader, ensure_stream, local_clients
+from local.events import StreamReader, build_pump, ensure_stream, local_clients
+from tests.integration.account_events.conftest import RecordingPublisher
 from tests.integration.account_events.test_stream_events import (
     CHARGES_PER_THREAD,
     THREADS,
@@ -133,3 +135,37 @@ def test_a_rebalance_raises_no_alert(
     assert rebalancer.rebalance(account_id)
 
     assert not lows(stream_judge.judged(stream_judge.drain()), account_id)
+
+
+def test_make_runs_events_thread_publishes_a_sharded_accounts_crossing(
+    dynamodb_local: DynamoDBLocal,
+    call: Caller,
+    funded_key: Callable[[int], tuple[str, str]],
+    credits_settings: Settings,
+    service: CreditsService,
+) -> None:
+    publisher = RecordingPublisher()
+    judge = judge_from_environment(
+        {
+            EDGEMETER_CREDITS_TABLE: credits_settings.credits_table,
+            EDGEMETER_DYNAMODB_ENDPOINT: dynamodb_local.endpoint_url,
+            "AWS_REGION": credits_settings.region,
+        }
+    )
+    pump = build_pump(dynamodb_local.endpoint_url, [credits_settings.credits_table], publisher, judge=judge)
+    pump.drain()
+    account_id, api_key = funded_key(12)
+    set_alert_thresholds(call, account_id, [10])
+    rebalancer = ShardRebalancer(credits_settings)
+    assert rebalancer.set_count(account_id, 2)
+    for number in range(3):
+        decision = service.authorize(
+            AuthorizeRequest(
+                key_digest=hash_api_key(api_key), request_id=f"{account_id}-{number}", method="GET", path="/a"
+            )
+        )
+        assert decision.decision == "allow"
+    pump.drain()
+
+    (low,) = lows(publisher.events, account_id)
+    assert low.detail == {"threshold": 10, "balance": 9, "shards": 2}
