@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from botocore.exceptions import HTTPClientError
 from pynamodb.connection import Connection
 from pynamodb.models import Model
 
@@ -21,6 +23,12 @@ from functions.credits.data.models import (
     UsersTableModel,
 )
 from functions.credits.settings import Settings
+
+# What botocore raises when a region's tables cannot be reached at all (refused or timed-out
+# connections, a connection closed mid-reply): "try again later" (StoreUnavailable, a 503), never
+# "the call was wrong". A read timeout may follow a write that committed: callers that retry
+# must be idempotent, as every money movement here is (request ids, idempotency keys).
+UNREACHABLE_ERRORS: tuple[type[Exception], ...] = (BotocoreConnectionError, HTTPClientError)
 
 
 def _all_models() -> tuple[type[Model], ...]:

@@ -14,8 +14,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import ClientError
 
+from functions.credits.data.tables import UNREACHABLE_ERRORS
 from functions.credits.regions.transfers import TransferRecord, TransferState
 from functions.credits.store.errors import StoreUnavailable
 
@@ -128,7 +129,7 @@ class DynamoDBTransferBook:
                     ConsistentRead=True,
                 )
             )
-        except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError) as error:
+        except UNREACHABLE_ERRORS as error:
             raise StoreUnavailable(f"transfer book unreadable: {type(error).__name__}") from error
         for page in pages:
             for marker in page.get("Items", []):
@@ -142,6 +143,6 @@ class DynamoDBTransferBook:
         """One DynamoDB call; a region that cannot be reached is ``StoreUnavailable`` (retry later)."""
         try:
             reply: dict[str, Any] = getattr(self._client, operation)(**parameters)
-        except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError) as error:
+        except UNREACHABLE_ERRORS as error:
             raise StoreUnavailable(f"region unreachable: {type(error).__name__}") from error
         return reply

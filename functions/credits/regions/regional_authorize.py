@@ -15,6 +15,7 @@ from functions.credits.regions.leases import LeaseBook, require_lease
 from functions.credits.regions.transfers import TransferCoordinator, TransferState
 from functions.credits.schemas import AuthorizeRequest, Decision, DenialReason
 from functions.credits.service import CreditsService
+from functions.credits.store.errors import StoreUnavailable
 from functions.credits.store.protocol import CreditsStore
 
 
@@ -51,18 +52,37 @@ class RegionalAuthorizer:
         return self._services[region].authorize(request)
 
     def gather(self, region: str, account_id: str, price: int) -> bool:
-        """Bring ``region``'s balance up to ``price`` by transfers; False when every region is short."""
+        """Bring ``region``'s balance up to ``price`` by transfers; False when every region is short.
+
+        A donor that cannot be reached (home down, a region cut off) is skipped: the others may
+        still cover the price. If they do not, the answer is not "short" (the unreachable donor may
+        hold credit) but ``StoreUnavailable``: a 503 with Retry-After, and the edge's failover.
+        """
         donors = [self._home, *sorted(r for r in self._stores if r not in (self._home, region))]
+        unreachable: list[str] = []
         for donor in donors:
-            held = self._stores[region].get_balance(account_id) or 0
-            if held >= price:
+            if (self._stores[region].get_balance(account_id) or 0) >= price:
                 return True
             if donor == region:
                 continue
-            available = self._stores[donor].get_balance(account_id) or 0
-            amount = min(price - held, available)
-            if amount > 0:
-                record = self._coordinator.start(account_id, donor, region, amount)
-                if record.state is not TransferState.DONE:
-                    continue
-        return (self._stores[region].get_balance(account_id) or 0) >= price
+            try:
+                self._take_from(donor, region, account_id, price)
+            except StoreUnavailable:
+                unreachable.append(donor)
+        if (self._stores[region].get_balance(account_id) or 0) >= price:
+            return True
+        if unreachable:
+            raise StoreUnavailable(
+                f"credit of {account_id} may be in {', '.join(unreachable)}, unreachable now"
+            )
+        return False
+
+    def _take_from(self, donor: str, region: str, account_id: str, price: int) -> None:
+        held = self._stores[region].get_balance(account_id) or 0
+        available = self._stores[donor].get_balance(account_id) or 0
+        amount = min(price - held, available)
+        if amount > 0:
+            record = self._coordinator.start(account_id, donor, region, amount)
+            if record.state is TransferState.OPEN:
+                # The donor's debit could not be made (its store unreachable): not "short".
+                raise StoreUnavailable(f"{donor} did not answer the transfer")

@@ -164,6 +164,11 @@ class TransferCoordinator:
         self._clock = clock
         self._new_id = new_id
 
+    @property
+    def regions(self) -> Mapping[str, RegionLedgers]:
+        """The regions it moves credit between (a retrier elsewhere can be built on the same)."""
+        return self._regions
+
     def start(
         self, account_id: str, source: str, target: str, amount: int, transfer_id: str | None = None
     ) -> TransferRecord:
@@ -278,10 +283,19 @@ class TransferCoordinator:
         return source_book.get(record.transfer_id) or record
 
     def in_flight(self, account_id: str) -> list[TransferRecord]:
-        """Transfers of ``account_id`` whose amount is in no region's balance right now."""
+        """Transfers of ``account_id`` whose amount is in no region's balance right now.
+
+        A region that cannot be reached is left out as a *source* (its own sends are unknown
+        until it answers; whoever sums balances cannot read its balance either, so nothing adds
+        up silently) but not as a *target*: a transfer the source sent to it stays in flight.
+        """
         flying = []
         for region in self._regions.values():
-            for record in region.book.unfinished():
+            try:
+                unfinished = region.book.unfinished()
+            except StoreUnavailable:
+                continue
+            for record in unfinished:
                 if record.account_id == account_id and self._debited_not_credited(record):
                     flying.append(record)
         return flying
@@ -292,5 +306,9 @@ class TransferCoordinator:
             return False
         if self._regions[record.source_region].store.get_refund(record.request_id) is not None:
             return False
-        target_record = self._regions[record.target_region].book.get(record.transfer_id)
+        try:
+            target_record = self._regions[record.target_region].book.get(record.transfer_id)
+        except StoreUnavailable:
+            # The target cannot say it was credited: the source's debit stands, so it is in flight.
+            return True
         return target_record is None or target_record.state is not TransferState.RECEIVED

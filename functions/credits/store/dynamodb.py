@@ -64,7 +64,7 @@ from functions.credits.data.models import (
     ledger_sk_bound,
     request_pk,
 )
-from functions.credits.data.tables import bind_tables, table_binding
+from functions.credits.data.tables import UNREACHABLE_ERRORS, bind_tables, table_binding
 from functions.credits.data.transactions import (
     RETRYABLE_ERRORS,
     LabelledTransaction,
@@ -199,6 +199,8 @@ def _translated(method: Callable[P, R]) -> Callable[P, R]:
             code = error.cause_response_code
             if code in RETRYABLE_ERRORS:
                 raise StoreUnavailable(f"DynamoDB is busy ({code})") from error
+            if isinstance(error.cause, UNREACHABLE_ERRORS):  # a region cut off (issue 15): a 503
+                raise StoreUnavailable(f"DynamoDB unreachable ({type(error.cause).__name__})") from error
             raise CreditsStoreError(f"DynamoDB call failed ({code or type(error).__name__})") from error
 
     return call

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import boto3
+from botocore.config import Config
 
 from functions.credits.data.binding import bound_to
-from functions.credits.regions.billing import RegionalAudit, regional_audit
+from functions.credits.regions.billing import RegionalAudit, is_transfer, merged_ledger, regional_audit
 from functions.credits.regions.dynamodb_transfers import DynamoDBTransferBook
 from functions.credits.regions.regional_authorize import RegionalAuthorizer
 from functions.credits.regions.transfers import RegionLedgers, TransferCoordinator
@@ -29,6 +31,7 @@ from functions.credits.service import CreditsService
 from functions.credits.settings import Settings
 from functions.credits.store.memory import InMemoryCreditsStore
 from functions.credits.store.rebalancer import ShardRebalancer
+from functions.credits.store.records import LedgerKind
 from functions.credits.store.shards import read_shards
 from functions.shared.api_keys import hash_api_key
 from local.dynamodb_local import DynamoDBLocal
@@ -51,8 +54,13 @@ class RegionTables:
     server: DynamoDBLocal
     notices_table: str
 
-    def client(self, region: str) -> Any:
-        return boto3.client("dynamodb", region_name=region, endpoint_url=self.server.endpoint_url)
+    def client(self, region: str, endpoint_url: str | None = None) -> Any:
+        """A low-level client of ``region``'s database; through ``endpoint_url`` (a forwarder a
+        fault test cuts) with one retry and short timeouts, so an unreachable region fails fast."""
+        if endpoint_url is None:
+            return boto3.client("dynamodb", region_name=region, endpoint_url=self.server.endpoint_url)
+        config = Config(connect_timeout=0.5, read_timeout=2, retries={"max_attempts": 2, "mode": "standard"})
+        return boto3.client("dynamodb", region_name=region, endpoint_url=endpoint_url, config=config)
 
 
 @contextmanager
@@ -78,19 +86,46 @@ def region_tables(server: DynamoDBLocal) -> Iterator[RegionTables]:
             home_client.delete_table(TableName=notices_table)
 
 
+def _through(settings: Settings, endpoint_url: str | None) -> Settings:
+    if endpoint_url is None:
+        return settings
+    return settings.model_copy(
+        update={
+            "dynamodb_endpoint": endpoint_url,
+            "dynamodb_max_retry_attempts": 1,
+            "dynamodb_connect_timeout_seconds": 0.5,
+        }
+    )
+
+
 class RegionalWorld:
     """One account readable in every region, its money in home, the regions' services and books."""
 
-    def __init__(self, tables: RegionTables) -> None:
+    def __init__(
+        self,
+        tables: RegionTables,
+        *,
+        store_endpoints: Mapping[str, str] | None = None,
+        book_endpoints: Mapping[str, str] | None = None,
+    ) -> None:
+        """``store_endpoints``/``book_endpoints``: a region's store or transfer book reached through
+        another endpoint (a forwarder the fault tests cut), with few retries and short timeouts."""
         self.tables = tables
-        self.stores = regional_stores(tables.settings)
+        self.stores = regional_stores(
+            {
+                region: _through(settings, (store_endpoints or {}).get(region))
+                for region, settings in tables.settings.items()
+            }
+        )
         # The service's fakes take any store; these are the DynamoDB ones.
         harnesses = {
             region: Harness(store=cast(InMemoryCreditsStore, store)) for region, store in self.stores.items()
         }
         self.services: dict[str, CreditsService] = {r: h.service() for r, h in harnesses.items()}
         self.books = {
-            region: DynamoDBTransferBook(tables.client(region), settings.credits_table)
+            region: DynamoDBTransferBook(
+                tables.client(region, (book_endpoints or {}).get(region)), settings.credits_table
+            )
             for region, settings in tables.settings.items()
         }
         self.coordinator = TransferCoordinator(
@@ -117,9 +152,22 @@ class RegionalWorld:
 
     def issue_key(self) -> str:
         """A second key of the account, in every region; its digest."""
+        return hash_api_key(self.issue_api_key())
+
+    def issue_api_key(self) -> str:
+        """Another key of the account, in every region; the key itself (what a viewer sends)."""
         issued = self.services[HOME].issue_key(self.account_id, IssueKeyRequest())
         self.replicate_users()
-        return hash_api_key(issued.api_key)
+        return issued.api_key
+
+    def net_charged(self) -> Counter[str]:
+        """Credits each (non-transfer) request id was charged, net of refunds, over every region."""
+        net: Counter[str] = Counter()
+        start, end = ALL_TIME
+        for _, entry in merged_ledger(self.stores, self.account_id, start=start, end=end):
+            if entry.kind in (LedgerKind.CHARGE, LedgerKind.REFUND) and not is_transfer(entry):
+                net[entry.request_id] -= entry.amount
+        return net
 
     def grant(self, amount: int, idempotency_key: str) -> None:
         request = GrantRequest(amount=amount, reason="top-up", idempotency_key=idempotency_key)

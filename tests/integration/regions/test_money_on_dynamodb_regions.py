@@ -19,12 +19,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from functions.credits.regions.billing import is_transfer, merged_ledger, regional_balance, regional_usage
+from functions.credits.regions.billing import regional_balance, regional_usage
 from functions.credits.regions.refills import SpendRateMeter, plan_refill
 from functions.credits.regions.standing import apply_everywhere
 from functions.credits.regions.void_notices import APPLY_AFTER, apply_void_notices, post_void_notice
 from functions.credits.schemas import RefundRequest
-from functions.credits.store.records import KeyState, LedgerKind
+from functions.credits.store.records import KeyState
 from local.dynamodb_local import DynamoDBLocal
 from tests.integration.regions.regional_world import (
     ALL_TIME,
@@ -129,16 +129,6 @@ def _refiller(world: RegionalWorld, log: RaceLog, stop: threading.Event) -> None
             log.lowest_shard.append(lowest)
 
 
-def _net_charged(world: RegionalWorld) -> Counter[str]:
-    """Credits each (non-transfer) request id was charged, net of refunds, over every region."""
-    net: Counter[str] = Counter()
-    start, end = ALL_TIME
-    for _, entry in merged_ledger(world.stores, world.account_id, start=start, end=end):
-        if entry.kind in (LedgerKind.CHARGE, LedgerKind.REFUND) and not is_transfer(entry):
-            net[entry.request_id] -= entry.amount
-    return net
-
-
 def _race(world: RegionalWorld, doomed: str) -> RaceLog:
     log = RaceLog(account_id=world.account_id)
     ids = itertools.count()
@@ -200,7 +190,7 @@ def test_three_regions_eight_threads_on_dynamodb_local(tables: RegionTables) -> 
     assert balance.total == 400 + 500 - spent
     assert all(log.allowed_in[region] > 0 for region in REGIONS)
     # Every request id charged at most once; a retried one exactly once when its retry was allowed.
-    net = _net_charged(world)
+    net = world.net_charged()
     assert all(0 <= credits <= 1 for credits in net.values())
     assert log.retried
     assert any(SPLIT_REGION in (retried.first, retried.second) for retried in log.retried.values())
