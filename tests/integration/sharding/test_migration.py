@@ -16,7 +16,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from typer.testing import CliRunner
 
+from cli.main import app
 from functions.credits.data.models import BALANCE_SK, BalanceItem, ChargeRecordItem, account_pk, request_pk
 from functions.credits.settings import Settings
 from functions.credits.store.dynamodb import DynamoDBCreditsStore
@@ -112,3 +114,25 @@ def _pages_merge_old_and_new(store: DynamoDBCreditsStore, account_id: str, start
     times = [entry.created_at for entry in pages]
     assert times == sorted(times, reverse=True)
     assert sum(entry.amount for entry in pages) == 62
+
+
+def test_edgemeter_migrate_runs_twice_and_the_audit_stays_clean(
+    funded_key: FundedKey, credits_settings: Settings
+) -> None:
+    account_id, _ = funded_key(25)
+    assert credits_settings.dynamodb_endpoint is not None
+    table = [
+        "--endpoint",
+        credits_settings.dynamodb_endpoint,
+        "--credits-table",
+        credits_settings.credits_table,
+    ]
+    first = CliRunner().invoke(app, ["migrate", *table])
+    assert first.exit_code == 0, first.output
+    again = CliRunner().invoke(app, ["migrate", *table])
+    assert again.exit_code == 0, again.output
+    assert " 0 migrated now" in again.stdout
+    assert BalanceItem.get(account_pk(account_id), BALANCE_SK, consistent_read=True).seq == 0
+    audited = CliRunner().invoke(app, ["audit", *table])
+    assert audited.exit_code == 0, audited.output
+    assert _audit(credits_settings, account_id) == (25, 25)
