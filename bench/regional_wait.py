@@ -16,11 +16,18 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from bench.cost import LAMBDA_EDGE_PER_GB_SECOND, LAMBDA_EDGE_PER_MILLION_REQUESTS
+from bench.cost import (
+    LAMBDA_EDGE_PER_GB_SECOND,
+    LAMBDA_EDGE_PER_MILLION_REQUESTS,
+    OperatingCounts,
+    RequestCounts,
+    corrected_cost_per_million_requests,
+)
 from bench.edge_bench import viewer_request_event
 from bench.inprocess import HandlerTransport
+from bench.report import Row, verdict
 from bench.scale_harness import scale_credits
 from bench.stats import percentile
 from functions.edge_auth import runtime, viewer_request
@@ -173,6 +180,43 @@ def report(waits: list[RegionalWait]) -> str:
             f"{RegionalWait.cost_per_million(wait.regional_p50_ms):>14.2f}"
         )
     return "\n".join(lines)
+
+
+def corrected_cost(
+    wait: RegionalWait, per_download: RequestCounts, operating: OperatingCounts, *, regional: bool
+) -> float:
+    """$ per million allowed downloads under the corrected model (issue 13), with this edge region's
+    added wait (p50 minus the no-network p50) instead of the weighted one."""
+    p50 = wait.regional_p50_ms if regional else wait.today_p50_ms
+    waited = replace(operating, edge_wait_ms=max(0.0, p50 - wait.service_p50_ms))
+    label = "regional" if regional else "today"
+    return corrected_cost_per_million_requests(label, per_download, waited).total
+
+
+def regional_rows(
+    waits: list[RegionalWait], per_download: RequestCounts, operating: OperatingCounts
+) -> list[Row]:
+    """``make bench``'s regional section: per edge region, today vs regional wall time and cost."""
+    rows = []
+    for wait in waits:
+        added = wait.regional_p50_ms - wait.service_p50_ms
+        # Issue 15: a viewer whose nearest region is configured (its own) waits <= 10 ms + service.
+        configured = wait.edge_region in (HOME, *CREDITS_REGIONS)
+        rows.append(
+            Row(
+                "regions",
+                f"viewer-request from {wait.edge_region} (charged in {wait.regional_credits_region}): "
+                "p50/p99 ms, $/M allowed downloads (corrected)",
+                f"{wait.regional_p50_ms:.1f}/{wait.regional_p99_ms:.1f} ms, "
+                f"${corrected_cost(wait, per_download, operating, regional=True):.2f}",
+                baseline=f"today {wait.today_p50_ms:.1f}/{wait.today_p99_ms:.1f} ms, "
+                f"${corrected_cost(wait, per_download, operating, regional=False):.2f}",
+                ratio=f"{wait.today_p50_ms / wait.regional_p50_ms:.1f}x" if wait.regional_p50_ms else "",
+                target="p50 <= service + 10 ms" if configured else "",
+                verdict=verdict(added <= 10.0) if configured else "",
+            )
+        )
+    return rows
 
 
 def main() -> None:

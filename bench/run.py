@@ -43,6 +43,8 @@ from bench.edge_bench import (
 )
 from bench.edge_package import VIEWER_PACKAGE_LIMIT_BYTES
 from bench.operating_costs import measure_operating_bytes
+from bench.regional_wait import measure as measure_regional_wait
+from bench.regional_wait import regional_rows
 from bench.report import Row, machine, render_table, verdict, write_results
 from bench.scale import FULL_SCALE, QUICK_SCALE, ScaleFigures, run_scale_bench
 from bench.scale_must_show import (
@@ -436,6 +438,8 @@ def main() -> None:
             scale = run_scale_bench(dynamodb.endpoint_url, limits, QUICK_SCALE if quick else FULL_SCALE)
             print("scale: issue 14's must-show (one account at 10,000/s real, WRU counted) ...", flush=True)
             issue14 = run_issue14_must_show(dynamodb.endpoint_url, limits, seconds=2.0 if quick else 4.0)
+        print("regions: viewer-request wait per edge region, today vs regional (issue 15) ...", flush=True)
+        regional_waits = measure_regional_wait(dynamodb.endpoint_url, requests=10 if quick else 30)
 
     print("local e2e: origin direct, CDN hits, misses, mixed ...", flush=True)
     e2e = run_e2e_bench(requests=e2e_requests, concurrency=arguments.e2e_concurrency)
@@ -507,6 +511,7 @@ def main() -> None:
         *mix_rows(mix, mix_costs, hit_ratio, denial),
         *(scale_rows(scale) if scale is not None else []),
         *(issue14_rows(issue14, issue14_cost) if issue14 is not None else []),
+        *regional_rows(regional_waits, per_download, operating_counts),
     ]
     host = machine()
     print()
@@ -594,6 +599,7 @@ def main() -> None:
             },
         },
         "scale": scale_document(scale) if scale is not None else None,
+        "regions": [asdict(wait) for wait in regional_waits],
         "issue14": None
         if issue14 is None or issue14_cost is None
         else {
