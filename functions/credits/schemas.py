@@ -141,6 +141,10 @@ class Key(_Response):
     rate_limit: RateLimit | None
     scope: KeyScopeModel | None = None
     spend_limit: int | None = None
+    # Regional credits (issue 15), on a revocation's reply only: the credits regions it could not
+    # reach yet, and when it holds everywhere (now, or when their standing leases lapse).
+    pending_regions: list[str] | None = None
+    holds_everywhere_by: datetime | None = None
 
 
 class IssuedKey(Key):

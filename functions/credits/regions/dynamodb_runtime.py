@@ -7,7 +7,19 @@ import threading
 from typing import Any
 
 from botocore.exceptions import ClientError
+from pynamodb.exceptions import PynamoDBException, UpdateError
 
+from functions.credits.data.binding import bound_to
+from functions.credits.data.models import (
+    BALANCE_SK,
+    KEY_BY_DIGEST_SK,
+    BalanceItem,
+    KeyByDigestItem,
+    KeyByIdItem,
+    account_pk,
+    key_digest_pk,
+    key_sk,
+)
 from functions.credits.regions.dynamodb_transfers import DynamoDBTransferBook
 from functions.credits.regions.regional_items import (
     DynamoDBLeaseBook,
@@ -15,12 +27,13 @@ from functions.credits.regions.regional_items import (
     call,
     open_regional_balance,
 )
+from functions.credits.regions.regional_standing import AccountStatusSet, DynamoDBPendingChanges, KeyRevoked
 from functions.credits.regions.runtime import RegionalRuntime, RegionHandles
 from functions.credits.regions.topology import RegionsTopology
 from functions.credits.settings import Settings
 from functions.credits.store.dynamodb import DynamoDBCreditsStore
 from functions.credits.store.errors import StoreUnavailable
-from functions.credits.store.records import ChargeIntent, ChargeOutcome, GrantIntent, GrantOutcome
+from functions.credits.store.records import ChargeIntent, ChargeOutcome, GrantIntent, GrantOutcome, KeyState
 
 
 class RegionalDynamoDBCreditsStore(DynamoDBCreditsStore):
@@ -43,6 +56,25 @@ class RegionalDynamoDBCreditsStore(DynamoDBCreditsStore):
             with self._opened_lock:
                 self._opened.add(account_id)
 
+    def apply_revocation(self, change: KeyRevoked) -> None:
+        """Both key copies revoked in this region's users replica, the account's revocation count
+        bumped on its balance item here (absent items: nothing to revoke here yet)."""
+        key_actions = [KeyByIdItem.status.set(KeyState.REVOKED.value), KeyByIdItem.revoked_at.set(change.at)]
+        by_id = KeyByIdItem(account_pk(change.account_id), key_sk(change.key_id))
+        by_digest = KeyByDigestItem(key_digest_pk(change.key_digest), KEY_BY_DIGEST_SK)
+        with bound_to(self.table_binding):
+            _update_if_present(by_id, key_actions, KeyByIdItem.pk.exists())
+            _update_if_present(by_digest, key_actions, KeyByDigestItem.pk.exists())
+            balance = BalanceItem(account_pk(change.account_id), BALANCE_SK)
+            _update_if_present(balance, [BalanceItem.key_revocations.add(1)], BalanceItem.pk.exists())
+
+    def apply_account_status(self, change: AccountStatusSet) -> None:
+        """The status every charge here is conditioned on (the profile follows by replication)."""
+        balance = BalanceItem(account_pk(change.account_id), BALANCE_SK)
+        with bound_to(self.table_binding):
+            status = [BalanceItem.account_status.set(change.status)]
+            _update_if_present(balance, status, BalanceItem.pk.exists())
+
     def charge(self, intent: ChargeIntent) -> ChargeOutcome:
         self._open(intent.account_id)
         return super().charge(intent)
@@ -50,6 +82,18 @@ class RegionalDynamoDBCreditsStore(DynamoDBCreditsStore):
     def grant(self, intent: GrantIntent) -> GrantOutcome:
         self._open(intent.account_id)
         return super().grant(intent)
+
+
+def _update_if_present(item: Any, actions: list[Any], condition: Any) -> None:
+    """One conditional update; an absent item is fine, any other failure leaves the region pending."""
+    try:
+        item.update(actions=actions, condition=condition)
+    except UpdateError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return
+        raise StoreUnavailable(f"standing change not applied: {error.cause_response_code}") from error
+    except PynamoDBException as error:
+        raise StoreUnavailable(f"standing change not applied: {type(error).__name__}") from error
 
 
 class DynamoDBRegionOpener:
@@ -107,12 +151,19 @@ class DynamoDBRegionOpener:
         if region == self._topology.home:
             store = DynamoDBCreditsStore(settings)
             return RegionHandles(store=store, book=DynamoDBTransferBook(client, table))
+        regional = RegionalDynamoDBCreditsStore(settings, client)
         return RegionHandles(
-            store=RegionalDynamoDBCreditsStore(settings, client),
+            store=regional,
             book=DynamoDBTransferBook(client, table),
             lease=DynamoDBLeaseBook(client, table),
             accounts=DynamoDBRegionalAccounts(client, table),
+            standing=regional,
         )
+
+    def pending_changes(self) -> DynamoDBPendingChanges:
+        """Home's record of standing changes a region has not taken yet (home's credits table)."""
+        home = self._topology.home
+        return DynamoDBPendingChanges(self._dynamodb(home), self.credits_table(home))
 
 
 def dynamodb_runtime(topology: RegionsTopology, settings: Settings) -> RegionalRuntime:
@@ -123,4 +174,4 @@ def dynamodb_runtime(topology: RegionsTopology, settings: Settings) -> RegionalR
     """
     opener = DynamoDBRegionOpener(topology, settings)
     handles = {region: opener.open(region) for region in topology.regions}
-    return RegionalRuntime(home=topology.home, handles=handles)
+    return RegionalRuntime(home=topology.home, handles=handles, pending=opener.pending_changes())

@@ -20,10 +20,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from functions.credits.regions.leases import LeaseBook, LeaseKeeper
+from functions.credits.regions.leases import LeaseBook
 from functions.credits.regions.refills import IDLE_AFTER, RATE_WINDOW, RefillDecision, plan_refill
 from functions.credits.regions.regional_authorize import RegionalAuthorizer
 from functions.credits.regions.regional_items import NotedAccount, RegionalAccounts
+from functions.credits.regions.regional_standing import (
+    InMemoryPendingChanges,
+    PendingChanges,
+    StandingKeeper,
+    StandingTarget,
+)
 from functions.credits.regions.transfers import (
     RegionLedgers,
     TransferBook,
@@ -49,6 +55,8 @@ class RegionHandles:
     book: TransferBook
     lease: LeaseBook | None = None
     accounts: RegionalAccounts | None = None
+    # What applies a revocation or status change in this region (regional_standing.py).
+    standing: StandingTarget | None = None
 
 
 class RegionOpener(Protocol):
@@ -113,8 +121,10 @@ class RegionalRuntime:
         *,
         home: str,
         handles: Mapping[str, RegionHandles],
+        pending: PendingChanges | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """``pending``: where home records standing changes a region missed (durable in AWS)."""
         if home not in handles:
             raise ValueError("the runtime needs home's handles")
         self.home = home
@@ -128,7 +138,11 @@ class RegionalRuntime:
         self.leases: dict[str, LeaseBook] = {
             region: h.lease for region, h in self.handles.items() if h.lease is not None and region != home
         }
-        self.keeper = LeaseKeeper({region: self.stores[region] for region in self.leases}, self.leases)
+        self.keeper = StandingKeeper(
+            {region: h.standing for region, h in self.handles.items() if h.standing is not None},
+            self.leases,
+            pending or InMemoryPendingChanges(),
+        )
 
     @property
     def credits_regions(self) -> tuple[str, ...]:

@@ -1,9 +1,8 @@
 """Revocation, suspension and closing reach every region (issue 15 §4), or the reply says which not.
 
 Home writes the change in its own store, then in every credits region's store in parallel, before
-the call returns; a region that cannot be reached is reported in ``pending_regions``. (The design's
-standing lease, which makes such a region stop charging on its own within 60 s, is described in
-docs/decisions.md and is not built yet.)
+the call returns; a region that cannot be reached is reported in ``pending_regions``. The standing
+lease (leases.py, regional_standing.py) makes such a region stop charging on its own within 60 s.
 """
 
 from __future__ import annotations
@@ -11,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from functions.credits.store.errors import StoreUnavailable
-from functions.credits.store.protocol import CreditsStore
+
+# A region's credits store, or what applies a standing change there (regional_standing.py).
+Target = TypeVar("Target")
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,10 +26,8 @@ class StandingChange:
     pending_regions: tuple[str, ...]
 
 
-def apply_everywhere(
-    stores: Mapping[str, CreditsStore], change: Callable[[CreditsStore], None]
-) -> StandingChange:
-    """Run ``change`` (a revoke or a status change) on every region's store at once."""
+def apply_everywhere(stores: Mapping[str, Target], change: Callable[[Target], None]) -> StandingChange:
+    """Run ``change`` (a revoke or a status change) on every region's store (or target) at once."""
 
     def attempt(region: str) -> tuple[str, bool]:
         try:

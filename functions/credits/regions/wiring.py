@@ -17,6 +17,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from functions.credits.regions.dynamodb_runtime import RegionalDynamoDBCreditsStore, dynamodb_runtime
+from functions.credits.regions.home_service import HomeRegionalService
 from functions.credits.regions.routes import regions_router
 from functions.credits.regions.runtime import RegionalEdgeService, RegionalRuntime
 from functions.credits.regions.topology import RegionsTopology
@@ -49,7 +50,9 @@ def regional_service(
     runtime = functools.cache(lambda: dynamodb_runtime(topology, settings))
     if settings.region == topology.home:
         home_store = DynamoDBCreditsStore(settings)
-        service = CreditsService(home_store, settings, telemetry=telemetry, catalog=catalog)
+        service = HomeRegionalService(
+            home_store, settings, runtime=runtime, telemetry=telemetry, catalog=catalog
+        )
         return RegionalWiring(service=service, runtime=runtime, routers=(regions_router(service, runtime),))
     store = RegionalDynamoDBCreditsStore(settings, _own_dynamodb_client(settings))
     regional = RegionalEdgeService(store, settings, runtime=runtime, telemetry=telemetry, catalog=catalog)

@@ -63,6 +63,10 @@ class AccountStatusReply(_Response):
     status_changed_by: str | None = Field(description="The IAM principal (ARN) that made the change.")
     status_changed_at: datetime | None
     changed: bool = Field(description="False when the account already had this status.")
+    # Regional credits (issue 15): the credits regions the change could not reach yet, and when it
+    # holds everywhere (now, or when their standing leases lapse). Absent without regions.
+    pending_regions: list[str] | None = None
+    holds_everywhere_by: datetime | None = None
 
 
 # --- links ------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,14 +16,17 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from functions.credits.regions.billing import regional_audit
-from functions.credits.regions.dynamodb_runtime import dynamodb_runtime
+from functions.credits.regions.dynamodb_runtime import DynamoDBRegionOpener, dynamodb_runtime
+from functions.credits.regions.home_service import HomeRegionalService
 from functions.credits.regions.leases import LeaseLapsed
 from functions.credits.regions.routes import account_regions
-from functions.credits.regions.runtime import RegionDry
+from functions.credits.regions.runtime import RegionalRuntime, RegionDry
 from functions.credits.regions.topology import RegionsTopology
 from functions.credits.regions.transfers import transfer_request_id
 from functions.credits.regions.wiring import regional_service, run_regional_upkeep
 from functions.credits.schemas import CreateAccountRequest, GrantRequest, IssueKeyRequest
+from functions.credits.sellers.lifecycle import AccountStatus
+from functions.credits.sellers.schemas import AccountStatusRequest
 from functions.credits.service import CreditsService
 from functions.credits.settings import Settings
 from functions.credits.store.dynamodb import DynamoDBCreditsStore
@@ -31,7 +35,7 @@ from functions.shared.api_keys import hash_api_key
 from functions.shared.environment_variables import EDGEMETER_CREDITS_REGIONS, EDGEMETER_CREDITS_TABLE
 from local.dynamodb_local import DynamoDBLocal
 from ops.regional_audit import regional_audit_settings, run_regional_audit
-from tests.contract.regions.conftest import regional_tables
+from tests.contract.regions.conftest import Switchable, regional_tables
 from tests.integration.regions.test_money_across_regions import ALL_TIME
 from tests.unit.credits.service_fakes import authorize_request
 
@@ -167,3 +171,49 @@ def _intent(account_id: str, request_id: str, amount: int) -> ChargeIntent:
         bytes=None,
         now=datetime.now(UTC),
     )
+
+
+def test_revocation_and_suspension_reach_every_region_before_the_reply_or_are_named_pending(
+    settings: dict[str, Settings],
+) -> None:
+    topology = _topology(settings)
+    account_id, digest = _funded_account(settings, 100)
+    opener = DynamoDBRegionOpener(topology, settings[HOME])
+    handles = {region: opener.open(region) for region in topology.regions}
+    # OTHER can be cut off from home: its standing target and its lease fail while it is down.
+    cut_standing, cut_lease = Switchable(handles[OTHER].standing), Switchable(handles[OTHER].lease)
+    handles[OTHER] = replace(handles[OTHER], standing=cut_standing, lease=cut_lease)
+    pending = opener.pending_changes()
+    runtime = RegionalRuntime(home=HOME, handles=handles, pending=pending)
+    home = HomeRegionalService(DynamoDBCreditsStore(settings[HOME]), settings[HOME], runtime=lambda: runtime)
+    second = home.issue_key(account_id, IssueKeyRequest())
+    second_digest = hash_api_key(second.api_key)
+    _replicate_users(settings)
+    runtime.upkeep()  # leases
+    runtime.coordinator.start(account_id, HOME, NEAR, 20)
+    near = regional_service(settings[NEAR], topology).service
+    # The region's container has the doomed key's facts cached from a charge.
+    assert near.authorize(authorize_request(second_digest, "warm")).decision == "allow"
+
+    revoked = home.revoke_key(account_id, second.key_id)
+    assert (revoked.status, revoked.pending_regions) == ("revoked", [])
+    assert revoked.holds_everywhere_by is not None
+    # Refused in the region at once: its cached facts are stale (its revocation count moved).
+    refused = near.authorize(authorize_request(second_digest, "after-revoke"))
+    assert (refused.decision, refused.reason) == ("deny", "revoked_api_key")
+    assert near.authorize(authorize_request(digest, "other-key")).decision == "allow"
+
+    # A region home cannot reach: named in the reply, recorded, replayed before its next lease.
+    cut_standing.down = cut_lease.down = True
+    suspended = home.sellers.change_status(
+        account_id, AccountStatusRequest(status=AccountStatus.SUSPENDED, reason="audit"), "arn:test"
+    )
+    assert suspended.pending_regions == [OTHER]
+    assert suspended.holds_everywhere_by is not None
+    denied = near.authorize(authorize_request(digest, "suspended"))
+    assert (denied.decision, denied.reason) == ("deny", "account_suspended")
+    assert OTHER not in runtime.upkeep().renewed  # still cut off: its lease runs out
+    assert [type(change).__name__ for _, change in pending.pending(OTHER)] == ["AccountStatusSet"]
+    cut_standing.down = cut_lease.down = False
+    assert OTHER in runtime.upkeep().renewed
+    assert pending.pending(OTHER) == []
