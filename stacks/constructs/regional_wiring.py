@@ -11,8 +11,9 @@ Called once by ``compose_edgemeter`` after every stack exists (``wire_regional_c
 - **Topology.** Every credits function gets ``EDGEMETER_CREDITS_REGIONS`` (functions/credits/regions/
   topology.py): home, each region's table, and home's table (home itself) or its parameter (regions).
 - **Least privilege.** Home's function: the item actions of the store, transfer book and lease on
-  each regional credits table, and GetItem on each region's users replica (it opens an account's
-  balance item there with the account's status). A region's function: the same on its peers'
+  each regional credits table, reads of their ledgers, and GetItem/UpdateItem on each region's users
+  replica (it opens an account's balance item there with the account's status, and marks a revoked
+  key there before the revocation returns). A region's function: the same on its peers'
   tables, on home's credits table (the tables of home's stack whose logical id says
   ``CreditsTable``: its physical name is generated) and ssm:GetParameter on home's parameter.
 - **Upkeep.** An EventBridge rule invokes home's credits function every minute with
@@ -61,6 +62,8 @@ def regional_ledger_table_name(settings: EdgemeterSettings, region: str) -> str:
     return f"{regional_credits_table_name(settings, region)}-ledger"
 
 
+# Opening a region's balance item reads the account; a revocation updates the key items.
+HOME_USERS_ACTIONS: tuple[str, ...] = ("dynamodb:GetItem", "dynamodb:UpdateItem")
 LEDGER_READ_ACTIONS: tuple[str, ...] = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
 
 
@@ -101,7 +104,10 @@ class RegionalCreditsWiring(Construct):
             "home_credits_table": home_credits_table.table_name,
         }
         home_function.add_environment(EDGEMETER_CREDITS_REGIONS, Stack.of(self).to_json_string(topology))
-        _grant_cross_region(home_function, settings, tables, users_regions=credits_regions)
+        # Home also marks a revoked key in each region's users replica (regional_standing.py).
+        _grant_cross_region(
+            home_function, settings, tables, users_regions=credits_regions, users_actions=HOME_USERS_ACTIONS
+        )
         upkeep_input = events.RuleTargetInput.from_object(REGIONAL_UPKEEP_EVENT)
         events.Rule(
             self,
@@ -118,6 +124,7 @@ def _grant_cross_region(
     tables: dict[str, str],
     *,
     users_regions: Sequence[str],
+    users_actions: Sequence[str] = ("dynamodb:GetItem",),
 ) -> None:
     function.add_to_role_policy(
         iam.PolicyStatement(
@@ -135,7 +142,7 @@ def _grant_cross_region(
     users = users_table_name(settings.deployment_name)
     function.add_to_role_policy(
         iam.PolicyStatement(
-            actions=["dynamodb:GetItem"],
+            actions=list(users_actions),
             resources=[_table_arn(region, users) for region in users_regions],
         )
     )
