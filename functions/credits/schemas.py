@@ -195,6 +195,8 @@ class LedgerEntry(_Response):
     bytes: int | None
     reason: str | None
     created_at: datetime
+    # Regional credits (issue 15): the region whose ledger holds the entry (home's merged pages only).
+    region: str | None = None
 
 
 class LedgerPage(_Response):

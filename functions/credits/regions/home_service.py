@@ -1,19 +1,30 @@
-"""Home's credits service with credits regions (issue 15 §4): a revocation or a status change is
-applied in home, then in every credits region at once before the reply; the reply names the regions
-it could not reach (``pending_regions``) and when it holds everywhere (``holds_everywhere_by``)."""
+"""Home's credits service with credits regions (issue 15 §4, §5).
+
+- A revocation or a status change is applied in home, then in every credits region at once before
+  the reply; the reply names the regions it could not reach (``pending_regions``) and when it holds
+  everywhere (``holds_everywhere_by``).
+- The ledger route's pages merge every region's ledger by time (each entry names its region; the
+  cursor holds one position per region); usage covers every region and leaves transfers out.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime
 
+from functions.credits.errors import InvalidRequest
+from functions.credits.regions.billing import merged_ledger_page, merged_usage
 from functions.credits.regions.regional_standing import AccountStatusSet, KeyRevoked, StandingKeeper
 from functions.credits.regions.runtime import RegionalRuntime
-from functions.credits.schemas import Key
+from functions.credits.schemas import EntryKind, Key, LedgerEntry, LedgerPage, Usage
 from functions.credits.sellers.schemas import AccountStatusReply, AccountStatusRequest
 from functions.credits.sellers.service import LinkSettings, SellersService
-from functions.credits.service import Clock, CreditsService, ObjectsCatalog, Telemetry
+from functions.credits.service import EARLIEST, LATEST, Clock, CreditsService, ObjectsCatalog, Telemetry
 from functions.credits.settings import Settings
+from functions.credits.store.errors import InvalidCursor
 from functions.credits.store.protocol import CreditsStore
+from functions.credits.store.records import LedgerRecord
 
 
 class HomeRegionalSellers(SellersService):
@@ -74,3 +85,48 @@ class HomeRegionalService(CreditsService):
                 "holds_everywhere_by": regional.holds_everywhere_by,
             }
         )
+
+    def ledger(
+        self,
+        account_id: str,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int,
+        cursor: str | None,
+    ) -> LedgerPage:
+        """Every region's entries merged by time, newest first, each naming its region."""
+        start, end = start or EARLIEST, end or LATEST
+        if start >= end:
+            raise InvalidRequest("`from` must be before `to`", field="from")
+        self.get_account(account_id)  # 404 for an unknown account
+        stores = self._runtime().stores
+        try:
+            page = merged_ledger_page(stores, account_id, start=start, end=end, limit=limit, cursor=cursor)
+        except InvalidCursor as error:
+            raise InvalidRequest(str(error), field="cursor") from None
+        return LedgerPage(
+            entries=[_entry_in(region, entry) for region, entry in page.entries], next_cursor=page.next_cursor
+        )
+
+    def usage(self, account_id: str, *, start: datetime | None, end: datetime | None) -> Usage:
+        """Usage across every region (the period's defaults and checks as in home), transfers left out."""
+        home = super().usage(account_id, start=start, end=end)
+        totals = merged_usage(self._runtime().stores, account_id, start=home.from_, end=home.to)
+        return Usage(account_id=account_id, from_=home.from_, to=home.to, **asdict(totals))
+
+
+def _entry_in(region: str, entry: LedgerRecord) -> LedgerEntry:
+    return LedgerEntry(
+        entry_id=entry.entry_id,
+        account_id=entry.account_id,
+        request_id=entry.request_id,
+        kind=EntryKind(entry.kind.value),
+        amount=entry.amount,
+        method=entry.method,
+        path=entry.path,
+        bytes=entry.bytes,
+        reason=entry.reason,
+        created_at=entry.created_at,
+        region=region,
+    )
