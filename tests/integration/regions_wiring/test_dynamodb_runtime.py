@@ -107,6 +107,24 @@ def test_a_region_charges_its_own_credit_after_home_leases_and_refills_it(
     audit = regional_audit(home_runtime.stores, home_runtime.coordinator, account_id, start=start, end=end)
     assert audit.problems == []
     assert audit.balances == {HOME: 97, NEAR: 1, OTHER: 0}
+    # Home's ledger route merges both regions' ledgers by time, two entries a page.
+    home = regional_service(settings[HOME], topology).service
+    entries, cursor = [], None
+    while True:
+        page = home.ledger(account_id, start=None, end=None, limit=2, cursor=cursor)
+        entries.extend(page.entries)
+        if (cursor := page.next_cursor) is None:
+            break
+    assert sorted((e.region, e.kind.value, e.amount) for e in entries) == sorted(
+        [
+            (HOME, "grant", 100),
+            (HOME, "charge", -3),
+            (NEAR, "grant", 3),
+            (NEAR, "charge", -1),
+            (NEAR, "charge", -1),
+        ]
+    )
+    assert [e.created_at for e in entries] == sorted((e.created_at for e in entries), reverse=True)
 
 
 def test_the_upkeep_returns_an_idle_regions_credit_home(settings: dict[str, Settings]) -> None:
