@@ -306,8 +306,12 @@ def ledger(  # noqa: PLR0917 - typer maps each option to one parameter
         table.add_column("bytes", justify="right")
         # Request ids are long; the full ones are in --json.
         table.add_column("request_id", no_wrap=True, overflow="ellipsis", max_width=16)
+        # Credits regions (issue 15): home's pages merge every region's ledger; say whose entry it is.
+        regional = any(entry.get("region") for entry in document["entries"])
+        if regional:
+            table.add_column("region", no_wrap=True)
         for entry in document["entries"]:
-            table.add_row(
+            cells = [
                 short_time(entry["created_at"]),
                 entry["kind"],
                 f"{entry['amount']:+d}",
@@ -315,7 +319,8 @@ def ledger(  # noqa: PLR0917 - typer maps each option to one parameter
                 entry.get("path") or "",
                 "" if entry.get("bytes") is None else str(entry["bytes"]),
                 entry["request_id"],
-            )
+            ]
+            table.add_row(*cells, *([entry.get("region") or ""] if regional else []))
         stdout.print(table)
         total = sum(entry["amount"] for entry in document["entries"])
         stdout.print(f"{len(document['entries'])} entries, net {total:+d} credits")

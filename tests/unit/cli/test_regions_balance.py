@@ -68,3 +68,25 @@ def test_a_failing_split_is_reported_not_hidden() -> None:
     result = api.invoke("balance", ACCOUNT)
     assert result.exit_code == EXIT_FAILED
     assert "503 service_unavailable" in result.stderr
+
+
+def test_the_ledger_names_each_entrys_region_when_home_merges_regions() -> None:
+    api = FakeCreditsApi()
+    entry = {
+        "entry_id": "e1",
+        "account_id": ACCOUNT,
+        "request_id": "r1",
+        "kind": "charge",
+        "amount": -1,
+        "method": "GET",
+        "path": "/a",
+        "bytes": 10,
+        "reason": None,
+        "created_at": "2026-12-05T12:00:00Z",
+        "region": "ap-northeast-1",
+    }
+    api.reply("GET", f"/v1/accounts/{ACCOUNT}/ledger", 200, {"entries": [entry], "next_cursor": None})
+    result = api.invoke("ledger", ACCOUNT)
+    assert result.exit_code == 0, result.stderr
+    assert "region" in result.stdout
+    assert "ap-northeast-1" in result.stdout
