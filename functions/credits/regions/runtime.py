@@ -179,16 +179,16 @@ class RegionalRuntime:
         moves = []
         for account_id, noted in registry.noted().items():
             decision = self.plan(region, account_id, noted, now)
+            if noted.asked:
+                # Asks are one round's demand: counted once (a later dry request asks again), so
+                # an account short everywhere does not pile up asks for one oversized refill later.
+                registry.refilled(account_id)
             if decision.amount <= 0:
                 continue
             record = self.coordinator.start(account_id, decision.source, decision.target, decision.amount)
             moves.append(record)
-            if record.state is not TransferState.DONE:
-                continue  # settle finishes it; the asks stay noted meanwhile
-            if decision.target == self.home:
+            if decision.target == self.home and record.state is TransferState.DONE:
                 registry.forget(account_id)
-            else:
-                registry.refilled(account_id)
         return moves
 
     def plan(self, region: str, account_id: str, noted: NotedAccount, now: datetime) -> RefillDecision:

@@ -206,3 +206,16 @@ def test_home_api_serves_the_split_and_a_region_api_refuses_with_503_when_cut_of
     assert {r["region"]: r["balance"] for r in split.body["regions"]} == {HOME: 997, NEAR: 2, OTHER: 0}
     missing = call(home_api, "GET", "/v1/accounts/acct_00000000000000000000/regions")
     assert missing.status == 404
+
+
+def test_asks_of_an_account_short_everywhere_are_counted_once_not_piled_up() -> None:
+    regions = Regions(funded=1)
+    regions.runtime.upkeep()
+    near = regions.apis[NEAR]
+    for index in range(5):
+        with pytest.raises(RegionDry):
+            near.authorize(authorize_request(regions.digest, f"dry-{index}", path=f"/p{index}"))
+    # Home holds 1 credit: the refill is bounded by it, and the five asks are spent on this round.
+    report = regions.runtime.upkeep()
+    assert [(m.source_region, m.target_region, m.amount) for m in report.moves] == [(HOME, NEAR, 1)]
+    assert regions.registries[NEAR].noted()[regions.account_id].asked == 0
