@@ -175,3 +175,20 @@ def from_local_edge_region(handler: Handler) -> Handler:
             CURRENT_EDGE_REGION.reset(token)
 
     return handle
+
+
+def regional_banner_lines(config: LocalConfig) -> list[str]:
+    """What `make run` prints about the credits regions (nothing without them)."""
+    if not config.credits_regions:
+        return []
+    ports = ", ".join(
+        f"{region} {regional.credits_url}" for region, regional in regional_configs(config).items()
+    )
+    topology = config.credits_environment.get(EDGEMETER_CREDITS_REGIONS, "")
+    return [
+        "",
+        f"Credits regions (home {config.region}): {ports}; home's upkeep every few seconds.",
+        f'  curl -i -H "x-api-key: $EDGEMETER_KEY" -H "{LOCAL_EDGE_REGION_HEADER}: '
+        f'{config.credits_regions[-1]}" {config.cdn_url}/hello.txt   # a request "from" that edge region',
+        f"  EDGEMETER_CREDITS_REGIONS='{topology}' .venv/bin/edgemeter audit   # every region",
+    ]

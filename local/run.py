@@ -42,6 +42,7 @@ from local.dynamodb_local import PROJECT_ROOT, DynamoDBLocal
 from local.events import AccountEventsPump, local_events_destination, start_local_events
 from local.ledger_writer import LocalLedgerWriter, start_local_ledger_writer
 from local.multi_region import (
+    regional_banner_lines,
     regional_configs,
     regional_credits_table,
     validate_regions,
@@ -323,6 +324,8 @@ def banner(config: LocalConfig, demo: dict[str, Any] | None) -> str:
             f"{config.credits_url}/v1/accounts/{account}",
             f"  .venv/bin/edgemeter balance {account}",
         ]
+    # Regional credits (issue 15): the regions, a request "from" one, the audit across them.
+    lines += regional_banner_lines(config)
     return "\n".join(lines)
 
 
