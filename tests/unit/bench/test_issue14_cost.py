@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bench.cost import (
@@ -96,6 +98,7 @@ def _trial(layout: str, *, throttled: int, unavailable: int) -> FixedRateTrial:
         hottest_write_units_per_second=2.0,
         hottest_share_of_partition_limit=0.2,
         hottest_share_of_writes=0.015,
+        hottest_share_of_limit_at_offered_rate=0.25,
     )
 
 
@@ -110,3 +113,6 @@ def test_the_rows_judge_the_sharded_trial_and_the_counted_write_units() -> None:
     verdicts = [row.verdict for row in rows if row.verdict]
     assert verdicts == ["pass", "pass"]
     assert any("150 x 503" in row.baseline for row in rows)
+    # A clean trial whose driver did not keep the offered pace is no pass.
+    slow = replace(figures, sharded=replace(figures.sharded, achieved_rate_at_scale=21.0))
+    assert [row.verdict for row in issue14_rows(slow, None) if row.verdict] == ["driver-limited", "pass"]
