@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from pynamodb.connection import Connection, TableConnection
@@ -74,6 +74,14 @@ class TableBinding:
             "max_retry_attempts": self.max_retry_attempts,
             "max_pool_connections": self.max_pool_connections,
         }
+
+    def without_sdk_retries(self) -> TableBinding:
+        """The same tables reached with no SDK retries, for a write that is not idempotent.
+
+        botocore retries timeouts and 5xx answers, after which a conditional UpdateItem may have
+        been applied already: sent again, it would apply twice. Its caller decides instead.
+        """
+        return replace(self, max_retry_attempts=0, _shared={}, _connections={}, _lock=threading.Lock())
 
     def connection(self) -> Connection:
         """The connection for transactions against this binding's region and endpoint."""

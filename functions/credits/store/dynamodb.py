@@ -150,7 +150,12 @@ from functions.credits.store.stream_ledger import (
     ledger_table_slice,
     ledger_table_usage_lines,
 )
-from functions.credits.store.two_write_charge import debit_shard, record_charge, takes_two_writes
+from functions.credits.store.two_write_charge import (
+    DebitThrottled,
+    debit_shard,
+    record_charge,
+    takes_two_writes,
+)
 
 # Optimistic attempts at one rate-limit bucket before the request counts as limited.
 _RATE_LIMIT_ATTEMPTS = 4
@@ -440,6 +445,8 @@ class DynamoDBCreditsStore:
         # ... and this store's calls use its own binding, whatever another store bound since.
         self.table_binding = table_binding(settings)
         self._connection: Connection = self.table_binding.connection()
+        # The two-write debit is not idempotent: sent once (two_write_charge.debit_shard).
+        self._single_shot = self.table_binding.without_sdk_retries()
         self._layouts = LayoutCache()
         self._turns = ShardTurns()
 
@@ -813,7 +820,10 @@ class DynamoDBCreditsStore:
     def _charge_two_writes(self, intent: ChargeIntent, shard: int, layout: ShardLayout) -> _ShardOutcome:
         """Debit, then record (two_write_charge.py); a refused debit is first checked for a replay,
         so a charged request id is answered as such whatever the balance is now."""
-        op = debit_shard(intent, shard, _charge_condition(intent, shard, layout, 0))
+        try:
+            op = debit_shard(intent, shard, _charge_condition(intent, shard, layout, 0), self._single_shot)
+        except DebitThrottled:
+            return _RETRY  # not applied: the next round takes the next shard in turn
         if op is None:
             existing = _get(ChargeRecordItem, request_pk(intent.request_id), CHARGE_SK)
             if existing is not None:

@@ -18,6 +18,7 @@ from datetime import datetime
 from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 
+from functions.credits.data.binding import TableBinding, bound_to
 from functions.credits.data.models import (
     BALANCE_SK,
     CHARGE_SK,
@@ -27,10 +28,15 @@ from functions.credits.data.models import (
     request_pk,
 )
 from functions.credits.ids import new_entry_id
+from functions.credits.store.errors import StoreUnavailable
 from functions.credits.store.records import ChargeIntent
 from functions.credits.store.stream_ledger import OperationKind, ShardOperation
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+# Refusals DynamoDB answers before applying anything (safe to send again, elsewhere).
+_THROTTLED = frozenset(
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+)
 
 
 def takes_two_writes(intent: ChargeIntent, shard_count: int) -> bool:
@@ -42,8 +48,20 @@ def new_attempt_id() -> str:
     return f"at_{secrets.token_hex(12)}"
 
 
-def debit_shard(intent: ChargeIntent, shard: int, condition: Condition) -> ShardOperation | None:
-    """Write 1: the debit with its operation; None when ``condition`` (or the item) said no."""
+class DebitThrottled(Exception):
+    """DynamoDB refused the debit for throughput: certainly not applied, another shard may take it."""
+
+
+def debit_shard(
+    intent: ChargeIntent, shard: int, condition: Condition, single_shot: TableBinding
+) -> ShardOperation | None:
+    """Write 1: the debit with its operation; None when ``condition`` (or the item) said no.
+
+    The UpdateItem is not idempotent, so it is sent once (``single_shot``: no SDK retries). A
+    throttle raises ``DebitThrottled``; any other failure may have been applied, so it is
+    ``StoreUnavailable`` with no record put: the request id gets no decision, the edge voids
+    it, and the ledger writer voids and gives back the debit if it landed.
+    """
     op = ShardOperation(
         kind=OperationKind.CHARGE,
         account_id=intent.account_id,
@@ -59,18 +77,24 @@ def debit_shard(intent: ChargeIntent, shard: int, condition: Condition) -> Shard
     )
     item = BalanceItem(balance_shard_pk(intent.account_id, shard), BALANCE_SK)
     try:
-        item.update(
-            actions=[
-                BalanceItem.balance.set(BalanceItem.balance - intent.amount),
-                BalanceItem.seq.set((BalanceItem.seq | 0) + 1),
-                BalanceItem.op.set(op.encode()),
-            ],
-            condition=condition & BalanceItem.pk.exists(),
-        )
+        with bound_to(single_shot):
+            item.update(
+                actions=[
+                    BalanceItem.balance.set(BalanceItem.balance - intent.amount),
+                    BalanceItem.seq.set((BalanceItem.seq | 0) + 1),
+                    BalanceItem.op.set(op.encode()),
+                ],
+                condition=condition & BalanceItem.pk.exists(),
+            )
     except UpdateError as error:
-        if error.cause_response_code == _CONDITION_FAILED:
+        code = error.cause_response_code
+        if code == _CONDITION_FAILED:
             return None
-        raise
+        if code in _THROTTLED:
+            raise DebitThrottled(code) from error
+        raise StoreUnavailable(
+            f"the debit's outcome is unknown ({code or type(error.cause).__name__})"
+        ) from error
     return op
 
 

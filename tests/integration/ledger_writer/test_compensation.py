@@ -18,6 +18,7 @@ from functions.credits.store.two_write_charge import debit_shard
 from local.ledger_writer import LocalLedgerWriter
 from ops.audit import PendingKind
 from tests.integration.ledger_writer.conftest import audit, split_account
+from tests.reliability.faults import Fault, FaultPolicy, dynamodb_faults
 
 pytestmark = pytest.mark.dynamodb
 
@@ -92,7 +93,8 @@ def test_an_attempt_whose_record_never_appears_is_voided_then_given_back(
     intent = _intent(account_id, request_id)
     # An authorizer debited shard 1 and died before its record put.
     layout = ShardLayout(count=4, peak=4)
-    assert debit_shard(intent, 1, _charge_condition(intent, 1, layout, 0)) is not None
+    single_shot = store.table_binding.without_sdk_retries()
+    assert debit_shard(intent, 1, _charge_condition(intent, 1, layout, 0), single_shot) is not None
 
     writer.drain()
     assert len(writer.queue) == 1  # parked for the recheck delay
@@ -122,3 +124,39 @@ def test_an_attempt_whose_record_never_appears_is_voided_then_given_back(
     )
     assert _charges_of(store, account_id, request_id) == []
     assert LedgerKind.CHARGE.value == "charge"
+
+
+def test_a_debit_whose_reply_is_lost_is_applied_once_and_given_back(
+    writer_settings: Settings, writer: LocalLedgerWriter
+) -> None:
+    """DynamoDB applied the debit but the reply was lost (a 500): the SDK would send the same
+    UpdateItem again and debit twice. The debit is sent once; the request id gets no decision
+    (503), and the ledger writer voids it and gives the debit back."""
+    account_id = split_account(writer_settings, 40)
+    request_id = f"lost-reply-{account_id}"
+    armed = False
+    debits = 0
+
+    def lose_the_first_debits_reply(operation: str, attempt: int) -> Fault | None:
+        nonlocal debits
+        if not armed or operation != "UpdateItem":
+            return None
+        debits += 1
+        return Fault.LOST_REPLY if debits == 1 else None
+
+    with dynamodb_faults(FaultPolicy(lose_the_first_debits_reply)) as policy:
+        store = DynamoDBCreditsStore(writer_settings)
+        store.charge(_intent(account_id, f"warm-lost-{account_id}"))  # learns the layout
+        armed = True
+        with pytest.raises(StoreUnavailable):
+            store.charge(_intent(account_id, request_id))
+    assert policy.injected[Fault.LOST_REPLY] == 1
+    assert debits == 1  # sent once: no second UpdateItem after the lost reply
+    assert store.get_balance(account_id) == 40 - 1 - 1
+    assert store.get_charge(request_id) is None
+
+    writer.drain()
+    writer.drain(settle_all_parked=True)
+    assert store.get_balance(account_id) == 40 - 1
+    report = audit(writer_settings)
+    assert report.ok, report.mismatches
