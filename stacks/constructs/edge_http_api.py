@@ -26,10 +26,12 @@ from aws_cdk.aws_apigatewayv2_authorizers import HttpIamAuthorizer
 from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
 from constructs import Construct
 
+from functions.edge_auth.credits_client import AUTHORIZE_PATH, REFUNDS_PATH
 from stacks.settings import EdgemeterSettings, log_retention
 
-# The two routes only the edge may call (docs/decisions.md, "Edge <-> credits contract").
-EDGE_ROUTES = (("POST", "/v1/authorize"), ("POST", "/v1/refunds"))
+# The two routes only the edge may call (docs/decisions.md, "Edge <-> credits contract"), by the
+# paths the edge's client sends.
+EDGE_ROUTES = (("POST", AUTHORIZE_PATH), ("POST", REFUNDS_PATH))
 # The stage served at the API's root: the edge's URL has no stage segment, and the event's
 # ``path`` (payload 1.0) is the route's path exactly as the REST API gives it.
 EDGE_API_STAGE_NAME = "$default"
