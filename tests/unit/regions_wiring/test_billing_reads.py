@@ -87,3 +87,11 @@ def test_a_foreign_cursor_is_refused_like_the_plain_ledgers_not_a_500() -> None:
         "validation_error",
         "cursor",
     )
+
+
+def test_the_merged_ledger_is_a_503_while_a_region_cannot_be_read_never_a_partial_page() -> None:
+    regions = _busy_regions()
+    regions.stores[OTHER].unavailable = True
+    reply = _call(_home_api(regions), f"/v1/accounts/{regions.account_id}/ledger")
+    assert (reply.status, reply.error_code) == (503, "service_unavailable")
+    assert reply.headers["retry-after"] == "1"
