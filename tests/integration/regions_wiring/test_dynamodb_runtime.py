@@ -125,6 +125,10 @@ def test_a_region_charges_its_own_credit_after_home_leases_and_refills_it(
         ]
     )
     assert [e.created_at for e in entries] == sorted((e.created_at for e in entries), reverse=True)
+    # Usage covers every region and leaves the transfer out (a move, not a spend or a grant).
+    usage = home.usage(account_id, start=None, end=None)
+    assert (usage.downloads, usage.credits_spent, usage.grants, usage.credits_granted) == (2, 2, 1, 100)
+    assert usage.other_requests == 0
 
 
 def test_the_upkeep_returns_an_idle_regions_credit_home(settings: dict[str, Settings]) -> None:
