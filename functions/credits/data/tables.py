@@ -11,6 +11,7 @@ from typing import Any
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from botocore.exceptions import HTTPClientError
 from pynamodb.connection import Connection
+from pynamodb.exceptions import TableError
 from pynamodb.models import Model
 
 from functions.credits.data.binding import TableBinding
@@ -79,7 +80,19 @@ def create_tables(settings: Settings) -> None:
     # (sellers, issue 16), which pynamodb only knows on the model that declares it.
     for base in (AccountItem, CreditsTableModel, LedgerTableModel):
         if not base.exists():
-            base.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+            _create_table(base)
+
+
+def _create_table(base: type[Model]) -> None:
+    try:
+        base.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+    except TableError as error:
+        # A loaded DynamoDB Local can answer CreateTable after the client's read timeout; botocore
+        # then sends it again and hears "Cannot create preexisting table" for the table its first
+        # attempt created. It exists: wait for it (create_table skips the create when it exists).
+        if error.cause_response_code != "ResourceInUseException":
+            raise
+        base.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
 
 
 def delete_tables(settings: Settings) -> None:
