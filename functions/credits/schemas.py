@@ -49,6 +49,11 @@ RequestId = Annotated[str, Field(pattern=REQUEST_ID_PATTERN)]
 Credits = Annotated[int, Field(ge=0, le=MAX_BALANCE)]
 
 
+def _absent(value: object) -> bool:
+    """Optional reply fields of regional credits (issue 15) are left out when they do not apply."""
+    return value is None
+
+
 class _Request(BaseModel):
     # Strict: "5" is not 5, true is not 1; unknown fields are refused rather than ignored.
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -143,8 +148,8 @@ class Key(_Response):
     spend_limit: int | None = None
     # Regional credits (issue 15), on a revocation's reply only: the credits regions it could not
     # reach yet, and when it holds everywhere (now, or when their standing leases lapse).
-    pending_regions: list[str] | None = None
-    holds_everywhere_by: datetime | None = None
+    pending_regions: list[str] | None = Field(default=None, exclude_if=_absent)
+    holds_everywhere_by: datetime | None = Field(default=None, exclude_if=_absent)
 
 
 class IssuedKey(Key):
@@ -196,7 +201,7 @@ class LedgerEntry(_Response):
     reason: str | None
     created_at: datetime
     # Regional credits (issue 15): the region whose ledger holds the entry (home's merged pages only).
-    region: str | None = None
+    region: str | None = Field(default=None, exclude_if=_absent)
 
 
 class LedgerPage(_Response):

@@ -26,6 +26,11 @@ MAX_EXPIRES_IN_SECONDS = 366 * 24 * 3600
 Reason = Annotated[str, Field(min_length=1, max_length=500, pattern=PRINTABLE)]
 
 
+def _absent(value: object) -> bool:
+    """Optional reply fields of regional credits (issue 15) are left out when they do not apply."""
+    return value is None
+
+
 # --- account list -----------------------------------------------------------------------------
 
 
@@ -65,8 +70,8 @@ class AccountStatusReply(_Response):
     changed: bool = Field(description="False when the account already had this status.")
     # Regional credits (issue 15): the credits regions the change could not reach yet, and when it
     # holds everywhere (now, or when their standing leases lapse). Absent without regions.
-    pending_regions: list[str] | None = None
-    holds_everywhere_by: datetime | None = None
+    pending_regions: list[str] | None = Field(default=None, exclude_if=_absent)
+    holds_everywhere_by: datetime | None = Field(default=None, exclude_if=_absent)
 
 
 # --- links ------------------------------------------------------------------------------------
