@@ -20,6 +20,7 @@ from functions.credits.data.models import (
     key_digest_pk,
     key_sk,
 )
+from functions.credits.data.tables import bind_tables
 from functions.credits.regions.dynamodb_transfers import DynamoDBTransferBook
 from functions.credits.regions.regional_items import (
     DynamoDBLeaseBook,
@@ -174,4 +175,7 @@ def dynamodb_runtime(topology: RegionsTopology, settings: Settings) -> RegionalR
     """
     opener = DynamoDBRegionOpener(topology, settings)
     handles = {region: opener.open(region) for region in topology.regions}
+    # Each store's constructor also set the process-wide default binding (bind_tables) to its own
+    # tables; code outside a store method reads that default, so it goes back to this function's.
+    bind_tables(settings)
     return RegionalRuntime(home=topology.home, handles=handles, pending=opener.pending_changes())
