@@ -10,15 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy
+from aws_cdk import CfnOutput, Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as event_sources
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -27,7 +24,16 @@ from functions.credits.data.models import ACCOUNT_PROFILE_SK, BALANCE_SK, KEY_SK
 from functions.credits.store.low_balance_alerts import LOW_ALERT_ATTRIBUTES
 from functions.shared.environment_variables import EDGEMETER_CREDITS_TABLE, EDGEMETER_EVENT_BUS_NAME
 from stacks.bundling import LambdaCpu, PythonAssetSpec
-from stacks.constructs.edge_functions import LAMBDA_PYTHON_RUNTIME, LAMBDA_PYTHON_VERSION
+from stacks.constructs.edge_functions import LAMBDA_PYTHON_VERSION
+from stacks.constructs.lambda_parts import (
+    acknowledge_python_pin,
+    failure_queue,
+    function_logs_and_role,
+    python_function,
+    send_alarms_to,
+    stream_event_source,
+    sustained_alarm,
+)
 from stacks.lambda_packages import ACCOUNT_EVENTS_PACKAGE_DIRS
 from stacks.nag import acknowledge
 from stacks.settings import EdgemeterSettings, log_retention
@@ -97,39 +103,25 @@ class AccountEventsInfra(Construct):
     def _build_failed_records_queue(self) -> sqs.Queue:
         # Where a stream batch goes (as its shard and sequence range) once retries are used up:
         # the records are still in the stream for 24 hours to be replayed by hand.
-        return sqs.Queue(
-            self,
-            "FailedRecords",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
+        return failure_queue(self, "FailedRecords")
 
     def _build_function(
         self, settings: EdgemeterSettings, *, code: lambda_.Code, architecture: lambda_.Architecture
     ) -> lambda_.Function:
-        function_logs = logs.LogGroup(
-            self, "Logs", retention=log_retention(settings), removal_policy=RemovalPolicy.RETAIN
-        )
-        role = iam.Role(
+        logs_and_role = function_logs_and_role(
             self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="edgemeter account events: reads the tables' streams, puts events on its bus",
+            retention=log_retention(settings),
+            role_description="edgemeter account events: reads the tables' streams, puts events on its bus",
         )
-        function_logs.grant_write(role)
-        return lambda_.Function(
+        return python_function(
             self,
             "Function",
-            runtime=LAMBDA_PYTHON_RUNTIME,
+            logs_and_role=logs_and_role,
             architecture=architecture,
             handler=ACCOUNT_EVENTS_HANDLER,
             code=code,
-            role=role,
             memory_size=256,
             timeout=Duration.seconds(60),
-            log_group=function_logs,
-            logging_format=lambda_.LoggingFormat.JSON,
             description="edgemeter account events: DynamoDB streams -> EventBridge",
             environment={
                 EDGEMETER_EVENT_BUS_NAME: self.bus.event_bus_name,
@@ -174,37 +166,27 @@ class AccountEventsInfra(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        behind = cloudwatch.Alarm(
+        behind = sustained_alarm(
             self,
             "IteratorAgeAlarm",
-            alarm_description="Account events are over 5 minutes late: the stream consumer is falling behind "
-            "or failing",
-            metric=self.function.metric("IteratorAge", period=Duration.minutes(5), statistic="Maximum"),
+            "Account events are over 5 minutes late: the stream consumer is falling behind or failing",
+            self.function.metric("IteratorAge", period=Duration.minutes(5), statistic="Maximum"),
             threshold=STREAM_LAG_ALARM_MS,
-            evaluation_periods=3,
-            datapoints_to_alarm=2,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         return [given_up, behind]
 
     def notify(self, topic: sns.ITopic) -> None:
         """Send this construct's alarms (and their recoveries) to ``topic``."""
-        for alarm in self.alarms:
-            alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
-            alarm.add_ok_action(cloudwatch_actions.SnsAction(topic))
+        send_alarms_to(self.alarms, topic)
 
     def _consume_stream(self, table: dynamodb.ITable, stream_filter: dict[str, Any]) -> None:
         """An event source mapping on ``table``'s stream (which also grants reading that stream)."""
         self.function.add_event_source(
-            event_sources.DynamoEventSource(
+            stream_event_source(
                 table,
-                starting_position=lambda_.StartingPosition.TRIM_HORIZON,
                 batch_size=STREAM_BATCH_SIZE,
-                bisect_batch_on_error=True,
-                report_batch_item_failures=True,
+                failed_batches=self.failed_records,
                 retry_attempts=STREAM_RETRY_ATTEMPTS,
-                on_failure=event_sources.SqsDlq(self.failed_records),
                 filters=[lambda_.FilterCriteria.filter(stream_filter)],
             )
         )
@@ -215,11 +197,7 @@ class AccountEventsInfra(Construct):
             "AwsSolutions-SQS3",
             "This queue is itself the on-failure destination of the stream consumer.",
         )
-        acknowledge(
-            self.function,
-            "AwsSolutions-L1",
-            "Pinned to Python 3.12 like every edgemeter Lambda: the bundled wheels are built for it.",
-        )
+        acknowledge_python_pin(self.function)
         role = self.function.role
         assert role is not None
         acknowledge(

@@ -18,8 +18,8 @@ from functions.shared.environment_variables import (
     EDGEMETER_PRICING,
     EDGEMETER_USERS_TABLE,
 )
-from stacks.constructs.edge_functions import LAMBDA_PYTHON_RUNTIME
 from stacks.constructs.edge_http_api import EdgeHttpApi
+from stacks.constructs.lambda_parts import function_logs_and_role, python_function
 from stacks.nag import acknowledge, nag_account, nag_partition
 from stacks.settings import EdgemeterSettings, log_retention
 
@@ -138,32 +138,26 @@ class CreditsApiInfra(Construct):
         tables: tuple[dynamodb.ITable, dynamodb.ITable],
     ) -> lambda_.Function:
         users_table, credits_table = tables
-        function_logs = logs.LogGroup(
-            self, "FunctionLogs", retention=retention, removal_policy=RemovalPolicy.RETAIN
-        )
-        role = iam.Role(
+        function_logs, role = function_logs_and_role(
             self,
-            "FunctionRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="edgemeter credits Lambda",
+            retention=retention,
+            role_description="edgemeter credits Lambda",
+            logs_id="FunctionLogs",
+            role_id="FunctionRole",
         )
-        function_logs.grant_write(role)
-        function = lambda_.Function(
+        function = python_function(
             self,
             "Function",
-            runtime=LAMBDA_PYTHON_RUNTIME,
+            logs_and_role=(function_logs, role),
             architecture=architecture,
             handler=CREDITS_HANDLER,
             code=code,
-            role=role,
             memory_size=1024,
             # Just under API Gateway's 29 s integration timeout: usage sums a whole period of the
             # ledger in one invocation. Authorize cannot hang that long: its DynamoDB client has
             # 1-2 s timeouts, and the edge gives up after its own budget anyway.
             timeout=Duration.seconds(28),
             tracing=lambda_.Tracing.ACTIVE,
-            log_group=function_logs,
-            logging_format=lambda_.LoggingFormat.JSON,
             description="edgemeter credits service (accounts, keys, grants, authorize, refunds)",
             environment=credits_function_environment(settings, users_table, credits_table),
         )

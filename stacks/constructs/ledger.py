@@ -13,14 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -32,7 +30,16 @@ from functions.shared.environment_variables import (
 )
 from stacks.bundling import LambdaCpu, PythonAssetSpec
 from stacks.constructs.data_tables import ModelTable
-from stacks.constructs.edge_functions import LAMBDA_PYTHON_RUNTIME, LAMBDA_PYTHON_VERSION
+from stacks.constructs.edge_functions import LAMBDA_PYTHON_VERSION
+from stacks.constructs.lambda_parts import (
+    acknowledge_python_pin,
+    failure_queue,
+    function_logs_and_role,
+    python_function,
+    send_alarms_to,
+    stream_event_source,
+    sustained_alarm,
+)
 from stacks.lambda_packages import LEDGER_WRITER_PACKAGE_DIRS
 from stacks.nag import acknowledge
 from stacks.settings import EdgemeterSettings, log_retention
@@ -89,8 +96,8 @@ class LedgerInfra(Construct):
         # Keyed as the model says; nothing ever expires from the ledger: no TTL (the model asks
         # for no stream and has no index).
         self.table = ModelTable(self, "Table", model=LedgerTableModel, time_to_live=False).table
-        self.failed_batches = self._queue("FailedBatches")
-        self.recheck_dead_letters = self._queue("RecheckDeadLetters")
+        self.failed_batches = failure_queue(self, "FailedBatches")
+        self.recheck_dead_letters = failure_queue(self, "RecheckDeadLetters")
         self.recheck_queue = self._build_recheck_queue()
         self.function = self._build_function(settings, code, architecture, function_environment)
         self._grant_writer(credits_table)
@@ -98,16 +105,6 @@ class LedgerInfra(Construct):
         self._grant_reader(credits_function)
         self.alarms = self._build_alarms()
         self._acknowledge_findings()
-
-    def _queue(self, queue_id: str) -> sqs.Queue:
-        # Dead letters wait 14 days for an operator (a stream batch stays replayable 24 hours).
-        return sqs.Queue(
-            self,
-            queue_id,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
 
     def _build_recheck_queue(self) -> sqs.Queue:
         return sqs.Queue(
@@ -130,28 +127,20 @@ class LedgerInfra(Construct):
         architecture: lambda_.Architecture,
         function_environment: Mapping[str, str],
     ) -> lambda_.Function:
-        function_logs = logs.LogGroup(
-            self, "Logs", retention=log_retention(settings), removal_policy=RemovalPolicy.RETAIN
-        )
-        role = iam.Role(
+        logs_and_role = function_logs_and_role(
             self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="edgemeter ledger writer: credits stream -> ledger table (PutItem only)",
+            retention=log_retention(settings),
+            role_description="edgemeter ledger writer: credits stream -> ledger table (PutItem only)",
         )
-        function_logs.grant_write(role)
-        return lambda_.Function(
+        return python_function(
             self,
             "Function",
-            runtime=LAMBDA_PYTHON_RUNTIME,
+            logs_and_role=logs_and_role,
             architecture=architecture,
             handler=LEDGER_WRITER_HANDLER,
             code=code,
-            role=role,
             memory_size=512,
             timeout=LEDGER_WRITER_TIMEOUT,
-            log_group=function_logs,
-            logging_format=lambda_.LoggingFormat.JSON,
             description="edgemeter ledger writer: ledger entries from the credits table's stream",
             environment={
                 **function_environment,
@@ -175,17 +164,14 @@ class LedgerInfra(Construct):
     def _consume(self, credits_table: dynamodb.ITable) -> None:
         """The credits table's stream and the recheck queue (each mapping grants its own reads)."""
         self.function.add_event_source(
-            event_sources.DynamoEventSource(
+            # No retry limit: a skipped record is a gap in the ledger, a stuck shard is only late
+            # (the IteratorAge alarm says so); what expires from the stream (24 hours) is reported
+            # on the failed-batches queue.
+            stream_event_source(
                 credits_table,
-                starting_position=lambda_.StartingPosition.TRIM_HORIZON,
                 batch_size=LEDGER_STREAM_BATCH_SIZE,
-                bisect_batch_on_error=True,
-                report_batch_item_failures=True,
+                failed_batches=self.failed_batches,
                 parallelization_factor=1,
-                # No retry limit: a skipped record is a gap in the ledger, a stuck shard is only
-                # late (the IteratorAge alarm says so); what expires from the stream (24 hours)
-                # is reported on the failed-batches queue.
-                on_failure=event_sources.SqsDlq(self.failed_batches),
             )
         )
         self.function.add_event_source(
@@ -201,7 +187,7 @@ class LedgerInfra(Construct):
     def _build_alarms(self) -> list[cloudwatch.Alarm]:
         """The ledger late (iterator age), the writer failing, or records given up on."""
         return [
-            _alarm(
+            sustained_alarm(
                 self,
                 "IteratorAgeAlarm",
                 "The ledger is over 5 minutes behind the balances: the ledger writer is failing or slow "
@@ -209,7 +195,7 @@ class LedgerInfra(Construct):
                 self.function.metric("IteratorAge", period=Duration.minutes(5), statistic="Maximum"),
                 threshold=LEDGER_LAG_ALARM_MS,
             ),
-            _alarm(
+            sustained_alarm(
                 self,
                 "ErrorsAlarm",
                 "The ledger writer's invocations fail (its batches are retried; the ledger falls behind)",
@@ -217,7 +203,7 @@ class LedgerInfra(Construct):
                 threshold=0,
             ),
             *(
-                _alarm(
+                sustained_alarm(
                     self,
                     f"{queue.node.id}Alarm",
                     f"Ledger work was given up on and waits on {queue.node.id}: replay it",
@@ -232,9 +218,7 @@ class LedgerInfra(Construct):
 
     def notify(self, topic: sns.ITopic) -> None:
         """Send this construct's alarms (and their recoveries) to ``topic``."""
-        for alarm in self.alarms:
-            alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
-            alarm.add_ok_action(cloudwatch_actions.SnsAction(topic))
+        send_alarms_to(self.alarms, topic)
 
     def _acknowledge_findings(self) -> None:
         # (cdk-nag sees the recheck dead letters as the recheck queue's DLQ by itself.)
@@ -243,11 +227,7 @@ class LedgerInfra(Construct):
             "AwsSolutions-SQS3",
             "This queue is itself the on-failure destination of the stream mapping.",
         )
-        acknowledge(
-            self.function,
-            "AwsSolutions-L1",
-            "Pinned to Python 3.12 like every edgemeter Lambda: the bundled wheels are built for it.",
-        )
+        acknowledge_python_pin(self.function)
         role = self.function.role
         assert role is not None
         acknowledge(
@@ -256,20 +236,3 @@ class LedgerInfra(Construct):
             "dynamodb:ListStreams, granted with every stream event source by CDK, supports no resource-level "
             "permission; record reads are limited to the credits table's stream ARN.",
         )
-
-
-def _alarm(
-    scope: Construct, alarm_id: str, description: str, metric: cloudwatch.IMetric, *, threshold: float
-) -> cloudwatch.Alarm:
-    """Above ``threshold`` in 2 of 3 five-minute periods; no data (no traffic) is not a breach."""
-    return cloudwatch.Alarm(
-        scope,
-        alarm_id,
-        alarm_description=description,
-        metric=metric,
-        threshold=threshold,
-        evaluation_periods=3,
-        datapoints_to_alarm=2,
-        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-    )

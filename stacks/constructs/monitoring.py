@@ -14,7 +14,6 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_apigatewayv2 as apigatewayv2
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -26,6 +25,7 @@ from constructs import Construct
 from functions.observability.names import CREDITS_SERVICE_NAME
 from functions.observability.names import METRICS_NAMESPACE as CREDITS_METRICS_NAMESPACE
 from functions.shared.errors import DenialReason
+from stacks.constructs.lambda_parts import send_alarms_to
 from stacks.settings import EDGE_REGION
 
 _PERIOD = Duration.minutes(5)
@@ -187,9 +187,7 @@ class Monitoring(Construct):
         metrics = credits_api_metrics(rest_api, credits_function)
         edge_metrics = edge_api_metrics(edge_api)
         self.alarms = self._build_alarms(metrics) + self._build_edge_api_alarms(edge_metrics)
-        for alarm in self.alarms:
-            alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.alarm_topic))
-            alarm.add_ok_action(cloudwatch_actions.SnsAction(self.alarm_topic))
+        send_alarms_to(self.alarms, self.alarm_topic)
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=dashboard_name)
         self.dashboard.add_widgets(*_business_widgets())
         self.dashboard.add_widgets(*_credits_api_widgets(metrics))

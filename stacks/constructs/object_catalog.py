@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3_notifications
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions.catalog.settings import CATALOG_ENV_VAR
-from stacks.constructs.edge_functions import LAMBDA_PYTHON_RUNTIME
+from stacks.constructs.lambda_parts import (
+    acknowledge_python_pin,
+    failure_queue,
+    function_logs_and_role,
+    python_function,
+)
 from stacks.nag import acknowledge
 from stacks.settings import EdgemeterSettings, log_retention
 
@@ -79,11 +82,7 @@ class ObjectCatalogInfra(Construct):
             "AwsSolutions-SQS3",
             "This queue is itself the dead-letter destination of the catalog event Lambda.",
         )
-        acknowledge(
-            self.function,
-            "AwsSolutions-L1",
-            "Pinned to Python 3.12 like every edgemeter Lambda: the bundled wheels are built for it.",
-        )
+        acknowledge_python_pin(self.function)
         self._acknowledge_role_wildcards(role, credits_function, bucket=bucket, objects_table=objects_table)
 
     def _build_event_function(
@@ -95,38 +94,22 @@ class ObjectCatalogInfra(Construct):
         catalog_json: str,
     ) -> iam.Role:
         """The S3-event Lambda (``self.function``) and its dead-letter queue; returns its role."""
-        function_logs = logs.LogGroup(
-            self, "Logs", retention=log_retention(settings), removal_policy=RemovalPolicy.RETAIN
+        function_logs, role = function_logs_and_role(
+            self, retention=log_retention(settings), role_description="edgemeter catalog events"
         )
-        role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="edgemeter catalog events",
-        )
-        function_logs.grant_write(role)
         # Events that still fail after Lambda's asynchronous retries land here; `edgemeter catalog sync`
         # repairs whatever they missed.
-        self.failed_events = sqs.Queue(
-            self,
-            "FailedEvents",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        self.function = lambda_.Function(
+        self.failed_events = failure_queue(self, "FailedEvents")
+        self.function = python_function(
             self,
             "Function",
-            runtime=LAMBDA_PYTHON_RUNTIME,
+            logs_and_role=(function_logs, role),
             architecture=architecture,
             handler=S3_EVENTS_HANDLER,
             code=code,
-            role=role,
             memory_size=512,
             timeout=Duration.seconds(30),
             tracing=lambda_.Tracing.ACTIVE,
-            log_group=function_logs,
-            logging_format=lambda_.LoggingFormat.JSON,
             description="edgemeter objects catalog: applies S3 event notifications",
             environment={CATALOG_ENV_VAR: catalog_json},
             on_failure=destinations.SqsDestination(self.failed_events),
