@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import boto3
 from botocore.config import Config
@@ -225,8 +226,71 @@ class EventRelay:
         return delivered
 
 
-class AccountEventsPump:
+class StreamPollingThread(ABC):
+    """A daemon thread repeating a pass over table streams until stopped; a context manager.
+
+    The one local stand-in for a Lambda event source mapping: the account-events pump and the
+    local ledger writer differ only in what a pass does (``_pass``) and how they drain. Stopping
+    drains what is left, so changes made just before the stop are still handled.
+    """
+
+    # Errors after which the thread tries again a poll later (DynamoDB Local stopping or restarting).
+    transient_errors: tuple[type[Exception], ...] = (BotoCoreError, ClientError)
+    poll_failed_message = "a pass over the table streams failed: %s"
+    drain_failed_message = "what was left in the table streams could not be handled: %s"
+
+    def __init__(self, *, thread_name: str, poll_seconds: float, thread_logger: logging.Logger) -> None:
+        self._poll_seconds = poll_seconds
+        self._logger = thread_logger
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
+
+    @abstractmethod
+    def _pass(self) -> bool:
+        """One pass; whether it found work (then the next pass follows without waiting)."""
+
+    @abstractmethod
+    def drain(self) -> object:
+        """Pass until the streams are quiet."""
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_seconds: float = 10.0) -> None:
+        """Stop the thread, then drain what is left."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_seconds)
+        try:
+            self.drain()
+        except (BotoCoreError, ClientError) as error:
+            self._logger.warning(self.drain_failed_message, error)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self._pass()
+            except self.transient_errors as error:
+                self._logger.warning(self.poll_failed_message, error)
+                busy = False
+            if not busy:
+                self._stop.wait(self._poll_seconds)
+
+
+class AccountEventsPump(StreamPollingThread):
     """A daemon thread polling both tables' streams into one relay; a context manager that stops it."""
+
+    poll_failed_message = "reading the table streams failed: %s"
+    drain_failed_message = "the last events could not be read: %s"
 
     def __init__(
         self,
@@ -235,33 +299,9 @@ class AccountEventsPump:
         *,
         poll_seconds: float = DEFAULT_POLL_SECONDS,
     ) -> None:
+        super().__init__(thread_name="account-events", poll_seconds=poll_seconds, thread_logger=logger)
         self._readers = list(readers)
         self._relay = relay
-        self._poll_seconds = poll_seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="account-events", daemon=True)
-
-    def start(self) -> AccountEventsPump:
-        self._thread.start()
-        return self
-
-    def stop(self, timeout_seconds: float = 10.0) -> None:
-        """Stop the thread, then read what is left, so changes made just before still get events."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout_seconds)
-        try:
-            self.drain()
-        except (BotoCoreError, ClientError) as error:
-            logger.warning("the last events could not be read: %s", error)
-
-    def __enter__(self) -> AccountEventsPump:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def poll_once(self) -> list[AccountEvent]:
         """One pass over every stream (what the thread repeats)."""
@@ -283,16 +323,8 @@ class AccountEventsPump:
     def _read_all(self) -> list[dict[str, Any]]:
         return [record for reader in self._readers for record in reader.poll()]
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = bool(self.poll_once())
-            except (BotoCoreError, ClientError) as error:
-                # DynamoDB Local stopping (make run ending) or restarting: try again shortly.
-                logger.warning("reading the table streams failed: %s", error)
-                busy = False
-            if not busy:
-                self._stop.wait(self._poll_seconds)
+    def _pass(self) -> bool:
+        return bool(self.poll_once())
 
 
 def build_pump(

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -29,7 +28,14 @@ from functions.ledger_writer.writer import LedgerWriter
 from local.config import LocalConfig
 from local.credits_environment import credits_settings
 from local.dynamodb_local import LOCAL_REGION
-from local.events import DEFAULT_POLL_SECONDS, StartPosition, StreamReader, ensure_stream, local_clients
+from local.events import (
+    DEFAULT_POLL_SECONDS,
+    StartPosition,
+    StreamPollingThread,
+    StreamReader,
+    ensure_stream,
+    local_clients,
+)
 
 logger = logging.getLogger("edgemeter.local.ledger_writer")
 
@@ -65,8 +71,12 @@ class DelayedRecheckQueue:
             return len(self._heap)
 
 
-class LocalLedgerWriter:
+class LocalLedgerWriter(StreamPollingThread):
     """A daemon thread polling the credits table's stream into the ledger writer; a context manager."""
+
+    transient_errors = (PynamoDBException, BotoCoreError, ClientError)
+    poll_failed_message = "the ledger writer's pass failed: %s"
+    drain_failed_message = "the last ledger entries could not be written: %s"
 
     def __init__(
         self,
@@ -87,10 +97,8 @@ class LocalLedgerWriter:
         self.writer = LedgerWriter(settings, self.queue)
         self.records_read = 0
         self._waiting: list[dict[str, Any]] = []
-        self._poll_seconds = poll_seconds
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
+        super().__init__(thread_name="ledger-writer", poll_seconds=poll_seconds, thread_logger=logger)
 
     def poll_once(self, *, settle_all_parked: bool = False) -> int:
         """One pass: the stream's new records, then the parked attempts that are due; how many of
@@ -125,38 +133,8 @@ class LocalLedgerWriter:
                 return
         raise RuntimeError("the credits table's stream did not quiet down")
 
-    def start(self) -> LocalLedgerWriter:
-        self._thread.start()
-        return self
-
-    def stop(self, timeout_seconds: float = 10.0) -> None:
-        """Stop the thread, then read what is left, so the last charges get their entries."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout_seconds)
-        try:
-            self.drain()
-        except (BotoCoreError, ClientError) as error:
-            logger.warning("the last ledger entries could not be written: %s", error)
-
-    def __enter__(self) -> LocalLedgerWriter:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = self.poll_once() > 0
-            except (PynamoDBException, BotoCoreError, ClientError) as error:
-                # DynamoDB Local stopping (make run ending) or restarting: try again shortly.
-                logger.warning("the ledger writer's pass failed: %s", error)
-                busy = False
-            if not busy:
-                self._stop.wait(self._poll_seconds)
+    def _pass(self) -> bool:
+        return self.poll_once() > 0
 
 
 def start_local_ledger_writer(config: LocalConfig) -> LocalLedgerWriter:
