@@ -152,6 +152,7 @@ from functions.credits.store.stream_ledger import (
 )
 from functions.credits.store.two_write_charge import (
     DebitThrottled,
+    charge_record_item,
     debit_shard,
     record_charge,
     takes_two_writes,
@@ -340,22 +341,6 @@ def _grant_record(item: GrantRecordItem) -> GrantRecord:
         amount=int(item.amount),
         reason=item.reason,
         created_at=item.created_at,
-    )
-
-
-def _ledger_record(item: LedgerEntryItem) -> LedgerRecord:
-    return LedgerRecord(
-        account_id=item.account_id,
-        entry_id=item.entry_id,
-        request_id=item.request_id,
-        kind=LedgerKind(item.kind),
-        amount=int(item.amount),
-        created_at=item.created_at,
-        method=item.method,
-        path=item.path,
-        bytes=_optional_int(item.bytes),
-        reason=item.reason,
-        key_id=item.key_id,
     )
 
 
@@ -758,21 +743,12 @@ class DynamoDBCreditsStore:
             )
         )
         entry.pk = ledger_pk(intent.account_id, shard, layout)
-        record = ChargeRecordItem(
-            request_pk(intent.request_id),
-            CHARGE_SK,
-            account_id=intent.account_id,
-            key_id=intent.key_id,
+        record = charge_record_item(
+            intent,
             entry_id="",
-            amount=intent.amount,
-            method=intent.method,
-            path=intent.path,
-            bytes=intent.bytes,
-            range_header=intent.range_header,
-            created_at=intent.now,
-            ttl=self._ttl(intent.now),
+            expires=self._ttl(intent.now),
+            shard=shard,
             spend_counted=True if intent.spend_limit is not None else None,
-            shard=shard or None,
         )
         gathered = sum(sources.values())
         balance_condition = _charge_condition(intent, shard, layout, gathered)
@@ -1025,7 +1001,7 @@ class DynamoDBCreditsStore:
                 last_evaluated_key=start_key,
                 consistent_read=True,
             )
-            pages.append([(item.sk, _ledger_record(item)) for item in results])
+            pages.append([(item.sk, ledger_record_of(item)) for item in results])
         # issue 14 §3: the stream-derived entries of an account that was ever split.
         table = LedgerTableSlice([], None)
         if peak > 1:

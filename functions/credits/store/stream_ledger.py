@@ -24,6 +24,7 @@ from typing import Any
 
 from functions.credits.data.models import (
     CompensationItem,
+    LedgerEntryItem,
     LedgerTableModel,
     compensation_sk,
     ledger_sk,
@@ -137,7 +138,8 @@ def scan_entries(page_size: int = 1000) -> Iterator[LedgerTableModel]:
     yield from LedgerTableModel.scan(consistent_read=True, page_size=page_size)
 
 
-def ledger_record_of(item: LedgerTableModel) -> LedgerRecord:
+def ledger_record_of(item: LedgerTableModel | LedgerEntryItem) -> LedgerRecord:
+    """An entry of either ledger (the ledger table's, or the credits table's transactional one)."""
     return LedgerRecord(
         account_id=item.account_id,
         entry_id=item.entry_id,

@@ -98,17 +98,22 @@ def debit_shard(
     return op
 
 
-def record_charge(
-    intent: ChargeIntent, op: ShardOperation, shard: int, expires: datetime
-) -> ChargeRecordItem | None:
-    """Write 2: the request id's one decision, naming the attempt; None when it is now this
-    attempt's, else the record that was there first (a replay: the caller answers its outcome)."""
-    record = ChargeRecordItem(
+def charge_record_item(
+    intent: ChargeIntent,
+    *,
+    entry_id: str,
+    expires: datetime,
+    shard: int,
+    attempt: str | None = None,
+    spend_counted: bool | None = None,
+) -> ChargeRecordItem:
+    """The request id's charge record of ``intent`` (both charge paths write this one item)."""
+    return ChargeRecordItem(
         request_pk(intent.request_id),
         CHARGE_SK,
         account_id=intent.account_id,
         key_id=intent.key_id,
-        entry_id=op.entry_id,
+        entry_id=entry_id,
         amount=intent.amount,
         method=intent.method,
         path=intent.path,
@@ -116,8 +121,19 @@ def record_charge(
         range_header=intent.range_header,
         created_at=intent.now,
         ttl=expires,
+        spend_counted=spend_counted,
         shard=shard or None,
-        attempt=op.attempt,
+        attempt=attempt,
+    )
+
+
+def record_charge(
+    intent: ChargeIntent, op: ShardOperation, shard: int, expires: datetime
+) -> ChargeRecordItem | None:
+    """Write 2: the request id's one decision, naming the attempt; None when it is now this
+    attempt's, else the record that was there first (a replay: the caller answers its outcome)."""
+    record = charge_record_item(
+        intent, entry_id=op.entry_id, expires=expires, shard=shard, attempt=op.attempt
     )
     try:
         record.save(condition=ChargeRecordItem.pk.does_not_exist())
