@@ -194,15 +194,15 @@ class DynamoDBCredentials:
     secret_access_key: str
 
 
-def scan_credits_table(
-    settings: Settings, *, page_size: int = 1000, credentials: DynamoDBCredentials | None = None
-) -> Iterator[CreditsTableModel]:
-    """Every item of the credits table, one strongly consistent scan, typed by its sort key.
+def _table_connection(
+    settings: Settings, table_name: str, credentials: DynamoDBCredentials | None
+) -> TableConnection:
+    """A connection to ``table_name`` with the audit's patience (long reads, more retries).
 
     Without ``credentials`` botocore's usual chain signs the requests.
     """
-    table = TableConnection(
-        settings.credits_table,
+    return TableConnection(
+        table_name,
         region=settings.region,
         host=settings.dynamodb_endpoint,
         connect_timeout_seconds=settings.dynamodb_connect_timeout_seconds,
@@ -211,18 +211,33 @@ def scan_credits_table(
         aws_access_key_id=credentials.access_key_id if credentials is not None else None,
         aws_secret_access_key=credentials.secret_access_key if credentials is not None else None,
     )
-    # Paging needs the table's key schema (pynamodb maps LastEvaluatedKey through it).
-    table.describe_table()
+
+
+def _scan_raw_items(table: TableConnection, page_size: int) -> Iterator[dict[str, Any]]:
+    """Every raw item of ``table``, one strongly consistent scan, page by page.
+
+    Paging needs the table's key schema (pynamodb maps LastEvaluatedKey through it): the caller
+    has described the table first.
+    """
     start_key: Any = None
     while True:
         page = table.scan(limit=page_size, consistent_read=True, exclusive_start_key=start_key)
-        for raw in page.get("Items", []):
-            item = item_from_raw(raw)
-            if item is not None:
-                yield item
+        yield from page.get("Items", [])
         start_key = page.get("LastEvaluatedKey")
         if not start_key:
             return
+
+
+def scan_credits_table(
+    settings: Settings, *, page_size: int = 1000, credentials: DynamoDBCredentials | None = None
+) -> Iterator[CreditsTableModel]:
+    """Every item of the credits table, one strongly consistent scan, typed by its sort key."""
+    table = _table_connection(settings, settings.credits_table, credentials)
+    table.describe_table()
+    for raw in _scan_raw_items(table, page_size):
+        item = item_from_raw(raw)
+        if item is not None:
+            yield item
 
 
 def scan_ledger_table(
@@ -230,28 +245,13 @@ def scan_ledger_table(
 ) -> Iterator[LedgerTableModel]:
     """Every entry of the ledger table (issue 14), one strongly consistent scan; none when the
     table does not exist (a deployment from before the stream-derived ledger)."""
-    table = TableConnection(
-        settings.ledger_table_name,
-        region=settings.region,
-        host=settings.dynamodb_endpoint,
-        connect_timeout_seconds=settings.dynamodb_connect_timeout_seconds,
-        read_timeout_seconds=max(settings.dynamodb_read_timeout_seconds, 10.0),
-        max_retry_attempts=max(settings.dynamodb_max_retry_attempts, 5),
-        aws_access_key_id=credentials.access_key_id if credentials is not None else None,
-        aws_secret_access_key=credentials.secret_access_key if credentials is not None else None,
-    )
+    table = _table_connection(settings, settings.ledger_table_name, credentials)
     try:
         table.describe_table()
     except TableDoesNotExist:
         return
-    start_key: Any = None
-    while True:
-        page = table.scan(limit=page_size, consistent_read=True, exclusive_start_key=start_key)
-        for raw in page.get("Items", []):
-            yield LedgerTableModel.from_raw_data(raw)
-        start_key = page.get("LastEvaluatedKey")
-        if not start_key:
-            return
+    for raw in _scan_raw_items(table, page_size):
+        yield LedgerTableModel.from_raw_data(raw)
 
 
 def run_audit(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -138,7 +140,9 @@ def run_audit_command(
     context: typer.Context, request: AuditRequest, local_dynamodb: LocalDynamoDB | None
 ) -> None:
     """Audit, print the report and exit with its code."""
-    try:
+    # The edgemeter CLI's global `--json` (edgemeter --json audit) counts as well.
+    as_json = request.json_output or bool(getattr(context.obj, "json_output", False))
+    with _unreadable_exits("audit", "read the credits table"):
         settings = audit_settings(
             request.endpoint, request.credits_table, request.region, request.aws, local_dynamodb
         )
@@ -149,21 +153,27 @@ def run_audit_command(
                     settings,
                     topology.credits_tables,
                     credentials=scan_credentials(settings, local_dynamodb),
-                    as_json=request.json_output or bool(getattr(context.obj, "json_output", False)),
+                    as_json=as_json,
                     render_region=render_report,
                 )
             )
         report = run_audit(settings, credentials=scan_credentials(settings, local_dynamodb))
-    except (CreditsSettingsError, ValueError) as error:
-        typer.echo(f"audit: invalid settings: {error}", err=True)
-        raise typer.Exit(EXIT_UNREADABLE) from None
-    except PynamoDBException as error:
-        typer.echo(f"audit: cannot read the credits table: {error}", err=True)
-        raise typer.Exit(EXIT_UNREADABLE) from None
-    # The edgemeter CLI's global `--json` (edgemeter --json audit) counts as well.
-    as_json = request.json_output or bool(getattr(context.obj, "json_output", False))
     typer.echo(json.dumps(report.to_json_dict(), indent=2) if as_json else render_report(report))
     raise typer.Exit(EXIT_CLEAN if report.ok else EXIT_MISMATCH)
+
+
+@contextmanager
+def _unreadable_exits(command: str, table_action: str) -> Iterator[None]:
+    """Bad settings, or a table that cannot be read or written, end ``command`` with
+    ``EXIT_UNREADABLE`` and a one-line reason on stderr."""
+    try:
+        yield
+    except (CreditsSettingsError, ValueError) as error:
+        typer.echo(f"{command}: invalid settings: {error}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE) from None
+    except PynamoDBException as error:
+        typer.echo(f"{command}: cannot {table_action}: {error}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE) from None
 
 
 def register(app: typer.Typer, *, local_dynamodb: LocalDynamoDB | None = None) -> None:
@@ -191,15 +201,9 @@ def register(app: typer.Typer, *, local_dynamodb: LocalDynamoDB | None = None) -
         aws: AwsOption = False,
     ) -> None:
         """Give every balance shard its ledger counter (issue 14 §8); idempotent, safe while charging."""
-        try:
+        with _unreadable_exits("migrate", "update the credits table"):
             settings = audit_settings(endpoint, credits_table, region, aws, local_dynamodb)
             report = migrate_shards(settings, credentials=scan_credentials(settings, local_dynamodb))
-        except (CreditsSettingsError, ValueError) as error:
-            typer.echo(f"migrate: invalid settings: {error}", err=True)
-            raise typer.Exit(EXIT_UNREADABLE) from None
-        except PynamoDBException as error:
-            typer.echo(f"migrate: cannot update the credits table: {error}", err=True)
-            raise typer.Exit(EXIT_UNREADABLE) from None
         typer.echo(
             f"migrate: {report.shards} shards, {report.migrated} migrated now, {report.already} already"
         )
