@@ -71,7 +71,9 @@ def test_a_full_flow_logs_no_key_and_no_digest(
 
     account_id = call("POST", "/v1/accounts", {"name": "logs"}).body["account_id"]
     call("POST", f"/v1/accounts/{account_id}/grants", {"amount": 3, "reason": "r", "idempotency_key": "g1"})
-    issued = call("POST", f"/v1/accounts/{account_id}/keys", {"rate_limit": {"per_second": 5, "burst": 5}})
+    issued = call(
+        "POST", f"/v1/accounts/{account_id}/keys", {"rate_limit": {"per_second": 100, "burst": 100}}
+    )
     api_key, key_id = issued.body["api_key"], issued.body["key_id"]
     digest = hash_api_key(api_key)
     charge = {"key_digest": digest, "request_id": "log-1", "method": "GET", "path": "/f"}
