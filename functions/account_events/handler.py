@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import boto3
@@ -23,6 +24,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
+from functions.account_events.events import AccountEvent
 from functions.account_events.publishers import EventBridgePublisher, EventPublisher
 from functions.account_events.sharded_balance import ShardedBalanceJudge, judge_from_environment
 from functions.account_events.stream_records import derive_events
@@ -32,6 +34,13 @@ EVENT_BUS_NAME_ENV = EDGEMETER_EVENT_BUS_NAME
 
 logger = Logger(service="edgemeter-account-events")
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+def log_published(events: Sequence[AccountEvent]) -> None:
+    # Ids and types only: details name accounts' reasons and principals, kept to the bus.
+    logger.info(
+        "events published", extra={"events": [{"id": event.id, "type": event.type.value} for event in events]}
+    )
 
 
 class RecordPublisher:
@@ -44,11 +53,7 @@ class RecordPublisher:
         events = derive_events(record.raw_event)
         if events:
             self._publisher.publish(events)
-            # Ids and types only: details name accounts' reasons and principals, kept to the bus.
-            logger.info(
-                "events published",
-                extra={"events": [{"id": event.id, "type": event.type.value} for event in events]},
-            )
+            log_published(events)
         return len(events)
 
 
@@ -75,9 +80,7 @@ def publish_sharded_low_balances(records: list[dict[str, Any]], publisher: Event
     events = judge.judge(records) if judge is not None else []
     if events:
         publisher.publish(events)
-        logger.info(
-            "events published", extra={"events": [{"id": e.id, "type": e.type.value} for e in events]}
-        )
+        log_published(events)
     return len(events)
 
 
