@@ -34,6 +34,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from functions.credits.regions.leases import RENEW_EVERY
 from functions.credits.regions.upkeep_event import REGIONAL_UPKEEP_EVENT
 from functions.shared.environment_variables import EDGEMETER_CREDITS_REGIONS
 from stacks.constructs.regional_credits import RegionalCreditsStack
@@ -113,7 +114,7 @@ class RegionalCreditsWiring(Construct):
             self,
             "Upkeep",
             description="edgemeter: settle transfers, renew leases, refill regions, return idle credit",
-            schedule=events.Schedule.rate(Duration.minutes(1)),
+            schedule=events.Schedule.rate(Duration.seconds(RENEW_EVERY.total_seconds())),
             targets=[targets.LambdaFunction(home_function, event=upkeep_input)],
         )
 

@@ -25,8 +25,12 @@ from functions.credits.regions.standing import StandingChange, apply_everywhere
 from functions.credits.store.errors import StoreUnavailable
 from functions.credits.store.protocol import CreditsStore
 
-LEASE = timedelta(seconds=60)
-RENEW_EVERY = timedelta(seconds=20)
+# Home renews on an EventBridge schedule, whose finest rate is one minute and whose runs may come
+# late or, rarely, not at all: a lease of two and a half renewals keeps a healthy region leased
+# through one missed run. It is also how long a region cut off from home may still charge a key
+# revoked meanwhile, and how long regions keep charging while home is down.
+RENEW_EVERY = timedelta(minutes=1)
+LEASE = timedelta(seconds=150)
 
 StandingUpdate = Callable[[CreditsStore], None]
 
