@@ -34,7 +34,7 @@ from functions.shared.http_methods import HTTP_METHODS
 digests = st.from_regex(r"[0-9a-f]{64}", fullmatch=True)
 request_ids = st.from_regex(r"[A-Za-z0-9_=+/.:-]{1,128}", fullmatch=True)
 paths = st.from_regex(r"/[A-Za-z0-9._~/%-]{0,200}", fullmatch=True)
-# Lone surrogates are not text a JSON body can carry as UTF-8 (the codec leaves them out): refused, tested below.
+# Lone surrogates are not UTF-8 text (the codec leaves them out): refused, tested below.
 names = st.text(
     st.characters(min_codepoint=0x20, exclude_characters="\x7f", codec="utf-8"),
     min_size=1,
