@@ -27,6 +27,7 @@ from stacks.bundling import LambdaCpu, PythonAssetSpec
 from stacks.constructs.edge_functions import LAMBDA_PYTHON_VERSION
 from stacks.constructs.lambda_parts import (
     acknowledge_python_pin,
+    acknowledge_stream_consumer,
     failure_queue,
     function_logs_and_role,
     python_function,
@@ -35,7 +36,6 @@ from stacks.constructs.lambda_parts import (
     sustained_alarm,
 )
 from stacks.lambda_packages import ACCOUNT_EVENTS_PACKAGE_DIRS
-from stacks.nag import acknowledge
 from stacks.settings import EdgemeterSettings, log_retention
 
 ACCOUNT_EVENTS_HANDLER = "functions.account_events.handler.lambda_handler"
@@ -192,17 +192,10 @@ class AccountEventsInfra(Construct):
         )
 
     def _acknowledge_findings(self) -> None:
-        acknowledge(
+        acknowledge_stream_consumer(
+            self.function,
             self.failed_records,
-            "AwsSolutions-SQS3",
-            "This queue is itself the on-failure destination of the stream consumer.",
+            consumer="stream consumer",
+            record_reads="reading records is limited to the two tables' stream ARNs",
         )
         acknowledge_python_pin(self.function)
-        role = self.function.role
-        assert role is not None
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "dynamodb:ListStreams, granted with every stream event source by CDK, supports no resource-level "
-            "permission; reading records is limited to the two tables' stream ARNs.",
-        )

@@ -149,6 +149,30 @@ def send_alarms_to(alarms: Iterable[cloudwatch.Alarm], topic: sns.ITopic) -> Non
         alarm.add_ok_action(cloudwatch_actions.SnsAction(topic))
 
 
+def acknowledge_stream_consumer(
+    function: lambda_.Function, failed_batches: sqs.IQueue, *, consumer: str, record_reads: str
+) -> None:
+    """cdk-nag's findings on a stream consumer: its failure queue has no DLQ of its own (SQS3),
+    and the dynamodb:ListStreams CDK grants with a stream event source names no resource (IAM5).
+
+    ``consumer`` names what the queue takes failures from; ``record_reads`` says which stream
+    ARNs the record reads are limited to.
+    """
+    acknowledge(
+        failed_batches,
+        "AwsSolutions-SQS3",
+        f"This queue is itself the on-failure destination of the {consumer}.",
+    )
+    role = function.role
+    assert role is not None
+    acknowledge(
+        role,
+        "AwsSolutions-IAM5[Resource::*]",
+        "dynamodb:ListStreams, granted with every stream event source by CDK, supports no resource-level "
+        f"permission; {record_reads}.",
+    )
+
+
 def acknowledge_python_pin(function: lambda_.Function) -> None:
     """cdk-nag's "not the latest runtime" (L1): the pin is deliberate."""
     acknowledge(function, "AwsSolutions-L1", PYTHON_PIN_REASON)

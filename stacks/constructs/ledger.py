@@ -33,6 +33,7 @@ from stacks.constructs.data_tables import ModelTable
 from stacks.constructs.edge_functions import LAMBDA_PYTHON_VERSION
 from stacks.constructs.lambda_parts import (
     acknowledge_python_pin,
+    acknowledge_stream_consumer,
     failure_queue,
     function_logs_and_role,
     python_function,
@@ -41,7 +42,6 @@ from stacks.constructs.lambda_parts import (
     sustained_alarm,
 )
 from stacks.lambda_packages import LEDGER_WRITER_PACKAGE_DIRS
-from stacks.nag import acknowledge
 from stacks.settings import EdgemeterSettings, log_retention
 
 LEDGER_WRITER_HANDLER = "functions.ledger_writer.handler.handler"
@@ -222,17 +222,10 @@ class LedgerInfra(Construct):
 
     def _acknowledge_findings(self) -> None:
         # (cdk-nag sees the recheck dead letters as the recheck queue's DLQ by itself.)
-        acknowledge(
+        acknowledge_stream_consumer(
+            self.function,
             self.failed_batches,
-            "AwsSolutions-SQS3",
-            "This queue is itself the on-failure destination of the stream mapping.",
+            consumer="stream mapping",
+            record_reads="record reads are limited to the credits table's stream ARN",
         )
         acknowledge_python_pin(self.function)
-        role = self.function.role
-        assert role is not None
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "dynamodb:ListStreams, granted with every stream event source by CDK, supports no resource-level "
-            "permission; record reads are limited to the credits table's stream ARN.",
-        )
