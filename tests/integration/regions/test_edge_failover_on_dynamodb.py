@@ -28,12 +28,12 @@ from functions.edge_auth.credits_client import (
     ReadTimeoutError,
     TransportResponse,
 )
-from functions.edge_auth.settings import CreditsApiSettings, EdgeSettings, RegionalCreditsSettings
-from functions.shared.region_latency import credits_region_order, region_order_table
+from functions.shared.region_latency import credits_region_order
 from functions.shared.sigv4 import static_credentials
 from local.dynamodb_local import DynamoDBLocal
 from tests.integration.regions.regional_world import HOME, REGIONS, RegionalWorld, RegionTables, region_tables
 from tests.unit.edge_auth.events import viewer_request_event
+from tests.unit.regions.edge_settings import regional_edge_settings
 
 CREDITS_REGIONS = REGIONS[1:]
 EDGE_REGION = "ap-northeast-1"
@@ -85,22 +85,6 @@ class EdgeWorld:
         return viewer_request.handler(event)
 
 
-def _edge_settings() -> EdgeSettings:
-    order = region_order_table(HOME, CREDITS_REGIONS)
-    return EdgeSettings(
-        credits_api=CreditsApiSettings(
-            url="https://home.execute-api.eu-west-1.amazonaws.com/live", region=HOME
-        ),
-        regional_credits=RegionalCreditsSettings(
-            apis=tuple(
-                CreditsApiSettings(url=f"https://r.execute-api.{region}.amazonaws.com/live", region=region)
-                for region in CREDITS_REGIONS
-            ),
-            order=tuple((edge, tuple(regions)) for edge, regions in order.items()),
-        ),
-    )
-
-
 @pytest.fixture
 def edge(tables: RegionTables) -> Iterator[EdgeWorld]:
     world = RegionalWorld(tables)
@@ -119,7 +103,7 @@ def edge(tables: RegionTables) -> Iterator[EdgeWorld]:
         for region in REGIONS
     }
     runtime.configure(
-        _edge_settings(),
+        regional_edge_settings(HOME, CREDITS_REGIONS),
         transport=apis[HOME],
         regional_transports={region: apis[region] for region in CREDITS_REGIONS},
         credentials_loader=lambda: static_credentials("AKIDEDGE", "edge-secret", "edge-token"),

@@ -17,12 +17,11 @@ from functions.edge_auth.credits_client import (
     TransportResponse,
 )
 from functions.edge_auth.regional import REGIONAL_AUTHORIZE_BUDGET_S, RegionalCreditsClient
-from functions.edge_auth.settings import CreditsApiSettings, EdgeSettings, RegionalCreditsSettings
-from functions.shared.region_latency import region_order_table
 from functions.shared.sigv4 import static_credentials
 from tests.unit.edge_auth.conftest import ManualClock
 from tests.unit.edge_auth.events import viewer_request_event
 from tests.unit.edge_auth.fake_credits import FakeCreditsApi
+from tests.unit.regions.edge_settings import regional_edge_settings
 
 HOME = "eu-west-1"
 CREDITS_REGIONS = ("us-east-1", "ap-northeast-1")
@@ -69,22 +68,6 @@ class Regions:
         }
 
 
-def _settings() -> EdgeSettings:
-    order = region_order_table(HOME, CREDITS_REGIONS)
-    return EdgeSettings(
-        credits_api=CreditsApiSettings(
-            url="https://home.execute-api.eu-west-1.amazonaws.com/live", region=HOME
-        ),
-        regional_credits=RegionalCreditsSettings(
-            apis=tuple(
-                CreditsApiSettings(url=f"https://r.execute-api.{region}.amazonaws.com/live", region=region)
-                for region in CREDITS_REGIONS
-            ),
-            order=tuple((edge_region, tuple(regions)) for edge_region, regions in order.items()),
-        ),
-    )
-
-
 @pytest.fixture
 def regions() -> Iterator[Regions]:
     # One account and key readable everywhere (the users global table); charges are per region.
@@ -99,7 +82,7 @@ def regions() -> Iterator[Regions]:
     clock = ManualClock()
     edge_region = ["ap-northeast-1"]
     runtime.configure(
-        _settings(),
+        regional_edge_settings(HOME, CREDITS_REGIONS),
         transport=transports[HOME],
         regional_transports={region: transports[region] for region in CREDITS_REGIONS},
         credentials_loader=lambda: static_credentials("AKIDEDGE", "edge-secret", "edge-token"),
