@@ -24,11 +24,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
-from pynamodb.expressions.condition import Condition
-from pynamodb.expressions.update import Action
-
 from functions.account_events.events import AccountEvent, EventType, event_id
+from functions.account_events.regional_balance import regional_low_events
 from functions.account_events.stream_records import (
     MalformedStreamRecord,
     _deserialize,
@@ -36,14 +33,16 @@ from functions.account_events.stream_records import (
     _whole_number,
 )
 from functions.credits.data.binding import TableBinding, bound_to
-from functions.credits.data.models import (
-    BALANCE_SK,
-    BalanceItem,
-    CreditsTableModel,
-    account_pk,
-    balance_shard_pk,
+from functions.credits.data.models import BALANCE_SK, CreditsTableModel, account_pk, balance_shard_pk
+from functions.credits.store.low_balance_alerts import (
+    arm_threshold,
+    armed_thresholds,
+    fire_threshold,
+    fired_mark,
+    fired_marks,
+    read_alert_state,
+    read_marked_balance,
 )
-from functions.credits.store.low_balance_alerts import LOW_ALERTS_SK, LowBalanceAlertItem, fired_mark
 from functions.credits.store.shards import read_shards
 from functions.shared.environment_variables import EDGEMETER_CREDITS_TABLE, EDGEMETER_DYNAMODB_ENDPOINT
 
@@ -130,12 +129,14 @@ class ShardedBalanceJudge:
         with bound_to(self._binding):
             for signal in shard_signals(records).values():
                 events.extend(self._judge_account(signal))
+            # With credits regions: the totals home's upkeep judged under a threshold.
+            events.extend(regional_low_events(records))
         return events
 
     def _judge_account(self, signal: ShardSignal) -> list[AccountEvent]:
-        try:
-            shard_zero = BalanceItem.get(balance_shard_pk(signal.account_id, 0), BALANCE_SK)
-        except DoesNotExist:
+        shard_zero = read_marked_balance(signal.account_id)
+        if shard_zero is None or shard_zero.regional_since is not None:
+            # Credit in credits regions too: home's upkeep judges the total (regional_balance.py).
             return []
         thresholds = _thresholds(shard_zero.alert_thresholds)
         debit_may_cross = (
@@ -150,58 +151,16 @@ class ShardedBalanceJudge:
             return []
         layout, shards = found
         total = sum(int(shard.balance) for shard in shards)
-        state = self._state(signal.account_id)
-        armed = {int(value) for value in state.armed or ()} if state else set()
-        fired = set(state.fired or ()) if state else set()
+        state = read_alert_state(signal.account_id)
+        armed, fired = armed_thresholds(state), fired_marks(state)
         events = []
         for threshold in thresholds:
             if total < threshold and (threshold in armed or fired_mark(threshold, signal.record_id) in fired):
-                if self._fire(signal, threshold):
+                if fire_threshold(signal.account_id, threshold, signal.record_id):
                     events.append(_low_balance_event(signal, threshold, total, layout.peak))
             elif total >= threshold and threshold not in armed:
-                self._arm(
-                    signal.account_id, threshold, {mark for mark in fired if mark.startswith(f"{threshold}:")}
-                )
+                arm_threshold(signal.account_id, threshold, fired)
         return events
-
-    @staticmethod
-    def _state(account_id: str) -> LowBalanceAlertItem | None:
-        try:
-            return LowBalanceAlertItem.get(account_pk(account_id), LOW_ALERTS_SK, consistent_read=True)
-        except DoesNotExist:
-            return None
-
-    @staticmethod
-    def _fire(signal: ShardSignal, threshold: int) -> bool:
-        """Disarm ``threshold`` for this record: True for the one judge that does (or a redelivery of it)."""
-        mark = fired_mark(threshold, signal.record_id)
-        try:
-            _update_alerts(
-                signal.account_id,
-                [LowBalanceAlertItem.armed.delete({threshold}), LowBalanceAlertItem.fired.add({mark})],
-                LowBalanceAlertItem.armed.contains(threshold) | LowBalanceAlertItem.fired.contains(mark),
-            )
-        except UpdateError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
-
-    @staticmethod
-    def _arm(account_id: str, threshold: int, old_marks: set[str]) -> None:
-        actions: list[Action] = [LowBalanceAlertItem.armed.add({threshold})]
-        if old_marks:
-            actions.append(LowBalanceAlertItem.fired.delete(old_marks))
-        _update_alerts(account_id, actions, None)
-
-
-def _update_alerts(account_id: str, actions: list[Action], condition: Condition | None) -> None:
-    """One UpdateItem of the alert item that returns nothing: the consumer's role may write only the
-    alert item's own attributes and read back none (IAM ``dynamodb:Attributes``, ``ReturnValues``)."""
-    connection = LowBalanceAlertItem._get_connection()
-    connection.update_item(
-        account_pk(account_id), LOW_ALERTS_SK, actions=actions, condition=condition, return_values="NONE"
-    )
 
 
 def _low_balance_event(signal: ShardSignal, threshold: int, total: int, shards: int) -> AccountEvent:

@@ -25,6 +25,7 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from functions.account_events.events import AccountEvent, EventType, event_id, utc_iso
 from functions.credits.data.models import ACCOUNT_PROFILE_SK, BALANCE_SK, KEY_SK_PREFIX, account_pk
+from functions.credits.store.low_balance_alerts import REGIONAL_SINCE
 
 _ACCOUNT_PK_PREFIX = account_pk("")
 _DESERIALIZER = TypeDeserializer()
@@ -103,6 +104,10 @@ def balance_events(change: ItemChange) -> list[AccountEvent]:
     if (_whole_number(change.new.get("shard_peak")) or 1) > 1:
         # sharding (issue 14): shard 0's balance is not the account's, and moves between shards
         # change it without any spending: judging it would raise false alerts.
+        return []
+    if change.new.get(REGIONAL_SINCE) is not None:
+        # credits regions: home's balance is one share of the total, and a refill lowers it with
+        # no spending; home's upkeep judges the total (functions/account_events/regional_balance.py).
         return []
     previous_balance = _whole_number(change.old.get("balance"))
     balance = _whole_number(change.new.get("balance"))

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from functions.credits.data.binding import TableBinding
 from functions.credits.regions.leases import LeaseBook
+from functions.credits.regions.low_balance import LowBalanceRound, RegionalLowBalanceJudge
 from functions.credits.regions.refills import IDLE_AFTER, RATE_WINDOW, RefillDecision, plan_refill
 from functions.credits.regions.regional_authorize import RegionalAuthorizer
 from functions.credits.regions.regional_items import NotedAccount, RegionalAccounts
@@ -69,6 +71,8 @@ class UpkeepReport:
     renewed: list[str] = field(default_factory=list)
     moves: list[TransferRecord] = field(default_factory=list)
     unreachable: list[str] = field(default_factory=list)
+    # balance.low across regions: what the run's judge did (low_balance.py); empty off DynamoDB.
+    low_balance: LowBalanceRound = field(default_factory=LowBalanceRound)
 
 
 class RegionDry(StoreUnavailable):
@@ -163,6 +167,11 @@ class RegionalRuntime:
                 report.settled.extend(self.coordinator.settle(region, reverse_after=REVERSE_AFTER))
             except StoreUnavailable:
                 report.unreachable.append(region)
+        judge = self._low_balance_judge()
+        noted_before = self._noted_accounts(report.unreachable) if judge is not None else None
+        if judge is not None and noted_before is not None:
+            # Before the refills: a refill's debit of home must already carry the account's mark.
+            judge.judge(noted_before, now, report.low_balance)
         for region in self.credits_regions:
             if region in report.unreachable:
                 continue
@@ -170,7 +179,37 @@ class RegionalRuntime:
                 report.moves.extend(self._refill_region(region, now))
             except StoreUnavailable:
                 report.unreachable.append(region)
+        if judge is not None and noted_before is not None and not report.unreachable:
+            noted_after = self._noted_accounts(report.unreachable)
+            if noted_after is not None and not report.unreachable:
+                judge.unmark(noted_before - noted_after, report.low_balance)
         return report
+
+    def _low_balance_judge(self) -> RegionalLowBalanceJudge | None:
+        """The judge of totals when home's store is on DynamoDB (the in-memory twin has no stream,
+        so no events to judge for)."""
+        binding = getattr(self.stores[self.home], "table_binding", None)
+        if not isinstance(binding, TableBinding):
+            return None
+        return RegionalLowBalanceJudge(
+            home=self.home, stores=self.stores, coordinator=self.coordinator, home_binding=binding
+        )
+
+    def _noted_accounts(self, unreachable: list[str]) -> set[str] | None:
+        """Every account a reachable region notes (a region failing to list is added to
+        ``unreachable``); None when no region has a registry."""
+        registries = {r: h.accounts for r, h in self.handles.items() if h.accounts is not None}
+        if not registries:
+            return None
+        noted: set[str] = set()
+        for region, registry in registries.items():
+            if region in unreachable:
+                continue
+            try:
+                noted.update(registry.noted())
+            except StoreUnavailable:
+                unreachable.append(region)
+        return noted
 
     def _refill_region(self, region: str, now: datetime) -> list[TransferRecord]:
         registry = self.handles[region].accounts
