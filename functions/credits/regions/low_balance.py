@@ -127,8 +127,18 @@ class RegionalLowBalanceJudge:
                     arm_threshold(account_id, threshold, fired)
             if not any(balance.total < t and t in armed for t in thresholds):
                 return False
+        balance = self._confirmed(account_id, balance)
+        if not any(balance.total < t and t in armed for t in thresholds):
+            return False
+        with bound_to(self._binding):
             _write_judgement(account_id, balance, now)
         return True
+
+    def _confirmed(self, account_id: str, first: RegionalBalance) -> RegionalBalance:
+        """The higher of two reads of the total: the regions are read one after another, so a read
+        made while a transfer moves credit can see its debit without its credit (a false low)."""
+        second = regional_balance(self._stores, self._coordinator, account_id)
+        return second if second.total >= first.total else first
 
     @staticmethod
     def _mark(shard_zero: MarkedBalanceItem, now: datetime) -> bool:
