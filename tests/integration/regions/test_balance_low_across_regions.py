@@ -7,8 +7,8 @@ under it raises exactly one event, whoever judges how often; a grant re-arms it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -17,14 +17,17 @@ import pytest
 from functions.account_events.events import AccountEvent, EventType
 from functions.account_events.sharded_balance import ShardedBalanceJudge, judge_from_environment
 from functions.account_events.stream_records import derive_events
+from functions.credits.data.binding import TableBinding, bound_to
+from functions.credits.data.tables import bind_tables, table_binding
 from functions.credits.regions.billing import regional_balance
-from functions.credits.regions.dynamodb_runtime import dynamodb_runtime
+from functions.credits.regions.dynamodb_runtime import DynamoDBRegionOpener, dynamodb_runtime
 from functions.credits.regions.runtime import RegionalRuntime
 from functions.credits.regions.topology import RegionsTopology
 from functions.credits.schemas import CreateAccountRequest, GrantRequest
 from functions.credits.service import CreditsService
 from functions.credits.settings import Settings
 from functions.credits.store.dynamodb import DynamoDBCreditsStore
+from functions.credits.store.rebalancer import ShardRebalancer
 from functions.credits.store.records import Charged, ChargeIntent
 from functions.shared.environment_variables import EDGEMETER_CREDITS_TABLE, EDGEMETER_DYNAMODB_ENDPOINT
 from local.dynamodb_local import DynamoDBLocal
@@ -107,6 +110,21 @@ class RegionalAccount:
     def new_runtime(self) -> RegionalRuntime:
         """Home's runtime as one credits Lambda container builds it."""
         return dynamodb_runtime(self.topology, self.settings[HOME])
+
+    def runtime_at(self, clock: Callable[[], datetime]) -> RegionalRuntime:
+        """Home's runtime as ``dynamodb_runtime`` builds it, on ``clock`` (idle returns take 15 min)."""
+        opener = DynamoDBRegionOpener(self.topology, self.settings[HOME])
+        handles = {region: opener.open(region) for region in self.topology.regions}
+        bind_tables(self.settings[HOME])
+        return RegionalRuntime(home=HOME, handles=handles, pending=opener.pending_changes(), clock=clock)
+
+    def split_home(self, shards: int) -> None:
+        """Spread home's balance over ``shards`` balance shards (issue 14)."""
+        with bound_to(self.settings_binding()):
+            assert ShardRebalancer(self.settings[HOME]).set_count(self.account_id, shards)
+
+    def settings_binding(self) -> TableBinding:
+        return table_binding(self.settings[HOME])
 
     def grant(self, amount: int, idempotency_key: str) -> None:
         request = GrantRequest(amount=amount, reason="top-up", idempotency_key=idempotency_key)
@@ -222,3 +240,38 @@ def test_a_grant_at_home_re_arms_and_the_next_crossing_fires_again(settings: dic
     second = lows(consumer.judged(consumer.drain()))
     assert [e.detail["balance"] for e in second] == [55]
     assert second[0].id != first[0].id
+
+
+def test_a_sharded_home_is_judged_on_the_total_too(settings: dict[str, Settings]) -> None:
+    account = RegionalAccount(settings, 100)
+    account.split_home(4)
+    consumer = HomeConsumer(settings[HOME])
+    account.ask(NEAR, 30)
+    account.runtime.upkeep()  # refill 61 from home's shards: home's sum 39, the total 100
+    assert account.balances() == (39, 100)
+    assert lows(consumer.judged(consumer.drain())) == []
+    account.spend(NEAR, 45, "near-big")
+    account.runtime.upkeep()
+    fired = lows(consumer.judged(consumer.drain()))
+    assert [(e.detail["threshold"], e.detail["balance"]) for e in fired] == [(THRESHOLD, 55)]
+
+
+def test_once_the_credit_is_all_home_again_home_is_judged_alone_as_before(
+    settings: dict[str, Settings],
+) -> None:
+    account = RegionalAccount(settings, 100)
+    now = [datetime.now(UTC)]
+    runtime = account.runtime_at(lambda: now[0])
+    consumer = HomeConsumer(settings[HOME])
+    accounts = runtime.handles[NEAR].accounts
+    assert accounts is not None
+    accounts.note(account.account_id, now[0], asked=30)
+    runtime.upkeep()  # refill 61
+    now[0] += timedelta(minutes=16)  # the region idle: everything goes home, the account forgotten
+    report = runtime.upkeep()
+    assert [(m.source_region, m.target_region, m.amount) for m in report.moves] == [(NEAR, HOME, 61)]
+    assert report.low_balance.unmarked == [account.account_id]
+    assert lows(consumer.judged(consumer.drain())) == []
+    account.spend(HOME, 45, "home-big")  # home is the total again: the record alone says it crossed
+    fired = lows(consumer.judged(consumer.drain()))
+    assert [e.detail for e in fired] == [{"threshold": THRESHOLD, "balance": 55, "previous_balance": 100}]
