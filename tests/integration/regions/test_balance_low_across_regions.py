@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
@@ -27,12 +28,13 @@ from functions.credits.schemas import CreateAccountRequest, GrantRequest
 from functions.credits.service import CreditsService
 from functions.credits.settings import Settings
 from functions.credits.store.dynamodb import DynamoDBCreditsStore
+from functions.credits.store.protocol import CreditsStore
 from functions.credits.store.rebalancer import ShardRebalancer
 from functions.credits.store.records import Charged, ChargeIntent
 from functions.shared.environment_variables import EDGEMETER_CREDITS_TABLE, EDGEMETER_DYNAMODB_ENDPOINT
 from local.dynamodb_local import DynamoDBLocal
 from local.events import StreamReader, ensure_stream, local_clients
-from tests.contract.regions.conftest import regional_tables
+from tests.contract.regions.conftest import Switchable, regional_tables
 
 pytestmark = pytest.mark.dynamodb
 
@@ -275,3 +277,25 @@ def test_once_the_credit_is_all_home_again_home_is_judged_alone_as_before(
     account.spend(HOME, 45, "home-big")  # home is the total again: the record alone says it crossed
     fired = lows(consumer.judged(consumer.drain()))
     assert [e.detail for e in fired] == [{"threshold": THRESHOLD, "balance": 55, "previous_balance": 100}]
+
+
+def test_a_region_that_cannot_be_read_is_not_judged_without_its_share(settings: dict[str, Settings]) -> None:
+    account = RegionalAccount(settings, 100)
+    consumer = HomeConsumer(settings[HOME])
+    account.ask(NEAR, 30)
+    account.runtime.upkeep()  # home 39, near 61
+    opener = DynamoDBRegionOpener(account.topology, settings[HOME])
+    handles = {region: opener.open(region) for region in account.topology.regions}
+    near_store = Switchable(handles[NEAR].store)
+    handles[NEAR] = replace(handles[NEAR], store=cast(CreditsStore, near_store))
+    bind_tables(settings[HOME])
+    runtime = RegionalRuntime(home=HOME, handles=handles, pending=opener.pending_changes())
+    near_store.down = True
+    report = runtime.upkeep()  # home's 39 alone is under 60: judging it would be a false alarm
+    assert account.account_id not in report.low_balance.judged_low
+    assert lows(consumer.judged(consumer.drain())) == []
+    near_store.down = False
+    account.spend(NEAR, 45, "near-big")  # now the total (55) is under
+    report = runtime.upkeep()
+    assert report.low_balance.judged_low == [account.account_id]
+    assert [e.detail["balance"] for e in lows(consumer.judged(consumer.drain()))] == [55]
