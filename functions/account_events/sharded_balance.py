@@ -15,6 +15,9 @@ What this approximates, stated: the sum is read when the batch is judged, not at
 so a fall below and a rise back above between two judgements of the account (within a second or
 so of stream lag) raise no event; and a fall is reported with the sum as read (``balance``) and
 the account's shard count, without the unsharded event's ``previous_balance``.
+With credits regions, an account marked ``regional_since`` on shard 0 is left to home's upkeep (it
+judges the total across regions), and the judge fires the upkeep's judgements found in the batch
+(functions/account_events/regional_balance.py).
 """
 
 from __future__ import annotations
