@@ -131,6 +131,19 @@ def regional_stores(settings: dict[str, Settings]) -> dict[str, DynamoDBCreditsS
     return {region: DynamoDBCreditsStore(region_settings) for region, region_settings in settings.items()}
 
 
+def replicate_users(settings: dict[str, Settings], home: str) -> None:
+    """What the users global table does: home's items appear in every other region's replica."""
+    source = settings[home]
+    reader = boto3.client("dynamodb", region_name=home, endpoint_url=source.dynamodb_endpoint)
+    items = reader.scan(TableName=source.users_table, ConsistentRead=True)["Items"]
+    for region, replica in settings.items():
+        if region == home:
+            continue
+        writer = boto3.client("dynamodb", region_name=region, endpoint_url=source.dynamodb_endpoint)
+        for item in items:
+            writer.put_item(TableName=replica.users_table, Item=item)
+
+
 def _region_backends(kind: str, request: pytest.FixtureRequest) -> Iterator[dict[str, tuple[Any, Any]]]:
     if kind == "memory":
         yield {region: (InMemoryCreditsStore(), InMemoryTransferBook()) for region in REGIONS}

@@ -12,7 +12,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-import boto3
 import pytest
 
 from functions.account_events.events import AccountEvent, EventType
@@ -34,7 +33,7 @@ from functions.credits.store.records import Charged, ChargeIntent
 from functions.shared.environment_variables import EDGEMETER_CREDITS_TABLE, EDGEMETER_DYNAMODB_ENDPOINT
 from local.dynamodb_local import DynamoDBLocal
 from local.events import StreamReader, ensure_stream, local_clients
-from tests.contract.regions.conftest import Switchable, regional_tables
+from tests.contract.regions.conftest import Switchable, regional_tables, replicate_users
 
 pytestmark = pytest.mark.dynamodb
 
@@ -48,17 +47,6 @@ THRESHOLD = 60
 def settings(dynamodb_local_per_region: DynamoDBLocal) -> Iterator[dict[str, Settings]]:
     with regional_tables(dynamodb_local_per_region, (HOME, NEAR, OTHER)) as per_region:
         yield per_region
-
-
-def _replicate_users(settings: dict[str, Settings]) -> None:
-    """What the users global table does: home's items appear in every region's replica."""
-    home = settings[HOME]
-    reader = boto3.client("dynamodb", region_name=HOME, endpoint_url=home.dynamodb_endpoint)
-    items = reader.scan(TableName=home.users_table, ConsistentRead=True)["Items"]
-    for region in (NEAR, OTHER):
-        writer = boto3.client("dynamodb", region_name=region, endpoint_url=home.dynamodb_endpoint)
-        for item in items:
-            writer.put_item(TableName=settings[region].users_table, Item=item)
 
 
 class HomeConsumer:
@@ -106,7 +94,7 @@ class RegionalAccount:
         self.account_id = self.home.create_account(CreateAccountRequest(name="regional")).account_id
         self.grant(credits, "fund")
         assert home_store.set_alert_thresholds(self.account_id, [THRESHOLD])
-        _replicate_users(settings)
+        replicate_users(settings, HOME)
         self.runtime = self.new_runtime()
 
     def new_runtime(self) -> RegionalRuntime:

@@ -10,7 +10,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from typer.testing import CliRunner
 
@@ -35,7 +34,7 @@ from functions.shared.api_keys import hash_api_key
 from functions.shared.environment_variables import EDGEMETER_CREDITS_REGIONS, EDGEMETER_CREDITS_TABLE
 from local.dynamodb_local import DynamoDBLocal
 from ops.regional_audit import regional_audit_settings, run_regional_audit
-from tests.contract.regions.conftest import Switchable, regional_tables
+from tests.contract.regions.conftest import Switchable, regional_tables, replicate_users
 from tests.integration.regions.test_money_across_regions import ALL_TIME
 from tests.unit.credits.service_fakes import authorize_request
 
@@ -48,17 +47,6 @@ OTHER = "us-east-1"
 def settings(dynamodb_local_per_region: DynamoDBLocal) -> Iterator[dict[str, Settings]]:
     with regional_tables(dynamodb_local_per_region, (HOME, NEAR, OTHER)) as per_region:
         yield per_region
-
-
-def _replicate_users(settings: dict[str, Settings]) -> None:
-    """What the users global table does: home's items appear in every region's replica."""
-    home = settings[HOME]
-    reader = boto3.client("dynamodb", region_name=HOME, endpoint_url=home.dynamodb_endpoint)
-    items = reader.scan(TableName=home.users_table, ConsistentRead=True)["Items"]
-    for region in (NEAR, OTHER):
-        writer = boto3.client("dynamodb", region_name=region, endpoint_url=home.dynamodb_endpoint)
-        for item in items:
-            writer.put_item(TableName=settings[region].users_table, Item=item)
 
 
 def _topology(settings: dict[str, Settings]) -> RegionsTopology:
@@ -74,7 +62,7 @@ def _funded_account(settings: dict[str, Settings], credits: int) -> tuple[str, s
     account = home.create_account(CreateAccountRequest(name="regional"))
     home.grant(account.account_id, GrantRequest(amount=credits, reason="fund", idempotency_key="fund"))
     issued = home.issue_key(account.account_id, IssueKeyRequest())
-    _replicate_users(settings)
+    replicate_users(settings, HOME)
     return account.account_id, hash_api_key(issued.api_key)
 
 
@@ -210,7 +198,7 @@ def test_revocation_and_suspension_reach_every_region_before_the_reply_or_are_na
     home = HomeRegionalService(DynamoDBCreditsStore(settings[HOME]), settings[HOME], runtime=lambda: runtime)
     second = home.issue_key(account_id, IssueKeyRequest())
     second_digest = hash_api_key(second.api_key)
-    _replicate_users(settings)
+    replicate_users(settings, HOME)
     runtime.upkeep()  # leases
     runtime.coordinator.start(account_id, HOME, NEAR, 20)
     near = regional_service(settings[NEAR], topology).service
